@@ -1,0 +1,3 @@
+from mlops_ci.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""A GitOps repository behind any git URL (a local bare repository by default).
+
+Each promotion works in its own temporary clone. A rejected push (the branch moved) is
+retried after fetch + rebase with bounded, jittered backoff; a rebase conflict is a real
+conflict and stops with PushConflict. Nothing is ever force-pushed.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mlops_ci import gitutil
+from mlops_ci.errors import BackendError, PushConflict
+
+MAX_PUSH_ATTEMPTS = 8
+_REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "failed to update ref", "cannot lock ref",
+             "incorrect old value")
+
+
+class GitCheckout:
+    def __init__(self, remote: "GitRemote", path: Path) -> None:
+        self.remote = remote
+        self.path = path
+        self.head = gitutil.rev_parse("HEAD", path)
+
+    def read(self, path: str) -> bytes | None:
+        full = self.path / path
+        return full.read_bytes() if full.is_file() else None
+
+    def _write(self, files: dict[str, bytes]) -> None:
+        for rel, data in files.items():
+            target = (self.path / rel).resolve()
+            if self.path.resolve() not in target.parents:
+                raise BackendError(f"refusing to write {rel!r}: outside the GitOps checkout")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+
+    def commit_and_push(self, files: dict[str, bytes], message: str) -> str:
+        self._write(files)
+        env = self.remote.identity_env()
+        gitutil.git(["add", "--", *files], self.path)
+        gitutil.git(["commit", "--quiet", "--no-verify", "-F", "-"], self.path, env=env,
+                    input_bytes=message.encode("utf-8"))
+        branch = self.remote.branch
+        for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
+            proc = gitutil.git(["push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"], self.path,
+                               check=False, env=env)
+            if proc.returncode == 0:
+                self.head = gitutil.rev_parse("HEAD", self.path)
+                return self.head or ""
+            text = proc.stderr + proc.stdout
+            if not any(marker in text for marker in _REJECTED):
+                raise BackendError(f"push to {self.remote.url} ({branch}) failed: "
+                                   f"{text.strip().splitlines()[-1] if text.strip() else 'no output'}")
+            if attempt == MAX_PUSH_ATTEMPTS:
+                break
+            time.sleep(min(2.0, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.5))
+            gitutil.git(["fetch", "--quiet", "origin", branch], self.path, env=env)
+            rebase = gitutil.git(["rebase", "--quiet", "FETCH_HEAD"], self.path, check=False, env=env)
+            if rebase.returncode != 0:
+                conflicted = gitutil.git(["diff", "--name-only", "--diff-filter=U"], self.path,
+                                         check=False).stdout.split()
+                gitutil.git(["rebase", "--abort"], self.path, check=False)
+                theirs = gitutil.rev_parse("FETCH_HEAD", self.path) or "?"
+                raise PushConflict(
+                    f"GitOps conflict in {', '.join(conflicted) or 'the manifests'}: {self.remote.url} "
+                    f"({branch}) moved to {theirs[:12]} with a change to the same file",
+                    hint="re-run the promotion to plan against the new state",
+                )
+        raise BackendError(f"push to {self.remote.url} ({branch}) was still rejected after "
+                           f"{MAX_PUSH_ATTEMPTS} attempts", hint="the branch is busy; retry later")
+
+
+class GitRemote:
+    def __init__(self, url: str, branch: str, author: tuple[str, str], *, create_if_missing: bool = False) -> None:
+        self.url = url
+        self.branch = branch
+        self.author = author
+        self.create_if_missing = create_if_missing
+
+    def identity_env(self) -> dict[str, str]:
+        name, email = self.author
+        return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+                "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+
+    def ensure_exists(self) -> None:
+        """Create the default local bare repository on first use."""
+        path = Path(self.url)
+        if self.create_if_missing and not (path / "HEAD").exists():
+            path.mkdir(parents=True, exist_ok=True)
+            gitutil.git(["init", "--quiet", "--bare", f"--initial-branch={self.branch}", str(path)], path.parent)
+
+    @contextmanager
+    def checkout(self) -> Iterator[GitCheckout]:
+        self.ensure_exists()
+        tmp = Path(tempfile.mkdtemp(prefix="mlops-ci-gitops-"))
+        try:
+            work = tmp / "repo"
+            proc = gitutil.git(["clone", "--quiet", "--no-tags", "--single-branch", "--branch", self.branch,
+                                self.url, str(work)], tmp, check=False)
+            if proc.returncode != 0:
+                # an empty repository (or a branch that does not exist yet) clones without a branch
+                if "not found in upstream" in proc.stderr or "Remote branch" in proc.stderr:
+                    shutil.rmtree(work, ignore_errors=True)
+                    gitutil.git(["clone", "--quiet", "--no-tags", self.url, str(work)], tmp)
+                    gitutil.git(["checkout", "--quiet", "--orphan", self.branch], work)
+                    gitutil.git(["rm", "-r", "--quiet", "--cached", "--ignore-unmatch", "."], work, check=False)
+                    for entry in work.iterdir():
+                        if entry.name != ".git":
+                            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                else:
+                    raise BackendError(f"cannot clone GitOps repository {self.url}: "
+                                       f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ''}",
+                                       hint="check gitops.remote in .mlops-ci.yaml and your credentials")
+            yield GitCheckout(self, work)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+__all__ = ["GitCheckout", "GitRemote"]

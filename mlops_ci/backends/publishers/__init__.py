@@ -1,0 +1,12 @@
+"""Publishers: where the report of a run goes."""
+
+from __future__ import annotations
+
+from mlops_ci.backends.publishers.base import Publisher
+from mlops_ci.backends.publishers.local import LocalPublisher
+
+PUBLISHERS: dict[str, type] = {
+    "local": LocalPublisher,
+}
+
+__all__ = ["PUBLISHERS", "LocalPublisher", "Publisher"]

@@ -1,0 +1,17 @@
+"""Trainer backends: where the user's training command runs."""
+
+from __future__ import annotations
+
+from mlops_ci.backends.trainers.base import Trainer, TrainResult, TrainSpec
+from mlops_ci.backends.trainers.torchrun import TorchrunTrainer
+
+TRAINERS: dict[str, type] = {
+    "torchrun": TorchrunTrainer,
+}
+
+
+def trainer_for(name: str) -> Trainer:
+    return TRAINERS[name]()
+
+
+__all__ = ["TRAINERS", "TrainResult", "TrainSpec", "Trainer", "trainer_for"]

@@ -1,0 +1,80 @@
+"""torchrun on this machine: `torchrun --standalone --nproc-per-node N script args...`.
+
+CPU runs use gloo and GPU runs NCCL (chosen by mlops_ci.training from what the process
+sees). The command is an argument list; nothing from the repository or the event is ever
+interpolated into a shell.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from mlops_ci.backends.trainers.base import TrainResult, TrainSpec
+from mlops_ci.console import Progress
+from mlops_ci.errors import TrainingError
+
+_TAIL = 40
+
+
+class TorchrunTrainer:
+    name = "torchrun"
+
+    def command(self, spec: TrainSpec) -> list[str]:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc-per-node={spec.nproc_per_node}", spec.script, *spec.args]
+
+    def run(self, spec: TrainSpec, progress: Progress) -> TrainResult:
+        script = spec.workdir / spec.script
+        if not script.is_file():
+            raise TrainingError(f"{script}: training script not found",
+                                hint="fix train.script in .mlops-ci.yaml")
+        env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
+        # a single-threaded BLAS per rank keeps N ranks from oversubscribing the cores
+        env.setdefault("OMP_NUM_THREADS", "1")
+        tail: collections.deque[str] = collections.deque(maxlen=_TAIL)
+        start = time.monotonic()
+        try:
+            proc = subprocess.Popen(self.command(spec), cwd=spec.workdir, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
+        except OSError as err:
+            raise TrainingError(f"cannot start torchrun: {err}") from err
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                tail.append(line.rstrip("\n"))
+                progress.log(line)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=spec.timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc)
+        except BaseException:  # Ctrl-C: take the whole process group down, then re-raise
+            _kill_group(proc)
+            raise
+        reader.join(timeout=5)
+        return TrainResult(returncode=proc.returncode if not timed_out else -9, timed_out=timed_out,
+                           log_tail=tuple(tail), duration_s=round(time.monotonic() - start, 3))
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue

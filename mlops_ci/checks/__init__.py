@@ -1,0 +1,1 @@
+"""Data checks: column profiles, schema diffs and drift scores computed from profiles."""

@@ -1,0 +1,35 @@
+"""`mlops-ci check`: data checks for the models a change affects."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlops_ci.commands import _common
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    _common.add_config(p)
+    _common.add_model(p)
+    _common.add_record(p)
+    p.add_argument("--force", action="store_true", help="re-plan even if the record already has this head")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlops_ci.console import echo
+    from mlops_ci.pipeline import open_record, step_check
+    from mlops_ci.records import save_record
+
+    ws = _common.workspace(args)
+    record = open_record(ws, _common.context(ws), args.record)
+    progress = _common.progress()
+    failed = False
+    for model in ws.models(args.model):
+        entry = step_check(ws, record, model, progress=progress, force=args.force)
+        checks = entry.checks
+        echo(f"{model}: checks {checks.status}" + (f" ({checks.skip_reason})" if checks.skip_reason else
+                                                  f", {len(checks.findings)} finding(s)"))
+        for f in checks.findings:
+            echo(f"  {f.status:4} {f.dataset}: {f.message}")
+        failed |= checks.status == "fail"
+    save_record(record, args.record or ws.record_path)
+    return 1 if failed else 0

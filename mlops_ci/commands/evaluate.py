@@ -1,0 +1,43 @@
+"""`mlops-ci evaluate`: candidate vs champion on the eval set, gates, and registration if they pass."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlops_ci.commands import _common
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    _common.add_config(p)
+    _common.add_model(p)
+    _common.add_record(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlops_ci.console import echo
+    from mlops_ci.errors import RecordError
+    from mlops_ci.pipeline import default_backends, open_record, step_evaluate
+    from mlops_ci.records import save_record
+
+    ws = _common.workspace(args)
+    ctx = _common.context(ws)
+    record = open_record(ws, ctx, args.record)
+    if not record.models:
+        raise RecordError(f"no run record for head {ctx.head_sha[:12]}", hint="run `mlops-ci train` first")
+    backends = default_backends(ws)
+    progress = _common.progress()
+    failed = False
+    for model in ws.models(args.model) if args.model else list(record.models):
+        entry = step_evaluate(ws, record, model, backends=backends, progress=progress)
+        save_record(record, args.record or ws.record_path)
+        ev = entry.evaluation
+        if ev is None:
+            echo(f"{model}: nothing to evaluate (training skipped)")
+            continue
+        echo(f"{model}: evaluation {ev.status}")
+        for g in ev.gates:
+            echo(f"  {g.status:7} {g.message}")
+        if entry.registration:
+            echo(f"  registered {model} v{entry.registration.version}")
+        failed |= ev.status == "fail"
+    return 1 if failed else 0

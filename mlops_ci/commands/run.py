@@ -1,0 +1,32 @@
+"""`mlops-ci run`: the pull-request flow — check, train, evaluate, report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mlops_ci.commands import _common
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    _common.add_config(p)
+    _common.add_model(p)
+    _common.add_record(p)
+    p.add_argument("--force", action="store_true", help="train even if nothing that affects a model changed")
+    p.add_argument("--report", type=Path, default=None, metavar="PATH",
+                   help="where to write the Markdown report (default: .mlops-ci/report.md)")
+    p.add_argument("--quiet", "-q", action="store_true", help="do not print the report")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlops_ci.backends.publishers import LocalPublisher
+    from mlops_ci.pipeline import default_backends, run_pipeline
+    from mlops_ci.stages.report import render_report
+
+    ws = _common.workspace(args)
+    ctx = _common.context(ws)
+    record = run_pipeline(ws, ctx, backends=default_backends(ws), models=ws.models(args.model),
+                          progress=_common.progress(), force=args.force, record_path=args.record)
+    LocalPublisher(args.report or ws.state_dir / "report.md", print_report=not args.quiet).publish(
+        record, render_report(record))
+    return 1 if record.verdict == "fail" else 0

@@ -1,0 +1,189 @@
+"""Read `.mlops-ci.yaml` with ruamel.yaml and validate it; every error names file:line:column.
+
+ruamel.yaml's round-trip loader keeps the line and column of every key and value, so a
+pydantic error location such as ``("models", "churn", "evaluation", "gates", "auc", "min")``
+is mapped back to the place in the file where the fix belongs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mlops_ci.config.schema import Config
+from mlops_ci.config.semantics import problems
+from mlops_ci.errors import ConfigError
+
+CONFIG_NAME = ".mlops-ci.yaml"
+MAX_CONFIG_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config and where it came from: the project root is its folder."""
+
+    config: Config
+    path: Path
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+
+def find_config(start: Path) -> Path:
+    """The nearest `.mlops-ci.yaml` at or above ``start``."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_NAME} found in {start} or any parent folder",
+        hint=f"create one (see examples/churn/{CONFIG_NAME}) or pass --config PATH",
+    )
+
+
+def load_config(path: Path) -> LoadedConfig:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: file not found", hint="pass --config PATH or create it") from err
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read: {err.strerror}") from err
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {len(raw)} bytes is larger than the 1 MiB a config may have")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})", hint="save the file as UTF-8") from err
+
+    yaml = YAML(typ="rt")
+    try:
+        doc = yaml.load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        what = " ".join(x for x in (err.context, err.problem) if x) or "invalid YAML"
+        raise ConfigError(f"{where}: malformed YAML: {what}",
+                          hint="fix the indentation or quoting at that place") from err
+    except YAMLError as err:
+        raise ConfigError(f"{path}: malformed YAML: {err}") from err
+    if doc is None:
+        raise ConfigError(f"{path}:1:1: the file is empty", hint="start with 'version: 1'")
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}:1:1: the top level must be a mapping of keys, got {type(doc).__name__}",
+                          hint="start with 'version: 1'")
+
+    try:
+        config = Config.model_validate(_plain(doc))
+    except ValidationError as err:
+        lines = [_format_pydantic_error(path, doc, e) for e in err.errors()]
+        raise ConfigError("\n".join(lines)) from None
+    found = problems(config)
+    if found:
+        lines = []
+        for p in found:
+            where = _position(path, doc, p.loc)
+            lines.append(f"{where}: {_dotted(p.loc)}: {p.message}" + (f" (fix: {p.hint})" if p.hint else ""))
+        raise ConfigError("\n".join(lines))
+    return LoadedConfig(config=config, path=path.resolve())
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's commented containers and scalar types as plain Python values."""
+    if isinstance(node, dict):
+        return {str(k) if not isinstance(k, (int, float, bool)) else k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _dotted(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _position(path: Path, doc: Any, loc: tuple) -> str:
+    """file:line:column of the deepest part of ``loc`` present in the document."""
+    line, col = 0, 0
+    node = doc
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            try:
+                line, col = node.lc.key(part)
+            except (AttributeError, KeyError, TypeError):
+                pass
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            try:
+                line, col = node.lc.item(part)
+            except (AttributeError, KeyError, TypeError):
+                pass
+            node = node[part]
+        else:
+            break
+    return f"{path}:{line + 1}:{col + 1}"
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    """The keys the schema accepts in the mapping at ``loc`` (for 'did you mean')."""
+    model: Any = Config
+    for part in loc:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(part) or next(
+                (f for f in model.model_fields.values() if f.alias == part), None
+            )
+            if field is None:
+                return []
+            model = field.annotation
+        elif typing.get_origin(model) is dict:
+            model = typing.get_args(model)[1]
+        else:
+            return []
+        # unwrap Optional[...] / Annotated[...]
+        while typing.get_origin(model) in (typing.Union, typing.Annotated) or str(
+            typing.get_origin(model)
+        ) == "<class 'types.UnionType'>":
+            args = [a for a in typing.get_args(model) if a is not type(None)]
+            model = args[0]
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or name for name, f in model.model_fields.items()]
+    return []
+
+
+def _format_pydantic_error(path: Path, doc: Any, error: dict) -> str:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    where = _position(path, doc, loc)
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _allowed_keys(loc[:-1])
+        close = difflib.get_close_matches(key, allowed, n=1)
+        fix = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+        return f"{where}: unknown key {_dotted(loc)} (fix: {fix})"
+    if kind == "missing":
+        parent = _dotted(loc[:-1])
+        return f"{where}: {_dotted(loc)} is required (fix: add '{loc[-1]}:' under {parent})"
+    value = error.get("input")
+    shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    msg = error["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+        return f"{where}: {_dotted(loc)}: {msg}"
+    return f"{where}: {_dotted(loc)}: {msg}, got {shown}"

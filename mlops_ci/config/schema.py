@@ -1,0 +1,203 @@
+"""The `.mlops-ci.yaml` schema: pydantic models, also exported as a JSON Schema for editors.
+
+Validation happens in two steps (see :mod:`mlops_ci.config.loader`): the models below check
+shapes and types; :func:`mlops_ci.config.semantics.problems` then checks what spans fields
+(a gate on a metric that is not computed, an environment that does not exist).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+# Names end up in Kubernetes object names, MLflow registry names, git paths and labels.
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+
+
+def _name(value: str) -> str:
+    if not NAME_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use 1-40 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _relative_path(value: str) -> str:
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith("/") or ".." in parts or not value.strip():
+        raise ValueError(
+            f"{value!r} must be a path inside the repository, relative to .mlops-ci.yaml "
+            "(no leading '/', no '..')"
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(_name)]
+RelPath = Annotated[str, AfterValidator(_relative_path)]
+Action = Literal["fail", "warn", "ignore"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Threshold(Strict):
+    """A score at or above ``warn`` warns; at or above ``fail`` fails the check."""
+
+    warn: float | None = Field(default=None, ge=0)
+    fail: float | None = Field(default=None, ge=0)
+
+
+class DriftChecks(Strict):
+    psi: Threshold = Threshold(warn=0.1, fail=0.25)
+    js: Threshold = Threshold(warn=0.1, fail=0.2)
+    bins: int = Field(default=10, ge=2, le=100, description="histogram bins, edges from base quantiles")
+    top_categories: int = Field(default=20, ge=1, le=1000)
+
+
+class NullChecks(Strict):
+    max_increase: Threshold = Field(
+        default=Threshold(warn=0.02, fail=0.10),
+        description="absolute increase of a column's null rate, head minus base",
+    )
+
+
+class SchemaChecks(Strict):
+    added: Action = "warn"
+    removed: Action = "fail"
+    retyped: Action = "fail"
+
+
+class ChecksConfig(Strict):
+    enabled: bool = True
+    drift: DriftChecks = DriftChecks()
+    nulls: NullChecks = NullChecks()
+    schema_: SchemaChecks = Field(default=SchemaChecks(), alias="schema")
+    ignore_columns: list[str] = []
+
+
+class DataConfig(Strict):
+    train: RelPath = Field(description="training data (CSV or Parquet), usually DVC-tracked")
+    eval: RelPath = Field(description="evaluation data, same columns as train")
+    label: str = Field(min_length=1, description="the target column")
+    format: Literal["auto", "csv", "parquet"] = "auto"
+
+
+class TrainConfig(Strict):
+    backend: Literal["torchrun"] = "torchrun"
+    script: RelPath = "train.py"
+    args: list[str] = []
+    nproc_per_node: int = Field(default=2, ge=1, le=64)
+    timeout_minutes: float = Field(default=60, gt=0)
+    env: dict[str, str] = Field(default={}, description="extra environment for the training processes")
+
+
+class Gate(Strict):
+    min: float | None = Field(default=None, description="the candidate's metric must be >= min")
+    max: float | None = Field(default=None, description="the candidate's metric must be <= max")
+    max_regression: float | None = Field(
+        default=None,
+        ge=0,
+        description="how much worse than the champion the candidate may be, in the metric's "
+        "own direction (higher-is-better metrics may drop by at most this much)",
+    )
+
+
+Task = Literal["binary_classification", "regression"]
+
+
+class EvaluationConfig(Strict):
+    task: Task = "binary_classification"
+    metrics: list[str] | None = Field(default=None, description="default: every metric of the task")
+    threshold: float = Field(default=0.5, gt=0, lt=1, description="decision threshold for class metrics")
+    gates: dict[str, Gate] = {}
+    champion_env: Name | None = Field(
+        default=None, description="environment whose alias holds the champion (default: promotion.on_merge)"
+    )
+    no_champion: Literal["pass", "fail"] = Field(
+        default="pass",
+        description="bootstrap policy when no champion exists: 'pass' lets the first model through",
+    )
+
+
+class Resources(Strict):
+    cpu: str = "1"
+    memory: str = "2Gi"
+
+
+class ServingConfig(Strict):
+    model_format: str = "mlflow"
+    protocol_version: Literal["v1", "v2"] = "v2"
+    runtime: str | None = None
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=1, ge=1)
+    requests: Resources = Resources()
+    limits: Resources = Resources(cpu="2", memory="4Gi")
+
+
+class ModelConfig(Strict):
+    paths: list[RelPath] = Field(
+        default=["."], description="files and folders whose change affects this model"
+    )
+    params: RelPath = "params.yaml"
+    data: DataConfig
+    checks: ChecksConfig = ChecksConfig()
+    train: TrainConfig = TrainConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    serving: ServingConfig = ServingConfig()
+
+
+class EnvironmentConfig(Strict):
+    namespace: Name
+    alias: Name | None = Field(default=None, description="MLflow alias for this environment (default: its name)")
+
+
+class TrackingConfig(Strict):
+    uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI; default: SQLite under .mlops-ci/ (MLFLOW_TRACKING_URI overrides)",
+    )
+
+
+class GitOpsConfig(Strict):
+    remote: str | None = Field(
+        default=None, description="git URL or path of the GitOps repository; default: .mlops-ci/gitops.git"
+    )
+    branch: str = "main"
+    path: RelPath = Field(default="environments", description="folder holding one kustomize overlay per environment")
+    author_name: str = "mlops-ci"
+    author_email: str = "mlops-ci@users.noreply.github.com"
+
+
+class PromotionConfig(Strict):
+    on_merge: Name | None = Field(default=None, description="environment promoted when a change merges")
+
+
+class Config(Strict):
+    """Root of `.mlops-ci.yaml`."""
+
+    version: Literal[1] = Field(description="schema version of this file; write 1")
+    default_branch: str = "main"
+    tracking: TrackingConfig = TrackingConfig()
+    gitops: GitOpsConfig = GitOpsConfig()
+    environments: dict[Name, EnvironmentConfig] = Field(min_length=1)
+    promotion: PromotionConfig = PromotionConfig()
+    models: dict[Name, ModelConfig] = Field(min_length=1)
+
+    def alias_for(self, env: str) -> str:
+        return self.environments[env].alias or env
+
+    def champion_env(self, model: str) -> str | None:
+        return self.models[model].evaluation.champion_env or self.promotion.on_merge
+
+
+def json_schema() -> dict:
+    schema = Config.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = ".mlops-ci.yaml"
+    return schema

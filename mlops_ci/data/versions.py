@@ -1,0 +1,69 @@
+"""Which content a data path has at a git revision: the DVC md5 from its `.dvc` file or
+`dvc.lock`, or the git blob id for data committed to git. Read from git objects, so no DVC
+import and no checkout is needed to compare base and head."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_ci import gitutil
+
+
+@dataclass(frozen=True)
+class TrackedFile:
+    path: str  # relative to the repository top
+    hash: str  # "md5:<hex>" (DVC) or "git:<blob sha>"
+    dvc: bool
+
+    @property
+    def md5(self) -> str | None:
+        return self.hash.removeprefix("md5:") if self.dvc else None
+
+
+def _yaml(data: bytes):
+    from ruamel.yaml import YAML
+
+    try:
+        return YAML(typ="safe").load(data.decode("utf-8"))
+    except Exception:  # a broken .dvc file at some old revision is treated as untracked
+        return None
+
+
+def _md5_of(outs, name: str) -> str | None:
+    for out in outs or []:
+        if isinstance(out, dict) and posixpath.normpath(str(out.get("path", ""))) == name:
+            md5 = out.get("md5")
+            return str(md5) if md5 else None
+    return None
+
+
+def tracked_file(top: Path, rev: str, path: str) -> TrackedFile | None:
+    """The content id of ``path`` at ``rev``, or None if it does not exist there."""
+    path = posixpath.normpath(path)
+    folder, name = posixpath.split(path)
+    dvc_file = gitutil.show_file(rev, f"{path}.dvc", top)
+    if dvc_file is not None:
+        doc = _yaml(dvc_file)
+        md5 = _md5_of((doc or {}).get("outs"), name) if isinstance(doc, dict) else None
+        if md5:
+            return TrackedFile(path, f"md5:{md5}", dvc=True)
+    # outputs of DVC pipelines: dvc.lock in the same folder or above
+    parts = folder.split("/") if folder else []
+    for depth in range(len(parts), -1, -1):
+        lock_dir = "/".join(parts[:depth])
+        lock = gitutil.show_file(rev, posixpath.join(lock_dir, "dvc.lock") if lock_dir else "dvc.lock", top)
+        if lock is None:
+            continue
+        doc = _yaml(lock)
+        rel = posixpath.relpath(path, lock_dir or ".")
+        for stage in ((doc or {}).get("stages") or {}).values() if isinstance(doc, dict) else ():
+            md5 = _md5_of((stage or {}).get("outs"), rel) if isinstance(stage, dict) else None
+            if md5:
+                return TrackedFile(path, f"md5:{md5}", dvc=True)
+    proc = gitutil.git(["rev-parse", "--verify", "--quiet", f"{rev}:{path}"], top, check=False)
+    blob = proc.stdout.strip()
+    if proc.returncode == 0 and blob:
+        return TrackedFile(path, f"git:{blob}", dvc=False)
+    return None

@@ -1,0 +1,129 @@
+"""`mlops-ci demo`: the whole loop on a scratch copy of examples/churn.
+
+    main:  data v1 -> train -> evaluate (no champion: bootstrap) -> promote v1 to staging
+    PR:    new month of data + wider model -> checks (drift) -> train -> evaluate vs v1 -> report
+    merge: promote the PR's candidate to staging -> GitOps commit; alias staging -> v2
+
+Everything runs for real: git, DVC with a local remote, MLflow on SQLite, torchrun with two
+gloo processes, and a local bare repository standing in for the GitOps remote.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from mlops_ci.console import ConsoleProgress, echo
+from mlops_ci.demo import scaffold
+
+PR_BRANCH = "pr/october-data"
+
+
+@dataclass
+class DemoResult:
+    workdir: Path
+    repo: Path
+    champion_version: str
+    candidate_version: str
+    gitops_commit: str
+    report_path: Path
+    seconds: float
+
+
+def _workspace(repo: Path):
+    from mlops_ci.config import load_config
+    from mlops_ci.workspace import Workspace
+
+    return Workspace.from_config(load_config(repo / ".mlops-ci.yaml"), env=scaffold.tool_env())
+
+
+def run_demo(workdir: Path, *, out: TextIO | None = None, progress: ConsoleProgress | None = None) -> DemoResult:
+    from mlops_ci.context import local_context
+    from mlops_ci.errors import GateFailed
+    from mlops_ci.pipeline import default_backends, run_pipeline
+    from mlops_ci.records import save_record
+    from mlops_ci.stages.promote import candidate_from_record, promote
+    from mlops_ci.stages.report import render_report
+
+    start = time.monotonic()
+    progress = progress or ConsoleProgress()
+    say = lambda text="": echo(text, stream=out)  # noqa: E731
+
+    with progress.step("1/5 scaffold: examples/churn as a git + DVC repository"):
+        workdir = scaffold.fresh_workdir(workdir)
+        repo = scaffold.copy_example(workdir / "churn")
+        scaffold.init_repo(repo, workdir / "dvc-remote")
+        progress.log(scaffold.generate(repo, "--snapshot", "2026-09", "--rows", "12000", "--seed", "1"))
+        scaffold.track_data(repo, "data/train.csv", "data/eval.csv")
+        scaffold.commit_all(repo, "churn model with September data")
+
+    ws = _workspace(repo)
+    backends = default_backends(ws)
+    env = ws.config.promotion.on_merge or next(iter(ws.config.environments))
+
+    with progress.step("2/5 main: train, evaluate and promote the first champion"):
+        ctx = local_context(repo, default_branch="main")
+        record = run_pipeline(ws, ctx, backends=backends, progress=progress,
+                              record_path=ws.state_dir / "main-record.json")
+        if record.verdict == "fail":
+            raise GateFailed("demo: the first model failed its gates:\n" + render_report(record))
+        champion = promote(ws, candidate_from_record(ws, record, "churn"), env, tracking=backends.tracking,
+                           gitops=backends.gitops)
+        progress.log(f"champion: churn v{champion.version} -> {env}, GitOps commit {champion.commit_sha[:12]}")
+
+    with progress.step(f"3/5 pull request {PR_BRANCH}: October data, new 'fiber' plan, wider model"):
+        scaffold.git(repo, "checkout", "--quiet", "-b", PR_BRANCH)
+        progress.log(scaffold.generate(repo, "--snapshot", "2026-10", "--rows", "15000", "--seed", "2",
+                                       "--price-increase", "12", "--new-plan"))
+        scaffold.edit_params(repo, hidden=64, epochs=10)
+        scaffold.track_data(repo, "data/train.csv", "data/eval.csv")
+        scaffold.commit_all(repo, "October data with the new fiber plan; wider model")
+
+    with progress.step("4/5 PR check: checks, training, evaluation vs champion, report"):
+        pr_ctx = local_context(repo, default_branch="main")
+        pr_record_path = ws.state_dir / "pr-record.json"
+        pr_record = run_pipeline(ws, pr_ctx, backends=backends, progress=progress, record_path=pr_record_path)
+        report = render_report(pr_record)
+        report_path = ws.state_dir / "report.md"
+        report_path.write_text(report, encoding="utf-8")
+    say("=" * 100)
+    say(f"PR report ({report_path}):")
+    say("=" * 100)
+    say(report)
+
+    if pr_record.verdict == "fail":
+        raise GateFailed(f"demo: the pull request's verdict is fail; see {report_path}")
+
+    with progress.step("5/5 merge the PR and promote its candidate"):
+        scaffold.git(repo, "checkout", "--quiet", "main")
+        scaffold.git(repo, "merge", "--quiet", "--no-ff", PR_BRANCH, "-m", f"Merge branch '{PR_BRANCH}'")
+        result = promote(ws, candidate_from_record(ws, pr_record, "churn"), env, tracking=backends.tracking,
+                         gitops=backends.gitops)
+        pr_record.model("churn").promotions.append(result)
+        save_record(pr_record, pr_record_path)
+        alias = backends.tracking.version_by_alias("churn", ws.config.alias_for(env))
+
+    gitops = Path(ws.gitops_remote)
+    from mlops_ci import gitutil
+
+    say("=" * 100)
+    say(f"GitOps commit in {gitops} (what Argo CD would sync):")
+    say("=" * 100)
+    say(gitutil.out(["log", "-1", "--format=commit %H%nAuthor: %an <%ae>%n%n%B", result.commit_sha], gitops))
+    say(gitutil.out(["show", "--stat", "--format=", result.commit_sha], gitops))
+    for change in result.changes:
+        say(f"--- {change.path} ---")
+        say(gitutil.out(["show", f"{result.commit_sha}:{change.path}"], gitops))
+    seconds = time.monotonic() - start
+    say("=" * 100)
+    say(f"Demo finished in {seconds:.0f}s. churn v{alias.version if alias else '?'} holds alias "
+        f"{ws.config.alias_for(env)!r}; v{champion.version} was the champion before the merge.")
+    say(f"  repository      {repo}")
+    say(f"  PR report       {report_path}")
+    say(f"  run records     {ws.state_dir / 'main-record.json'}, {pr_record_path}")
+    say(f"  GitOps history  git -C {gitops} log --stat")
+    say(f"  MLflow UI       mlflow ui --backend-store-uri {ws.tracking_uri}")
+    return DemoResult(workdir=workdir, repo=repo, champion_version=champion.version, candidate_version=result.version,
+                      gitops_commit=result.commit_sha or "", report_path=report_path, seconds=seconds)

@@ -1,0 +1,319 @@
+"""Typed records passed between stages, collected into one versioned RunRecord document.
+
+The report is rendered only from a RunRecord, so `mlops-ci report` can run later and
+elsewhere from an uploaded record. A record read from a file is untrusted input: it is
+size-capped and validated against these models (unknown keys are refused).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+
+from mlops_ci import __version__
+from mlops_ci.errors import RecordError
+from mlops_ci.masking import mask
+
+RECORD_SCHEMA_VERSION = 1
+MAX_RECORD_BYTES = 8 << 20
+
+Status = Literal["pass", "warn", "fail", "skipped"]
+_SEVERITY = {"skipped": 0, "pass": 1, "warn": 2, "fail": 3}
+
+
+def worst(statuses) -> Status:
+    statuses = list(statuses)
+    if not statuses:
+        return "skipped"
+    return max(statuses, key=_SEVERITY.__getitem__)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _float_out(value: float | None) -> float | str | None:
+    # JSON has no NaN: keep it visible as a string instead of silently dropping it
+    if value is not None and math.isnan(value):
+        return "NaN"
+    return value
+
+
+class Context(Record):
+    """Where and why we run: a local checkout or a GitHub Actions event."""
+
+    source: Literal["local", "github"]
+    event: str
+    repository: str | None = None
+    default_branch: str
+    base_sha: str | None = None
+    head_sha: str
+    ref: str | None = None
+    pr_number: int | None = None
+    pr_title: str | None = None  # untrusted text: escape before rendering
+    actor: str | None = None
+    fork: bool = False
+    run_url: str | None = None
+    comment: str | None = None  # issue_comment body, untrusted
+    dirty: bool = False  # local only: uncommitted changes in the work tree
+
+
+class DataVersion(Record):
+    role: str  # "train" or "eval"
+    path: str
+    base_md5: str | None = None
+    head_md5: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.base_md5 != self.head_md5
+
+
+class ModelPlan(Record):
+    model: str
+    stages: list[Literal["check", "train", "evaluate"]]
+    reasons: list[str] = []
+    skip_reason: str | None = None
+    changed_paths: list[str] = []
+    data: list[DataVersion] = []
+
+
+class Finding(Record):
+    check: Literal["data", "schema", "nulls", "drift"]
+    dataset: str
+    column: str | None = None
+    metric: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    status: Status
+    message: str
+
+    _ser = field_serializer("value", "threshold")(lambda self, v: _float_out(v))
+
+
+class ColumnSummary(Record):
+    column: str
+    kind: str
+    base_type: str | None = None
+    head_type: str | None = None
+    base_null_rate: float | None = None
+    head_null_rate: float | None = None
+    psi: float | None = None
+    js: float | None = None
+    status: Status = "pass"
+
+
+class DatasetCheck(Record):
+    role: str
+    path: str
+    base_md5: str | None = None
+    head_md5: str | None = None
+    base_rows: int | None = None
+    head_rows: int | None = None
+    columns: list[ColumnSummary] = []
+
+
+class ChecksRecord(Record):
+    status: Status
+    skip_reason: str | None = None
+    base_sha: str | None = None
+    head_sha: str | None = None
+    datasets: list[DatasetCheck] = []
+    findings: list[Finding] = []
+    duration_s: float = 0.0
+
+
+class TrainingRecord(Record):
+    status: Literal["succeeded", "failed", "skipped"]
+    backend: str
+    skip_reason: str | None = None
+    run_id: str | None = None
+    experiment_id: str | None = None
+    model_uri: str | None = None
+    command: list[str] = []
+    nproc_per_node: int | None = None
+    duration_s: float = 0.0
+    params: dict[str, str] = {}
+    metrics: dict[str, float] = {}
+    run_url: str | None = None
+    error: str | None = None
+
+    _ser = field_serializer("metrics")(lambda self, v: {k: _float_out(x) for k, x in v.items()})
+
+
+class ChampionRef(Record):
+    name: str
+    version: str
+    alias: str
+    run_id: str | None = None
+    model_uri: str
+
+
+class MetricComparison(Record):
+    name: str
+    higher_is_better: bool
+    candidate: float | None = None
+    champion: float | None = None
+
+    _ser = field_serializer("candidate", "champion")(lambda self, v: _float_out(v))
+
+    @property
+    def delta(self) -> float | None:
+        if self.candidate is None or self.champion is None:
+            return None
+        return self.candidate - self.champion
+
+
+class GateResult(Record):
+    metric: str
+    kind: Literal["min", "max", "max_regression", "finite", "champion"]
+    threshold: float | None = None
+    value: float | None = None
+    status: Literal["pass", "fail", "skipped"]
+    message: str
+
+    _ser = field_serializer("value")(lambda self, v: _float_out(v))
+
+
+class EvaluationRecord(Record):
+    status: Status
+    dataset: str
+    dataset_md5: str | None = None
+    rows: int = 0
+    candidate_uri: str
+    champion: ChampionRef | None = None
+    champion_state: Literal["present", "none", "unusable"] = "none"
+    no_champion_policy: Literal["pass", "fail"] = "pass"
+    metrics: list[MetricComparison] = []
+    gates: list[GateResult] = []
+    duration_s: float = 0.0
+
+
+class RegistrationRecord(Record):
+    name: str
+    version: str
+    source: str
+    artifact_uri: str
+    digest: str
+    run_id: str | None = None
+
+
+class FileChange(Record):
+    path: str
+    action: Literal["create", "modify", "unchanged"]
+    diff: str = ""
+
+
+class PromotionRecord(Record):
+    model: str
+    env: str
+    alias: str
+    version: str
+    artifact_uri: str
+    digest: str
+    dry_run: bool
+    noop: bool
+    changes: list[FileChange] = []
+    remote: str
+    branch: str
+    commit_sha: str | None = None
+    forced_reason: str | None = None
+
+
+class ModelRecord(Record):
+    model: str
+    plan: ModelPlan
+    checks: ChecksRecord | None = None
+    training: TrainingRecord | None = None
+    evaluation: EvaluationRecord | None = None
+    registration: RegistrationRecord | None = None
+    deployment_plan: PromotionRecord | None = None
+    promotions: list[PromotionRecord] = []
+
+    @property
+    def verdict(self) -> Status:
+        parts: list[Status] = []
+        if self.checks is not None:
+            parts.append(self.checks.status)
+        if self.training is not None:
+            parts.append({"succeeded": "pass", "failed": "fail", "skipped": "skipped"}[self.training.status])
+        if self.evaluation is not None:
+            parts.append(self.evaluation.status)
+        return worst(parts)
+
+
+class RunRecord(Record):
+    schema_version: Literal[1] = RECORD_SCHEMA_VERSION
+    tool_version: str = __version__
+    created_at: str = Field(default_factory=_now)
+    updated_at: str = Field(default_factory=_now)
+    context: Context
+    models: dict[str, ModelRecord] = {}
+
+    @property
+    def verdict(self) -> Status:
+        return worst(m.verdict for m in self.models.values())
+
+    def model(self, name: str) -> ModelRecord:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise RecordError(
+                f"the run record has no entry for model {name!r} (it has: {sorted(self.models) or 'none'})",
+                hint="run `mlops-ci check` or `mlops-ci train` for that model first",
+            ) from None
+
+
+def save_record(record: RunRecord, path: Path) -> Path:
+    """Write the record atomically, with secrets masked."""
+    record.updated_at = _now()
+    text = mask(json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=False)) + "\n"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".record-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def load_record(path: Path, *, max_bytes: int = MAX_RECORD_BYTES) -> RunRecord:
+    """Read a record as untrusted input: capped in size and validated against the schema."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise RecordError(f"{path}: no run record here",
+                          hint="run `mlops-ci check`/`train`/`evaluate` first, or pass --record PATH") from None
+    if size > max_bytes:
+        raise RecordError(f"{path}: {size} bytes is over the {max_bytes}-byte limit for a run record")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RecordError(f"{path}: not a JSON run record ({err})") from err
+    if not isinstance(data, dict):
+        raise RecordError(f"{path}: a run record is a JSON object, got {type(data).__name__}")
+    if data.get("schema_version") != RECORD_SCHEMA_VERSION:
+        raise RecordError(
+            f"{path}: run record schema_version {data.get('schema_version')!r} is not supported "
+            f"(this mlops-ci reads version {RECORD_SCHEMA_VERSION})",
+            hint="produce the record with the same mlops-ci version that reports it",
+        )
+    try:
+        return RunRecord.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RecordError(f"{path}: invalid run record at {where}: {first['msg']} "
+                          f"({err.error_count()} problem(s))") from None

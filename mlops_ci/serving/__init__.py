@@ -1,0 +1,1 @@
+"""Serving manifests: what a promotion writes into the GitOps repository."""

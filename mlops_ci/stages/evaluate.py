@@ -1,0 +1,157 @@
+"""Evaluate stage: the candidate and the champion on the same eval set, then the gates.
+
+The champion is the model version holding the MLflow alias of the champion environment.
+Both models are loaded through their pyfunc interface, so any MLflow model works. NaN never
+passes a gate; "no champion" is an explicit state decided by evaluation.no_champion.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from mlops_ci.backends.tracking import Tracking
+from mlops_ci.config.schema import EvaluationConfig
+from mlops_ci.console import NullProgress, Progress
+from mlops_ci.data.fetch import worktree_file
+from mlops_ci.data.tables import read_frame
+from mlops_ci.data.versions import tracked_file
+from mlops_ci.errors import BackendError, DataError, InputError
+from mlops_ci.metrics import METRICS
+from mlops_ci.records import (ChampionRef, Context, EvaluationRecord, GateResult, MetricComparison, ModelPlan,
+                              TrainingRecord)
+from mlops_ci.workspace import Workspace
+
+
+def load_eval_data(ws: Workspace, ctx: Context, model: str):
+    """Features (pandas) and labels (numpy) of the eval set, plus its content id."""
+    import numpy as np
+
+    cfg = ws.model(model)
+    rel = cfg.data.eval
+    path = ws.repo_path(rel)
+    tracked = tracked_file(ws.top, ctx.head_sha, path)
+    local = worktree_file(ws.top, tracked) if tracked is not None else ws.root / rel
+    frame = read_frame(local, name=rel, fmt=cfg.data.format)
+    label = cfg.data.label
+    if label not in frame.columns:
+        raise DataError(f"{rel}: label column {label!r} not found (columns: {', '.join(map(str, frame.columns[:20]))})",
+                        hint="fix data.label in .mlops-ci.yaml or the data export")
+    y = frame.pop(label)
+    if y.isna().any():
+        raise DataError(f"{rel}: label column {label!r} has {int(y.isna().sum())} empty values",
+                        hint="drop or fill those rows in the eval set")
+    if cfg.evaluation.task == "binary_classification":
+        values = set(np.unique(y.astype(str)))
+        if not values <= {"0", "1", "True", "False", "0.0", "1.0"}:
+            raise DataError(f"{rel}: label column {label!r} must hold 0/1 for binary_classification, "
+                            f"found {sorted(values)[:5]}")
+        y = y.astype(str).isin(["1", "True", "1.0"]).astype(int)
+    return frame, np.asarray(y, dtype=float), (tracked.hash if tracked else None)
+
+
+def compute_metrics(ev: EvaluationConfig, y, predictions) -> dict[str, float]:
+    table = METRICS[ev.task]
+    names = ev.metrics or list(table)
+    return {name: table[name].fn(y, predictions, ev.threshold) for name in names}
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else ("NaN" if math.isnan(x) else f"{x:.4g}")
+
+
+def apply_gates(
+    ev: EvaluationConfig, comparisons: list[MetricComparison], *, champion_present: bool, champion_label: str
+) -> list[GateResult]:
+    """Gate results for the candidate: every configured bound, plus 'no NaN' and 'champion'."""
+    results: list[GateResult] = []
+    by_name = {c.name: c for c in comparisons}
+    for c in comparisons:
+        if c.candidate is None or math.isnan(c.candidate):
+            results.append(GateResult(metric=c.name, kind="finite", value=c.candidate, status="fail",
+                                      message=f"{c.name} of the candidate is NaN: a NaN metric never passes"))
+    if not champion_present:
+        status = "pass" if ev.no_champion == "pass" else "fail"
+        results.append(GateResult(metric="*", kind="champion", status=status,
+                                  message=f"no champion ({champion_label}); evaluation.no_champion={ev.no_champion}"))
+    for metric, gate in ev.gates.items():
+        c = by_name[metric]
+        value = c.candidate
+        nan = value is None or math.isnan(value)
+        if gate.min is not None:
+            ok = not nan and value >= gate.min
+            results.append(GateResult(metric=metric, kind="min", threshold=gate.min, value=value,
+                                      status="pass" if ok else "fail",
+                                      message=f"{metric} {_fmt(value)} {'≥' if ok else '<'} min {gate.min}"))
+        if gate.max is not None:
+            ok = not nan and value <= gate.max
+            results.append(GateResult(metric=metric, kind="max", threshold=gate.max, value=value,
+                                      status="pass" if ok else "fail",
+                                      message=f"{metric} {_fmt(value)} {'≤' if ok else '>'} max {gate.max}"))
+        if gate.max_regression is not None:
+            if not champion_present:
+                results.append(GateResult(metric=metric, kind="max_regression", threshold=gate.max_regression,
+                                          status="skipped", message=f"{metric}: no champion to compare with"))
+                continue
+            champ = c.champion
+            if nan or champ is None or math.isnan(champ):
+                results.append(GateResult(metric=metric, kind="max_regression", threshold=gate.max_regression,
+                                          status="fail", message=f"{metric}: cannot compare candidate "
+                                          f"{_fmt(value)} with champion {_fmt(champ)} (NaN never passes)"))
+                continue
+            regression = (champ - value) if c.higher_is_better else (value - champ)
+            ok = regression <= gate.max_regression
+            results.append(GateResult(
+                metric=metric, kind="max_regression", threshold=gate.max_regression, value=regression,
+                status="pass" if ok else "fail",
+                message=(f"{metric} {_fmt(value)} vs champion {_fmt(champ)}: "
+                         + (f"worse by {regression:.4g} {'≤' if ok else '>'} allowed {gate.max_regression}"
+                            if regression > 0 else "not worse"))))
+    return results
+
+
+def run_evaluation(
+    ws: Workspace,
+    ctx: Context,
+    plan: ModelPlan,
+    training: TrainingRecord,
+    *,
+    tracking: Tracking,
+    progress: Progress | None = None,
+) -> EvaluationRecord:
+    progress = progress or NullProgress()
+    model = plan.model
+    cfg = ws.model(model)
+    ev = cfg.evaluation
+    if training.status != "succeeded" or not training.model_uri:
+        raise InputError(f"{model}: no trained candidate to evaluate (training {training.status})",
+                         hint="run `mlops-ci train` first")
+    start = time.monotonic()
+    env = ws.config.champion_env(model)
+    alias = ws.config.alias_for(env) if env else None
+    with progress.step(f"evaluating {model} on {cfg.data.eval}"):
+        frame, y, data_hash = load_eval_data(ws, ctx, model)
+        candidate = compute_metrics(ev, y, tracking.predict(training.model_uri, frame))
+        champion_ref, champion_metrics, state = None, {}, "none"
+        mv = tracking.version_by_alias(model, alias) if alias else None
+        if mv is not None:
+            champion_ref = ChampionRef(name=model, version=mv.version, alias=alias, run_id=mv.run_id,
+                                       model_uri=f"models:/{model}/{mv.version}")
+            try:
+                champion_metrics = compute_metrics(ev, y, tracking.predict(champion_ref.model_uri, frame))
+                state = "present"
+            except BackendError as err:
+                progress.log(f"champion {model} v{mv.version} could not be evaluated: {err}")
+                state = "unusable"
+    table = METRICS[ev.task]
+    comparisons = [MetricComparison(name=n, higher_is_better=table[n].higher_is_better, candidate=v,
+                                    champion=champion_metrics.get(n)) for n, v in candidate.items()]
+    label = f"alias {model}@{alias}" if alias else "no champion environment configured"
+    if state == "unusable":
+        label += f" points at v{mv.version}, which failed to predict"
+    gates = apply_gates(ev, comparisons, champion_present=state == "present", champion_label=label)
+    status = "fail" if any(g.status == "fail" for g in gates) else "pass"
+    return EvaluationRecord(status=status, dataset=cfg.data.eval, dataset_md5=data_hash, rows=len(y),
+                            candidate_uri=training.model_uri, champion=champion_ref, champion_state=state,
+                            no_champion_policy=ev.no_champion, metrics=comparisons, gates=gates,
+                            duration_s=round(time.monotonic() - start, 3))

@@ -1,0 +1,149 @@
+"""Promote stage: pin a model version into the GitOps repository, then move the MLflow alias.
+
+    resolve -> render -> diff -> (dry run: stop) -> commit with trailers -> push -> alias
+
+The version is resolved to fixed facts (version, artifact URI, digest) before anything is
+rendered. Promoting the version already there is a no-op commit-wise. The alias only moves
+after the push landed, so the registry never points at a version that is not deployed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from mlops_ci import gitutil
+from mlops_ci.backends.gitops import GitOpsRemote
+from mlops_ci.backends.tracking import Tracking
+from mlops_ci.errors import BackendError, GateFailed, PromotionError, UsageError
+from mlops_ci.records import FileChange, PromotionRecord, RunRecord
+from mlops_ci.serving import layout
+from mlops_ci.serving.kserve import ServedVersion
+from mlops_ci.stages.register import EVALUATION_TAG
+from mlops_ci.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A version to promote, with the lineage that travels with it."""
+
+    model: str
+    version: str
+    artifact_uri: str
+    digest: str
+    lineage: dict[str, str]
+    gates_passed: bool
+    gate_summary: str = ""
+
+
+def candidate_from_record(ws: Workspace, record: RunRecord, model: str, *, check_merged: bool = True) -> Candidate:
+    entry = record.model(model)
+    reg = entry.registration
+    if reg is None:
+        why = "its gates failed" if entry.evaluation and entry.evaluation.status == "fail" else "it was not registered"
+        raise PromotionError(f"the run record for {record.context.head_sha[:12]} holds no registered version of "
+                             f"{model}: {why}", hint="fix the failing gates, or promote an MLflow version with --version")
+    if check_merged and not gitutil.is_ancestor(record.context.head_sha, "HEAD", ws.top):
+        raise PromotionError(
+            f"the run record is for commit {record.context.head_sha[:12]}, which is not part of HEAD "
+            f"({(gitutil.rev_parse('HEAD', ws.top) or '?')[:12]})",
+            hint="merge that change first, or pass --version to promote a registry version directly")
+    ctx = record.context
+    lineage = {"run-id": reg.run_id or "", "source-commit": ctx.head_sha}
+    if ctx.pr_number:
+        lineage["source-pr"] = str(ctx.pr_number)
+    if ctx.repository:
+        lineage["source-repository"] = ctx.repository
+    for dv in entry.plan.data:
+        if dv.head_md5:
+            lineage[f"data-{dv.role}"] = dv.head_md5
+    ev = entry.evaluation
+    passed = ev is not None and ev.status != "fail"
+    return Candidate(model=model, version=reg.version, artifact_uri=reg.artifact_uri, digest=reg.digest,
+                     lineage={k: v for k, v in lineage.items() if v}, gates_passed=passed,
+                     gate_summary="; ".join(g.message for g in (ev.gates if ev else []) if g.status == "fail"))
+
+
+def candidate_from_registry(tracking: Tracking, model: str, version: str) -> Candidate:
+    mv = tracking.get_version(model, version)
+    digest = mv.tags.get("mlops_ci.digest") or tracking.digest(mv.artifact_uri)
+    lineage = {"run-id": mv.run_id or "", "source-commit": mv.tags.get("mlops_ci.head_sha", ""),
+               "source-pr": mv.tags.get("mlops_ci.pr", "")}
+    for role in ("train", "eval"):
+        if mv.tags.get(f"mlops_ci.data.{role}"):
+            lineage[f"data-{role}"] = mv.tags[f"mlops_ci.data.{role}"]
+    passed = mv.tags.get(EVALUATION_TAG) == "pass"
+    return Candidate(model=model, version=mv.version, artifact_uri=mv.artifact_uri, digest=digest,
+                     lineage={k: v for k, v in lineage.items() if v}, gates_passed=passed,
+                     gate_summary="" if passed else f"v{mv.version} carries no passing mlops-ci evaluation")
+
+
+def _diff(path: str, old: bytes | None, new: bytes) -> str:
+    a = [] if old is None else old.decode("utf-8", "replace").splitlines(keepends=True)
+    b = new.decode("utf-8", "replace").splitlines(keepends=True)
+    return "".join(difflib.unified_diff(a, b, fromfile="/dev/null" if old is None else f"a/{path}",
+                                        tofile=f"b/{path}"))
+
+
+def commit_message(c: Candidate, env: str, alias: str) -> str:
+    trailers = [("Model", c.model), ("Model-Version", c.version), ("Environment", env), ("MLflow-Alias", alias),
+                ("Model-Digest", c.digest), ("MLflow-Run-Id", c.lineage.get("run-id", "")),
+                ("Source-Commit", c.lineage.get("source-commit", "")), ("Source-PR", c.lineage.get("source-pr", ""))]
+    body = "\n".join(f"{k}: {v}" for k, v in trailers if v)
+    return f"promote {c.model} v{c.version} to {env}\n\nServe {c.artifact_uri}\n\n{body}\n"
+
+
+def promote(
+    ws: Workspace,
+    candidate: Candidate,
+    env: str,
+    *,
+    tracking: Tracking,
+    gitops: GitOpsRemote,
+    dry_run: bool = False,
+    force_reason: str | None = None,
+) -> PromotionRecord:
+    env = ws.environment(env)
+    if not candidate.gates_passed and not force_reason:
+        raise GateFailed(f"{candidate.model} v{candidate.version} did not pass its gates"
+                         + (f" ({candidate.gate_summary})" if candidate.gate_summary else ""),
+                         hint="fix the model, or pass --force --reason TEXT to promote anyway (recorded)")
+    if force_reason is not None and not force_reason.strip():
+        raise UsageError("--force needs a non-empty --reason")
+    envcfg = ws.config.environments[env]
+    alias = ws.config.alias_for(env)
+    lineage = dict(candidate.lineage)
+    if force_reason:
+        lineage["forced-reason"] = force_reason.strip().replace("\n", " ")[:200]
+    served = ServedVersion(model=candidate.model, version=candidate.version, artifact_uri=candidate.artifact_uri,
+                           digest=candidate.digest, env=env, namespace=envcfg.namespace, lineage=lineage)
+    root = ws.config.gitops.path
+    serving = ws.model(candidate.model).serving
+    with gitops.checkout() as co:
+        files = layout.render_files(root, served, serving, co.read)
+        changes, touched = [], {}
+        for path, data in files.items():
+            old = co.read(path)
+            if old == data:
+                changes.append(FileChange(path=path, action="unchanged"))
+                continue
+            touched[path] = data
+            changes.append(FileChange(path=path, action="create" if old is None else "modify",
+                                      diff=_diff(path, old, data)))
+        record = PromotionRecord(model=candidate.model, env=env, alias=alias, version=candidate.version,
+                                 artifact_uri=candidate.artifact_uri, digest=candidate.digest, dry_run=dry_run,
+                                 noop=not touched, changes=changes, remote=gitops.url, branch=gitops.branch,
+                                 commit_sha=co.head if not touched else None, forced_reason=force_reason)
+        if dry_run:
+            return record
+        if touched:
+            record.commit_sha = co.commit_and_push(touched, commit_message(candidate, env, alias))
+    try:
+        tracking.set_alias(candidate.model, alias, candidate.version)
+        tracking.set_version_tags(candidate.model, candidate.version,
+                                  {f"mlops_ci.deployed.{env}": record.commit_sha or ""})
+    except BackendError as err:
+        raise BackendError(f"manifests for {candidate.model} v{candidate.version} are committed "
+                           f"({(record.commit_sha or '')[:12]}) but the MLflow alias {alias!r} was not moved: "
+                           f"{err.message}", hint="re-run the same promote: git is a no-op and the alias moves") from err
+    return record

@@ -1,0 +1,138 @@
+"""Train stage: run the user's training script under the configured trainer, tracked in MLflow.
+
+mlops-ci opens the MLflow run itself (with lineage tags) and hands its id to the training
+processes through ``MLFLOW_RUN_ID``, so the run exists, and is marked FAILED, even when the
+script dies before logging anything. Registration happens later, only for a candidate
+whose gates passed (see the evaluate stage).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from mlops_ci.backends.tracking import Tracking
+from mlops_ci.backends.trainers import Trainer, TrainSpec
+from mlops_ci.console import NullProgress, Progress
+from mlops_ci.data.tables import require_label
+from mlops_ci.records import Context, ModelPlan, TrainingRecord
+from mlops_ci.workspace import Workspace
+
+RESULT_ENV = "MLOPS_CI_RESULT"
+MAX_RESULT_BYTES = 1 << 20
+
+
+def experiment_name(model: str) -> str:
+    return f"mlops-ci/{model}"
+
+
+def lineage_tags(ctx: Context, plan: ModelPlan) -> dict[str, str]:
+    tags = {
+        "mlflow.source.git.commit": ctx.head_sha,
+        "mlops_ci.head_sha": ctx.head_sha,
+        "mlops_ci.event": ctx.event,
+    }
+    optional = {"mlops_ci.base_sha": ctx.base_sha, "mlops_ci.ref": ctx.ref,
+                "mlops_ci.repository": ctx.repository,
+                "mlops_ci.pr": str(ctx.pr_number) if ctx.pr_number else None}
+    tags.update({k: v for k, v in optional.items() if v})
+    for dv in plan.data:
+        if dv.head_md5:
+            tags[f"mlops_ci.data.{dv.role}"] = dv.head_md5
+    return tags
+
+
+def validate_inputs(ws: Workspace, model: str) -> None:
+    """Fail fast, before any process starts: data files exist and carry the label column."""
+    cfg = ws.model(model)
+    for rel in (cfg.data.train, cfg.data.eval):
+        require_label(ws.root / rel, name=rel, label=cfg.data.label, fmt=cfg.data.format)
+
+
+def build_spec(ws: Workspace, model: str, *, env: dict[str, str], result_path: Path) -> TrainSpec:
+    cfg = ws.model(model).train
+    return TrainSpec(model=model, workdir=ws.root, script=cfg.script, args=tuple(cfg.args),
+                     nproc_per_node=cfg.nproc_per_node, timeout_s=cfg.timeout_minutes * 60,
+                     env={**cfg.env, **env}, result_path=result_path)
+
+
+def _read_result(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    if path.stat().st_size > MAX_RESULT_BYTES:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def run_training(
+    ws: Workspace,
+    ctx: Context,
+    plan: ModelPlan,
+    *,
+    tracking: Tracking,
+    trainer: Trainer,
+    progress: Progress | None = None,
+    dry_run: bool = False,
+) -> TrainingRecord:
+    progress = progress or NullProgress()
+    model = plan.model
+    cfg = ws.model(model)
+    if "train" not in plan.stages:
+        return TrainingRecord(status="skipped", backend=trainer.name,
+                              skip_reason=plan.skip_reason or "nothing changed that affects training")
+    validate_inputs(ws, model)
+    result_path = ws.state_dir / "runs" / f"{model}-{ctx.head_sha[:12]}.json"
+    env = {RESULT_ENV: str(result_path), "MLOPS_CI_MODEL": model, "MLFLOW_TRACKING_URI": tracking.uri}
+    spec = build_spec(ws, model, env=env, result_path=result_path)
+    command = trainer.command(spec)
+    if dry_run:
+        return TrainingRecord(status="skipped", backend=trainer.name, skip_reason="dry run", command=command,
+                              nproc_per_node=cfg.train.nproc_per_node)
+
+    experiment_id = tracking.experiment(experiment_name(model))
+    run_id = tracking.start_run(experiment_id, run_name=f"{model}-{ctx.head_sha[:8]}", tags=lineage_tags(ctx, plan))
+    spec = build_spec(ws, model, result_path=result_path,
+                      env={**env, "MLFLOW_RUN_ID": run_id, "MLFLOW_EXPERIMENT_ID": experiment_id})
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    result_path.unlink(missing_ok=True)
+    start = time.monotonic()
+    outcome = None
+    try:
+        with progress.step(f"training {model}: {cfg.train.nproc_per_node} processes ({trainer.name})"):
+            outcome = trainer.run(spec, progress)
+    finally:
+        ok = outcome is not None and outcome.returncode == 0
+        tracking.end_run(run_id, "FINISHED" if ok else ("KILLED" if outcome is None else "FAILED"))
+    base = dict(backend=trainer.name, run_id=run_id, experiment_id=experiment_id, command=command,
+                nproc_per_node=cfg.train.nproc_per_node, duration_s=round(time.monotonic() - start, 3),
+                run_url=tracking.run_url(run_id, experiment_id))
+    if outcome.returncode != 0:
+        why = (f"timed out after {cfg.train.timeout_minutes:g} min" if outcome.timed_out
+               else f"exited with code {outcome.returncode}")
+        last = next((line for line in reversed(outcome.log_tail) if line.strip()), "")
+        return TrainingRecord(status="failed", error=f"{cfg.train.script} {why}: {last}"[:2000], **base)
+
+    result = _read_result(result_path)
+    run = tracking.get_run(run_id)
+    model_uri = result.get("model_uri") if isinstance(result.get("model_uri"), str) else None
+    model_uri = model_uri or tracking.logged_model_uri(run_id, experiment_id)
+    if not model_uri:
+        return TrainingRecord(status="failed", error=f"{cfg.train.script} finished but logged no model to MLflow "
+                              "(log one with mlflow.pyfunc.log_model(name='model', ...) from rank 0)", **base)
+    metrics = {k: float(v) for k, v in run.metrics.items()}
+    for key, value in (result.get("metrics") or {}).items():
+        if isinstance(value, (int, float)):
+            metrics[str(key)] = float(value)
+    nan = sorted(k for k, v in metrics.items() if math.isnan(v))
+    record = TrainingRecord(status="succeeded", model_uri=model_uri, params=dict(run.params), metrics=metrics, **base)
+    if nan:
+        tracking.end_run(run_id, "FAILED")
+        record.status = "failed"
+        record.error = f"training produced NaN for {', '.join(nan)} (run {run_id})"
+    return record
