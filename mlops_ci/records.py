@@ -227,7 +227,8 @@ class PromotionRecord(Record):
     changes: list[FileChange] = []
     remote: str
     branch: str
-    commit_sha: str | None = None
+    base_commit: str | None = None  # the GitOps commit the change was planned against
+    commit_sha: str | None = None  # the commit that serves this version (new, or the existing one for a no-op)
     forced_reason: str | None = None
 
 

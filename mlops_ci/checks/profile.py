@@ -80,7 +80,8 @@ def profile_column(
     import pyarrow.compute as pc
 
     kind = column_kind(chunked.type)
-    prof = ColumnProfile(name=name, kind=kind, arrow_type=str(chunked.type),
+    # string and large_string (and friends) are the same logical type for a schema diff
+    prof = ColumnProfile(name=name, kind=kind, arrow_type=str(chunked.type).replace("large_", ""),
                          rows=len(chunked), nulls=chunked.null_count)
     if kind == "numeric":
         values = _numeric(chunked)

@@ -14,6 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from mlops_ci.console import echo
     from mlops_ci.errors import RecordError
     from mlops_ci.pipeline import default_backends, open_record, step_evaluate
@@ -26,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         raise RecordError(f"no run record for head {ctx.head_sha[:12]}", hint="run `mlops-ci train` first")
     backends = default_backends(ws)
     progress = _common.progress()
-    failed = False
+    failed = []
     for model in ws.models(args.model) if args.model else list(record.models):
         entry = step_evaluate(ws, record, model, backends=backends, progress=progress)
         save_record(record, args.record or ws.record_path)
@@ -39,5 +41,14 @@ def run(args: argparse.Namespace) -> int:
             echo(f"  {g.status:7} {g.message}")
         if entry.registration:
             echo(f"  registered {model} v{entry.registration.version}")
-        failed |= ev.status == "fail"
+        if ev.status == "fail":
+            failed.append(gate_failure_line(model, ev))
+    for line in failed:
+        echo(line, stream=sys.stderr)
     return 1 if failed else 0
+
+
+def gate_failure_line(model: str, ev) -> str:
+    """One line for stderr: which gates failed, on which data."""
+    reasons = "; ".join(g.message for g in ev.gates if g.status == "fail")
+    return f"mlops-ci: {model}: gates failed on {ev.dataset}: {reasons}; nothing was registered"

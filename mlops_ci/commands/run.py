@@ -19,7 +19,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from mlops_ci.backends.publishers import LocalPublisher
+    from mlops_ci.commands.evaluate import gate_failure_line
+    from mlops_ci.console import echo
     from mlops_ci.pipeline import default_backends, run_pipeline
     from mlops_ci.stages.report import render_report
 
@@ -27,6 +31,17 @@ def run(args: argparse.Namespace) -> int:
     ctx = _common.context(ws)
     record = run_pipeline(ws, ctx, backends=default_backends(ws), models=ws.models(args.model),
                           progress=_common.progress(), force=args.force, record_path=args.record)
-    LocalPublisher(args.report or ws.state_dir / "report.md", print_report=not args.quiet).publish(
+    where = LocalPublisher(args.report or ws.state_dir / "report.md", print_report=not args.quiet).publish(
         record, render_report(record))
+    for model, entry in record.models.items():
+        if entry.verdict != "fail":
+            continue
+        if entry.evaluation is not None and entry.evaluation.status == "fail":
+            echo(gate_failure_line(model, entry.evaluation), stream=sys.stderr)
+        elif entry.training is not None and entry.training.status == "failed":
+            echo(f"mlops-ci: {model}: training failed: {entry.training.error}", stream=sys.stderr)
+        elif entry.checks is not None and entry.checks.status == "fail":
+            failed = [f"{f.dataset}: {f.message}" for f in entry.checks.findings if f.status == "fail"]
+            echo(f"mlops-ci: {model}: data checks failed: {'; '.join(failed)}", stream=sys.stderr)
+    echo(f"verdict: {record.verdict} (report: {where})", stream=sys.stderr)
     return 1 if record.verdict == "fail" else 0

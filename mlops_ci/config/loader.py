@@ -186,4 +186,20 @@ def _format_pydantic_error(path: Path, doc: Any, error: dict) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
         return f"{where}: {_dotted(loc)}: {msg}"
-    return f"{where}: {_dotted(loc)}: {msg}, got {shown}"
+    fix = next((hint for prefix, hint in _FIXES if kind.startswith(prefix)), None)
+    return f"{where}: {_dotted(loc)}: {msg}, got {shown}" + (f" (fix: {fix})" if fix else "")
+
+
+_FIXES = (
+    ("float", "write a number such as 0.75"),
+    ("int", "write a whole number such as 2"),
+    ("bool", "write true or false"),
+    ("string", "write text, quoted if it looks like a number"),
+    ("list", "write a list, e.g. [a, b]"),
+    ("dict", "write a mapping of keys to values"),
+    ("model", "write a mapping of keys to values"),
+    ("literal", "use one of the values listed"),
+    ("greater_than", "use a larger value"),
+    ("less_than", "use a smaller value"),
+    ("too_short", "add at least one entry"),
+)

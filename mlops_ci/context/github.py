@@ -88,13 +88,13 @@ def github_context(env: Mapping[str, str], *, default_branch: str, root: Path | 
     if event == "issue_comment":
         issue = payload.get("issue") or {}
         is_pr = bool(issue.get("pull_request"))
+        common["actor"] = _get(payload, "comment", "user", "login") or common["actor"]
         return Context(
             **common,
             head_sha=sha,  # the PR head is resolved through the API before acting on a command
             pr_number=issue.get("number") if is_pr else None,
             pr_title=issue.get("title"),
             comment=_get(payload, "comment", "body"),
-            actor=_get(payload, "comment", "user", "login") or common["actor"],
         )
     if event == "workflow_run":
         run = payload.get("workflow_run") or {}

@@ -56,6 +56,12 @@ def read_table(local: Path, *, name: str, fmt: str = "auto") -> "pa.Table":
         raise DataError(f"{name}: cannot be read as {fmt}: {err}") from err
     if table.num_columns == 0:
         raise DataError(f"{name}: the file has no columns")
+    if fmt == "csv":
+        # pyarrow reads text that is not UTF-8 as binary instead of failing
+        binary = [f.name for f in table.schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+        if binary:
+            raise DataError(f"{name}: column {binary[0]!r} is not valid UTF-8 text",
+                            hint="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)")
     if table.num_rows == 0:
         raise DataError(f"{name}: the file has a header but no rows",
                         hint="check the export that produced it")

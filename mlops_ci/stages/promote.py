@@ -133,7 +133,8 @@ def promote(
         record = PromotionRecord(model=candidate.model, env=env, alias=alias, version=candidate.version,
                                  artifact_uri=candidate.artifact_uri, digest=candidate.digest, dry_run=dry_run,
                                  noop=not touched, changes=changes, remote=gitops.url, branch=gitops.branch,
-                                 commit_sha=co.head if not touched else None, forced_reason=force_reason)
+                                 base_commit=co.head, commit_sha=co.head if not touched else None,
+                                 forced_reason=force_reason)
         if dry_run:
             return record
         if touched:

@@ -113,9 +113,10 @@ def run_training(
                 nproc_per_node=cfg.train.nproc_per_node, duration_s=round(time.monotonic() - start, 3),
                 run_url=tracking.run_url(run_id, experiment_id))
     if outcome.returncode != 0:
+        code = outcome.worker_exit_code if outcome.worker_exit_code is not None else outcome.returncode
         why = (f"timed out after {cfg.train.timeout_minutes:g} min" if outcome.timed_out
-               else f"exited with code {outcome.returncode}")
-        last = next((line for line in reversed(outcome.log_tail) if line.strip()), "")
+               else f"exited with code {code}")
+        last = outcome.error_line or next((x for x in reversed(outcome.log_tail) if x.strip()), "")
         return TrainingRecord(status="failed", error=f"{cfg.train.script} {why}: {last}"[:2000], **base)
 
     result = _read_result(result_path)

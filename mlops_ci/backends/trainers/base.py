@@ -27,6 +27,8 @@ class TrainResult:
     timed_out: bool
     log_tail: tuple[str, ...]
     duration_s: float
+    worker_exit_code: int | None = None  # the failing training process's own exit code
+    error_line: str = ""  # the last line the training script printed before failing
 
 
 class Trainer(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,25 @@ from mlops_ci.backends.trainers.base import TrainResult, TrainSpec
 from mlops_ci.console import Progress
 from mlops_ci.errors import TrainingError
 
-_TAIL = 40
+_TAIL = 200
+# where torchrun's own failure report starts (glog lines, the elastic agent, its banner)
+_LAUNCHER = re.compile(r"^(?:[EWI]\d{4} \d\d:|\[[EWI] |Traceback \(most recent call last\):\s*$|.*torch\.distributed\.elastic|={20,})")
+_WORKER_EXIT = re.compile(r"exitcode\s*:\s*(-?\d+)")
+
+
+def summarize_failure(lines: tuple[str, ...] | list[str]) -> tuple[int | None, str]:
+    """The failing worker's exit code and the last line the user's script printed before torchrun's report."""
+    code = next((int(m.group(1)) for line in lines if (m := _WORKER_EXIT.search(line))), None)
+    cut = len(lines)
+    for i, line in enumerate(lines):
+        if _LAUNCHER.match(line) and ("torch" in line or line.startswith(("E", "W", "I", "[", "="))):
+            # a user traceback is kept: only cut at a traceback that belongs to the launcher
+            if line.startswith("Traceback") and not any("torch/distributed" in x for x in lines[i:i + 6]):
+                continue
+            cut = i
+            break
+    user = [line for line in lines[:cut] if line.strip()]
+    return code, (user[-1].strip() if user else "")
 
 
 class TorchrunTrainer:
@@ -63,8 +82,10 @@ class TorchrunTrainer:
             _kill_group(proc)
             raise
         reader.join(timeout=5)
+        code, last = summarize_failure(tuple(tail)) if proc.returncode else (None, "")
         return TrainResult(returncode=proc.returncode if not timed_out else -9, timed_out=timed_out,
-                           log_tail=tuple(tail), duration_s=round(time.monotonic() - start, 3))
+                           log_tail=tuple(tail), duration_s=round(time.monotonic() - start, 3),
+                           worker_exit_code=code, error_line=last)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -1,0 +1,124 @@
+"""Shared fixtures. Every test runs with a throw-away HOME and no CI/GitHub/MLflow settings
+from the caller's environment, so nothing touches the developer's machine."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACTS = ROOT.parent / "shared" / "contracts"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+AUTHOR = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+          "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for key, value in AUTHOR.items():
+        monkeypatch.setenv(key, value)
+    for key in list(os.environ):
+        if key.startswith(("GITHUB_", "MLFLOW_TRACKING", "MLFLOW_RUN", "MLFLOW_EXPERIMENT", "RUNNER_")):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.delenv("CI", raising=False)
+
+
+def git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, env={**os.environ, **AUTHOR})
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout.strip()
+
+
+def dvc(repo: Path, *args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+def cli(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`mlops-ci ARGS` as a user runs it: a new process, in the repository."""
+    return subprocess.run([sys.executable, "-m", "mlops_ci", *args], cwd=repo, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
+
+
+def tiny_frame(rows: int = 600, seed: int = 0, *, shift: float = 0.0, colors=("red", "green", "blue")) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(shift, 1, rows)
+    x2 = rng.normal(0, 1, rows)
+    color = rng.choice(list(colors), rows)
+    label = (rng.uniform(size=rows) < 1 / (1 + np.exp(-(1.5 * x1 - x2)))).astype(int)
+    return pd.DataFrame({"x1": x1.round(4), "x2": x2.round(4), "color": color, "label": label})
+
+
+def write_tiny_data(repo: Path, **kwargs) -> None:
+    frame = tiny_frame(**kwargs)
+    (repo / "data").mkdir(exist_ok=True)
+    frame.iloc[: len(frame) // 4].to_csv(repo / "data" / "eval.csv", index=False)
+    frame.iloc[len(frame) // 4:].to_csv(repo / "data" / "train.csv", index=False)
+
+
+def set_params(repo: Path, **values) -> None:
+    import yaml
+
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params.update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def tiny_repo(tmp_path) -> Path:
+    """The tiny project as a git repository on `main`, data committed to git, one commit."""
+    repo = tmp_path / "tiny"
+    shutil.copytree(FIXTURES / "tiny", repo)
+    (repo / ".gitignore").write_text(".mlops-ci/\n")
+    write_tiny_data(repo)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit(repo, "tiny model")
+    return repo
+
+
+@functools.lru_cache(maxsize=None)
+def load_crd_schema(relative: str, version: str) -> dict:
+    import yaml
+
+    path = CONTRACTS / relative
+    if not path.exists():
+        raise AssertionError(f"{path} is missing: the tests need ../shared/contracts beside the project")
+    docs = list(yaml.load_all(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    for doc in docs:
+        for v in doc["spec"]["versions"]:
+            if v["name"] == version:
+                return v["schema"]["openAPIV3Schema"]
+    raise AssertionError(f"{relative} has no version {version}")
+
+
+def kserve_errors(obj: dict) -> list[str]:
+    import jsonschema
+
+    schema = load_crd_schema("kserve/serving.kserve.io_inferenceservices.yaml", "v1beta1")
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(obj)]

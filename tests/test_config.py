@@ -1,0 +1,154 @@
+"""Config loading: valid files load; every bad file gives file:line:column and a fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, cli
+from mlops_ci.config import json_schema, load_config
+from mlops_ci.errors import ConfigError, ExitCode
+
+GOOD = """\
+version: 1
+environments:
+  staging:
+    namespace: ml-staging
+promotion:
+  on_merge: staging
+models:
+  churn:
+    data:
+      train: data/train.csv
+      eval: data/eval.csv
+      label: churned
+    evaluation:
+      gates:
+        roc_auc: {min: 0.7, max_regression: 0.01}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / ".mlops-ci.yaml"
+    path.write_text(text)
+    return path
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    return str(info.value)
+
+
+def test_example_configs_are_valid():
+    for path in [ROOT / "examples/churn/.mlops-ci.yaml", ROOT / "tests/fixtures/tiny/.mlops-ci.yaml"]:
+        loaded = load_config(path)
+        assert loaded.root == path.parent.resolve()
+        assert loaded.config.models
+
+
+def test_defaults_fill_in(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD)).config
+    model = cfg.models["churn"]
+    assert model.train.backend == "torchrun" and model.train.nproc_per_node == 2
+    assert model.evaluation.no_champion == "pass"
+    assert cfg.champion_env("churn") == "staging"
+    assert cfg.alias_for("staging") == "staging"
+
+
+def test_malformed_yaml_names_line_and_column(tmp_path):
+    text = GOOD.replace("      label: churned", "      label: [churned")
+    msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{tmp_path / '.mlops-ci.yaml'}:")
+    assert "malformed YAML" in msg
+    line = int(msg.split(":")[1])
+    assert 12 <= line <= 16
+
+
+def test_unknown_key_points_at_it_and_suggests(tmp_path):
+    text = GOOD.replace("      label: churned", "      label: churned\n      lable: oops")
+    msg = error_of(tmp_path, text)
+    assert f"{tmp_path / '.mlops-ci.yaml'}:13:7:" in msg
+    assert "unknown key models.churn.data.lable" in msg
+    assert "did you mean 'label'?" in msg
+    assert "\n" not in msg
+
+
+def test_missing_key_names_parent(tmp_path):
+    text = GOOD.replace("      label: churned\n", "")
+    msg = error_of(tmp_path, text)
+    assert "models.churn.data.label is required" in msg
+    assert ":9:5:" in msg  # the 'data:' mapping that needs it
+
+
+def test_wrong_type_points_at_value(tmp_path):
+    text = GOOD.replace("min: 0.7", "min: high")
+    msg = error_of(tmp_path, text)
+    assert ":15:19:" in msg and "models.churn.evaluation.gates.roc_auc.min" in msg and "'high'" in msg
+    assert "(fix: write a number" in msg
+
+
+def test_semantic_errors_point_at_the_key(tmp_path):
+    text = GOOD.replace("roc_auc: {min", "auc: {min").replace("on_merge: staging", "on_merge: production")
+    msg = error_of(tmp_path, text)
+    lines = msg.splitlines()
+    assert any(":6:3: promotion.on_merge: environment 'production' is not defined" in line for line in lines)
+    assert any(":15:9: models.churn.evaluation.gates.auc: gate on metric 'auc', which is not computed" in line
+               for line in lines)
+
+
+@pytest.mark.parametrize("name", ["../../etc", "Churn", "a b", "x" * 41, "churn:\n  evil", "-lead"])
+def test_unsafe_model_names_are_refused(tmp_path, name):
+    text = GOOD.replace("  churn:\n", f"  {json.dumps(name)}:\n")
+    msg = error_of(tmp_path, text)
+    assert "is not a valid name" in msg
+
+
+@pytest.mark.parametrize("path", ["../outside.csv", "/etc/passwd", "data/../../x.csv"])
+def test_paths_must_stay_inside_the_repository(tmp_path, path):
+    msg = error_of(tmp_path, GOOD.replace("data/train.csv", path))
+    assert "must be a path inside the repository" in msg
+
+
+def test_empty_and_non_mapping_files(tmp_path):
+    assert "the file is empty" in error_of(tmp_path, "")
+    assert "top level must be a mapping" in error_of(tmp_path, "- a\n- b\n")
+
+
+def test_version_is_required(tmp_path):
+    assert "version is required" in error_of(tmp_path, GOOD.replace("version: 1\n", ""))
+    assert "version" in error_of(tmp_path, GOOD.replace("version: 1", "version: 2"))
+
+
+def test_json_schema_describes_the_file():
+    schema = json_schema()
+    assert schema["title"] == ".mlops-ci.yaml"
+    assert set(schema["required"]) == {"version", "environments", "models"}
+    import jsonschema
+
+    import yaml
+    doc = yaml.safe_load(GOOD)
+    jsonschema.validate(doc, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**doc, "bogus": 1}, schema)
+
+
+def test_cli_config_validate_and_schema(tmp_path):
+    write(tmp_path, GOOD)
+    ok = cli(tmp_path, "config", "validate")
+    assert ok.returncode == 0, ok.stderr
+    assert "valid (1 model(s): churn" in ok.stdout
+    schema = cli(tmp_path, "config", "schema")
+    assert json.loads(schema.stdout)["title"] == ".mlops-ci.yaml"
+    write(tmp_path, GOOD.replace("label: churned", "label: churned\n      colour: red"))
+    bad = cli(tmp_path, "config", "validate")
+    assert bad.returncode == ExitCode.CONFIG
+    assert bad.stderr.count("\n") == 1 and "unknown key models.churn.data.colour" in bad.stderr
+
+
+def test_no_config_found(tmp_path):
+    proc = cli(tmp_path, "config", "validate")
+    assert proc.returncode == ExitCode.CONFIG
+    assert "no .mlops-ci.yaml found" in proc.stderr

@@ -1,0 +1,55 @@
+"""`mlops-ci demo` end to end: git, DVC with a local remote, MLflow on SQLite, torchrun 2-rank gloo."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from conftest import git, kserve_errors
+from mlops_ci.console import ConsoleProgress
+from mlops_ci.demo import run_demo
+from mlops_ci.errors import UsageError
+from mlops_ci.serving import yamlio
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_the_whole_loop(tmp_path):
+    out, err = io.StringIO(), io.StringIO()
+    result = run_demo(tmp_path / "demo", out=out, progress=ConsoleProgress(err))
+    text, progress = out.getvalue(), err.getvalue()
+    assert (result.champion_version, result.candidate_version) == ("1", "2")
+    for step in ("1/5 scaffold", "2/5 main", "3/5 pull request", "4/5 PR check", "5/5 merge"):
+        assert f"✔ {step}" in progress
+    assert "epoch 10/10" in progress  # the PR's candidate trained under torchrun with 2 processes
+
+    pr = json.loads((result.repo / ".mlops-ci/pr-record.json").read_text())["models"]["churn"]
+    assert pr["training"]["command"][-3:] == ["--standalone", "--nproc-per-node=2", "train.py"]
+    assert pr["training"]["params"]["world_size"] == "2"
+    assert pr["checks"]["status"] == "warn"
+    assert {f["column"] for f in pr["checks"]["findings"]} >= {"plan", "monthly_charges"}
+    assert pr["evaluation"]["status"] == "pass" and pr["evaluation"]["champion"]["version"] == "1"
+    assert pr["promotions"][0]["commit_sha"] == result.gitops_commit
+
+    assert "## ⚠️ mlops-ci: warn" in text and "candidate vs champion v1 (alias `staging`)" in text
+    assert "has new categories: 'fiber'" in text
+    assert "Deployment plan: churn v2 → `staging`" in text
+    gitops = result.repo / ".mlops-ci" / "gitops.git"
+    trailers = git(gitops, "log", "-1", "--format=%(trailers:only,unfold)", result.gitops_commit)
+    assert "Model-Version: 2" in trailers and f"Source-Commit: {pr['plan']['data'] and ''}" in trailers
+    isvc = yamlio.load(git(gitops, "show", f"{result.gitops_commit}:environments/staging/churn/inferenceservice.yaml"))
+    assert kserve_errors(isvc) == []
+    assert isvc["metadata"]["labels"]["mlops-ci.dev/model-version"] == "2"
+    assert git(gitops, "log", "--format=%s", "main").splitlines() == ["promote churn v2 to staging",
+                                                                      "promote churn v1 to staging"]
+    assert "Demo finished in" in text
+
+
+def test_demo_refuses_to_delete_a_foreign_folder(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(UsageError, match="was not created by `mlops-ci demo`"):
+        run_demo(tmp_path / "mine", out=io.StringIO(), progress=ConsoleProgress(io.StringIO()))
+    assert (tmp_path / "mine" / "thesis.tex").exists()

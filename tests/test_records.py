@@ -1,0 +1,74 @@
+"""RunRecord: one versioned JSON document; read back as untrusted input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from mlops_ci.errors import RecordError
+from mlops_ci.records import (Context, EvaluationRecord, GateResult, MetricComparison, ModelPlan, ModelRecord,
+                              RunRecord, TrainingRecord, load_record, save_record)
+
+
+def record() -> RunRecord:
+    ctx = Context(source="local", event="local", default_branch="main", head_sha="a" * 40, base_sha="b" * 40)
+    entry = ModelRecord(model="churn", plan=ModelPlan(model="churn", stages=["train", "evaluate"]))
+    entry.training = TrainingRecord(status="succeeded", backend="torchrun", metrics={"loss": float("nan")})
+    entry.evaluation = EvaluationRecord(
+        status="fail", dataset="data/eval.csv", candidate_uri="models:/m-1",
+        metrics=[MetricComparison(name="roc_auc", higher_is_better=True, candidate=float("nan"), champion=0.8)],
+        gates=[GateResult(metric="roc_auc", kind="finite", status="fail", message="NaN")])
+    return RunRecord(context=ctx, models={"churn": entry})
+
+
+def test_round_trip_keeps_nan(tmp_path):
+    path = save_record(record(), tmp_path / "record.json")
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == 1
+    assert data["models"]["churn"]["training"]["metrics"]["loss"] == "NaN"
+    back = load_record(path)
+    assert math.isnan(back.models["churn"].evaluation.metrics[0].candidate)
+    assert back.verdict == "fail"
+
+
+def test_secrets_are_masked_in_written_records(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_secretsecretsecret123")
+    rec = record()
+    rec.models["churn"].training.error = "auth failed with ghs_secretsecretsecret123"
+    text = save_record(rec, tmp_path / "r.json").read_text()
+    assert "ghs_secret" not in text and "***" in text
+
+
+def test_oversized_record_is_refused(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(" " * 2000)
+    with pytest.raises(RecordError, match="over the 1000-byte limit"):
+        load_record(path, max_bytes=1000)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("not json", "not a JSON run record"),
+    ("[]", "a run record is a JSON object"),
+    ('{"schema_version": 99}', "schema_version 99 is not supported"),
+])
+def test_malformed_records(tmp_path, content, message):
+    path = tmp_path / "r.json"
+    path.write_text(content)
+    with pytest.raises(RecordError, match=message):
+        load_record(path)
+
+
+def test_unknown_keys_and_bad_values_are_refused(tmp_path):
+    data = record().model_dump(mode="json")
+    data["models"]["churn"]["injected"] = "x"
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(RecordError, match="invalid run record at models.churn.injected"):
+        load_record(path)
+
+
+def test_missing_record_names_the_next_command(tmp_path):
+    with pytest.raises(RecordError, match="run `mlops-ci check`"):
+        load_record(tmp_path / "nope.json")
