@@ -27,3 +27,16 @@ def test_logging_filter_masks_rendered_message():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "using %s", ("ghp_" + "C" * 36,), None)
     MaskingFilter().filter(record)
     assert record.getMessage() == "using ***"
+
+
+def test_masking_stream_masks_everything_written(monkeypatch):
+    import io
+
+    from mlops_ci.masking import MaskingStream
+
+    monkeypatch.setenv("DEPLOY_TOKEN", "tok-123456789")
+    buf = io.StringIO()
+    stream = MaskingStream(buf)
+    stream.write("library says tok-123456789\n")
+    stream.flush()
+    assert buf.getvalue() == "library says ***\n"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from mlops_ci import __version__
 from mlops_ci.cli.errors import handle
+from mlops_ci.masking import MaskingStream
 
 # name -> (module in mlops_ci.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -57,7 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_module", None):
         parser.print_help(sys.stderr)
         return 2
-    return handle(lambda: args._module.run(args))
+    # every byte the process prints, ours or a library's, passes the masking filter
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = MaskingStream(out), MaskingStream(err)
+    try:
+        return handle(lambda: args._module.run(args))
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,14 +32,31 @@ def dump(data: Any) -> bytes:
 def merge_owned(node: Any, owned: dict[str, Any]) -> None:
     """Write every leaf of ``owned`` into ``node``: mappings merge, anything else replaces.
 
-    Keys that exist keep their place and comments; missing keys are appended to their mapping.
+    Keys that exist keep their place and comments. A missing key is inserted after the nearest
+    preceding key of ``owned`` that exists (so ``maxReplicas`` lands beside ``minReplicas``),
+    else before the nearest following one, else at the end.
     """
     from ruamel.yaml.comments import CommentedMap
 
-    for key, value in owned.items():
+    order = list(owned)
+    for i, (key, value) in enumerate(owned.items()):
+        if key not in node:
+            _insert(node, key, CommentedMap() if isinstance(value, dict) and value else value, order, i)
         if isinstance(value, dict) and value:
             if not isinstance(node.get(key), dict):
                 node[key] = CommentedMap()
             merge_owned(node[key], value)
         elif node.get(key) != value:
             node[key] = value
+
+
+def _insert(node: Any, key: str, value: Any, order: list[str], index: int) -> None:
+    keys = list(node.keys())
+    before = [k for k in order[:index] if k in node]
+    after = [k for k in order[index + 1:] if k in node]
+    if before and hasattr(node, "insert"):
+        node.insert(keys.index(before[-1]) + 1, key, value)
+    elif after and hasattr(node, "insert"):
+        node.insert(keys.index(after[0]), key, value)
+    else:
+        node[key] = value

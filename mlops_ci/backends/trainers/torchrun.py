@@ -21,8 +21,9 @@ from mlops_ci.console import Progress
 from mlops_ci.errors import TrainingError
 
 _TAIL = 200
-# where torchrun's own failure report starts (glog lines, the elastic agent, its banner)
-_LAUNCHER = re.compile(r"^(?:[EWI]\d{4} \d\d:|\[[EWI] |Traceback \(most recent call last\):\s*$|.*torch\.distributed\.elastic|={20,})")
+# where torchrun's own failure report starts: glog lines ("E1126 12:00:00 ..."), the elastic
+# agent's messages, its "=====" banner, or a traceback raised inside torch.distributed
+_LAUNCHER = re.compile(r"^(?:[EWI]\d{4} \d\d:|.*torch\.distributed\.elastic|={20,})")
 _WORKER_EXIT = re.compile(r"exitcode\s*:\s*(-?\d+)")
 
 
@@ -31,10 +32,8 @@ def summarize_failure(lines: tuple[str, ...] | list[str]) -> tuple[int | None, s
     code = next((int(m.group(1)) for line in lines if (m := _WORKER_EXIT.search(line))), None)
     cut = len(lines)
     for i, line in enumerate(lines):
-        if _LAUNCHER.match(line) and ("torch" in line or line.startswith(("E", "W", "I", "[", "="))):
-            # a user traceback is kept: only cut at a traceback that belongs to the launcher
-            if line.startswith("Traceback") and not any("torch/distributed" in x for x in lines[i:i + 6]):
-                continue
+        launcher_traceback = line.startswith("Traceback") and any("torch/distributed" in x for x in lines[i:i + 6])
+        if _LAUNCHER.match(line) or launcher_traceback:
             cut = i
             break
     user = [line for line in lines[:cut] if line.strip()]
