@@ -40,12 +40,12 @@ def main() -> int:
             base_path, head_path = Path(tmp) / f"base{rows}.csv", Path(tmp) / f"head{rows}.csv"
             generate(rows, 1, "2026-09", 0.0, False).to_csv(base_path, index=False)
             generate(rows, 2, "2026-10", 12.0, True).to_csv(head_path, index=False)
-            baseline = best_of(3, lambda: (pd.read_csv(base_path), pd.read_csv(head_path)))
-            found = []
+            baseline = best_of(3, lambda b=base_path, h=head_path: (pd.read_csv(b), pd.read_csv(h)))
+            found: list = []
 
-            def ours():
-                base = profile_table(read_table(base_path, name="base.csv"))
-                head = profile_table(read_table(head_path, name="head.csv"), reference=base)
+            def ours(b=base_path, h=head_path, found=found):
+                base = profile_table(read_table(b, name="base.csv"))
+                head = profile_table(read_table(h, name="head.csv"), reference=base)
                 found[:] = compare_profiles("train", base, head, checks, label="churned")[1]
 
             t = best_of(3, ours)

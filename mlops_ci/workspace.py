@@ -27,7 +27,7 @@ class Workspace:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
     @classmethod
-    def from_config(cls, loaded: LoadedConfig, env: Mapping[str, str] | None = None) -> "Workspace":
+    def from_config(cls, loaded: LoadedConfig, env: Mapping[str, str] | None = None) -> Workspace:
         return cls(loaded=loaded, top=gitutil.toplevel(loaded.root),
                    env=dict(os.environ if env is None else env))
 

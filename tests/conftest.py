@@ -101,7 +101,7 @@ def tiny_repo(tmp_path) -> Path:
     return repo
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_crd_schema(relative: str, version: str) -> dict:
     import yaml
 

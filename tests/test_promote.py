@@ -7,8 +7,6 @@ the end-to-end tests use real MLflow.
 from __future__ import annotations
 
 import os
-import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import pytest

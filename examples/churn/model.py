@@ -33,7 +33,7 @@ class Preprocessor:
     stds: dict[str, float] = field(default_factory=dict)
     vocab: dict[str, list[str]] = field(default_factory=dict)
 
-    def fit(self, frame: pd.DataFrame) -> "Preprocessor":
+    def fit(self, frame: pd.DataFrame) -> Preprocessor:
         for col in self.numeric:
             values = pd.to_numeric(frame[col], errors="coerce")
             self.means[col] = float(values.mean())
@@ -61,7 +61,7 @@ class Preprocessor:
         return json.dumps(self.__dict__, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Preprocessor":
+    def from_json(cls, text: str) -> Preprocessor:
         return cls(**json.loads(text))
 
 

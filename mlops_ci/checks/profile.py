@@ -42,7 +42,7 @@ class TableProfile:
     columns: dict[str, ColumnProfile]
 
 
-def column_kind(dtype: "pa.DataType") -> str:
+def column_kind(dtype: pa.DataType) -> str:
     import pyarrow.types as t
 
     if t.is_boolean(dtype):
@@ -54,7 +54,7 @@ def column_kind(dtype: "pa.DataType") -> str:
     return "categorical"
 
 
-def quantile_edges(values: "np.ndarray", bins: int) -> list[float]:
+def quantile_edges(values: np.ndarray, bins: int) -> list[float]:
     import numpy as np
 
     finite = values[np.isfinite(values)]
@@ -64,7 +64,7 @@ def quantile_edges(values: "np.ndarray", bins: int) -> list[float]:
     return [float(x) for x in np.unique(qs)]
 
 
-def _numeric(chunked: "pa.ChunkedArray") -> "np.ndarray":
+def _numeric(chunked: pa.ChunkedArray) -> np.ndarray:
     import numpy as np
     import pyarrow.compute as pc
 
@@ -73,7 +73,7 @@ def _numeric(chunked: "pa.ChunkedArray") -> "np.ndarray":
 
 
 def profile_column(
-    name: str, chunked: "pa.ChunkedArray", *, edges: list[float] | None, bins: int, top_k: int
+    name: str, chunked: pa.ChunkedArray, *, edges: list[float] | None, bins: int, top_k: int
 ) -> ColumnProfile:
     import numpy as np
     import pyarrow as pa
@@ -111,7 +111,7 @@ def profile_column(
 
 
 def profile_table(
-    table: "pa.Table",
+    table: pa.Table,
     *,
     bins: int = 10,
     top_k: int = 20,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlops_ci.commands import _common
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -23,7 +23,7 @@ def detect_format(path: str, fmt: str = "auto") -> str:
                     hint="name it .csv or .parquet, or set data.format in .mlops-ci.yaml")
 
 
-def read_table(local: Path, *, name: str, fmt: str = "auto") -> "pa.Table":
+def read_table(local: Path, *, name: str, fmt: str = "auto") -> pa.Table:
     """Read ``local`` (shown to users as ``name``) as an Arrow table."""
     import pyarrow as pa
     import pyarrow.csv as pacsv

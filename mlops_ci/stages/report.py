@@ -108,7 +108,7 @@ def _training(m: ModelRecord) -> list[str]:
     if t is None:
         return []
     if t.status == "skipped":
-        return [f"#### Training ⏭️ skipped", esc(t.skip_reason or "")]
+        return ["#### Training ⏭️ skipped", esc(t.skip_reason or "")]
     icon = ICON["pass"] if t.status == "succeeded" else ICON["fail"]
     link = f"[{t.run_id}]({t.run_url})" if t.run_url else code(t.run_id)
     out = [f"#### Training {icon} {t.status}",

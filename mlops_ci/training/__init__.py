@@ -22,7 +22,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 RESULT_ENV = "MLOPS_CI_RESULT"
 

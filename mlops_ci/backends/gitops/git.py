@@ -24,7 +24,7 @@ _REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "failed to update 
 
 
 class GitCheckout:
-    def __init__(self, remote: "GitRemote", path: Path) -> None:
+    def __init__(self, remote: GitRemote, path: Path) -> None:
         self.remote = remote
         self.path = path
         self.head = gitutil.rev_parse("HEAD", path)

@@ -120,7 +120,7 @@ class MlflowTracking:
             return f"{run.info.artifact_uri.rstrip('/')}/{path}"
         return model_uri
 
-    def predict(self, model_uri: str, frame: "pd.DataFrame") -> "np.ndarray":
+    def predict(self, model_uri: str, frame: pd.DataFrame) -> np.ndarray:
         import numpy as np
         import mlflow.pyfunc
 
