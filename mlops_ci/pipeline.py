@@ -80,7 +80,8 @@ def step_train(ws: Workspace, record: RunRecord, model: str, *, backends: Backen
 
 
 def step_evaluate(ws: Workspace, record: RunRecord, model: str, *, backends: Backends,
-                  progress: Progress) -> ModelRecord:
+                  progress: Progress, dry_run: bool = False) -> ModelRecord:
+    """Evaluate, then register a passing candidate (not in a dry run) and plan its deployment."""
     entry = record.model(model)
     training = entry.training
     if training is None or training.status == "skipped":
@@ -91,7 +92,7 @@ def step_evaluate(ws: Workspace, record: RunRecord, model: str, *, backends: Bac
     entry.evaluation = run_evaluation(ws, record.context, entry.plan, training, tracking=backends.tracking,
                                       progress=progress)
     entry.registration = entry.deployment_plan = None
-    if entry.evaluation.status != "fail":
+    if entry.evaluation.status != "fail" and not dry_run:
         with progress.step(f"registering {model}"):
             entry.registration = register_candidate(record.context, entry.plan, training, entry.evaluation,
                                                     tracking=backends.tracking)
@@ -101,6 +102,15 @@ def step_evaluate(ws: Workspace, record: RunRecord, model: str, *, backends: Bac
             entry.deployment_plan = promote(ws, candidate, env, tracking=backends.tracking,
                                             gitops=backends.gitops, dry_run=True)
     return entry
+
+
+def plan_pipeline(ws: Workspace, ctx: Context, *, backends: Backends, models: list[str] | None = None,
+                  force: bool = False) -> RunRecord:
+    """What `run` would do, without doing it: the plan and the training command of every model."""
+    record = RunRecord(context=ctx)
+    for model in models or list(ws.config.models):
+        step_train(ws, record, model, backends=backends, progress=NullProgress(), force=force, dry_run=True)
+    return record
 
 
 def run_pipeline(

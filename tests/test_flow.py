@@ -28,6 +28,13 @@ def registry(repo: Path):
     return sorted(int(v.version) for v in versions), aliases
 
 
+def run_count(repo: Path) -> int:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / '.mlops-ci' / 'mlflow.db'}")
+    return len(client.search_runs([client.get_experiment_by_name("mlops-ci/tiny").experiment_id]))
+
+
 def gitops_commits(repo: Path) -> int:
     bare = repo / ".mlops-ci" / "gitops.git"
     if not (bare / "refs" / "heads" / "main").exists():
@@ -84,9 +91,20 @@ def test_pull_request_flow_with_separate_commands(champion_repo):
     assert dry.returncode == 0 and "torch.distributed.run --standalone --nproc-per-node=1 train.py" in dry.stdout
     assert registry(repo)[0] == [1]
 
+    runs = run_count(repo)
+    plan = cli(repo, "run", "--dry-run")
+    assert plan.returncode == 0, plan.stderr[-2000:]
+    assert "tiny: would run check, train, evaluate: train data changed: data/train.csv" in plan.stdout
+    assert "  train: " in plan.stdout and run_count(repo) == runs
+
     train = cli(repo, "train")
     assert train.returncode == 0, train.stderr[-2000:]
     assert "tiny: trained in" in train.stdout
+
+    before = (repo / ".mlops-ci/record.json").read_text()
+    dry_eval = cli(repo, "evaluate", "--dry-run")
+    assert dry_eval.returncode == 0 and "would be registered (nothing was)" in dry_eval.stdout
+    assert registry(repo)[0] == [1] and (repo / ".mlops-ci/record.json").read_text() == before
 
     evaluate = cli(repo, "evaluate")
     assert evaluate.returncode == 0, evaluate.stderr[-2000:]

@@ -11,6 +11,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _common.add_config(p)
     _common.add_model(p)
     _common.add_record(p)
+    p.add_argument("--dry-run", action="store_true",
+                   help="evaluate and apply the gates, but register nothing and leave the record as it is")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
     progress = _common.progress()
     failed = []
     for model in ws.models(args.model) if args.model else list(record.models):
-        entry = step_evaluate(ws, record, model, backends=backends, progress=progress)
-        save_record(record, args.record or ws.record_path)
+        entry = step_evaluate(ws, record, model, backends=backends, progress=progress, dry_run=args.dry_run)
+        if not args.dry_run:
+            save_record(record, args.record or ws.record_path)
         ev = entry.evaluation
         if ev is None:
             echo(f"{model}: nothing to evaluate (training skipped)")
@@ -41,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
             echo(f"  {g.status:7} {g.message}")
         if entry.registration:
             echo(f"  registered {model} v{entry.registration.version}")
+        elif args.dry_run and ev.status != "fail":
+            echo(f"  dry run: {model} would be registered (nothing was)")
         if ev.status == "fail":
             failed.append(gate_failure_line(model, ev))
     for line in failed:

@@ -13,6 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, metavar="PATH",
                    help="where to write the Markdown (default: report.md beside the record)")
     p.add_argument("--quiet", "-q", action="store_true", help="write the file without printing the report")
+    p.add_argument("--dry-run", action="store_true", help="print the report; write and publish nothing")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,6 +24,9 @@ def run(args: argparse.Namespace) -> int:
 
     record = load_record(args.record)
     markdown = render_report(record)
+    if args.dry_run:
+        echo(markdown)
+        return 0
     out = args.out or args.record.with_name("report.md")
     where = LocalPublisher(out, print_report=not args.quiet).publish(record, markdown)
     if args.quiet:

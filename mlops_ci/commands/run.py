@@ -16,19 +16,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", type=Path, default=None, metavar="PATH",
                    help="where to write the Markdown report (default: .mlops-ci/report.md)")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print the report")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (stages and why, the training command) and do nothing")
 
 
 def run(args: argparse.Namespace) -> int:
+    import shlex
     import sys
 
     from mlops_ci.backends.publishers import LocalPublisher
     from mlops_ci.commands.evaluate import gate_failure_line
     from mlops_ci.console import echo
-    from mlops_ci.pipeline import default_backends, run_pipeline
+    from mlops_ci.pipeline import default_backends, plan_pipeline, run_pipeline
     from mlops_ci.stages.report import render_report
 
     ws = _common.workspace(args)
     ctx = _common.context(ws)
+    if args.dry_run:
+        planned = plan_pipeline(ws, ctx, backends=default_backends(ws), models=ws.models(args.model),
+                                force=args.force)
+        echo(f"dry run at {ctx.head_sha[:12]} (base {(ctx.base_sha or 'none')[:12]}):")
+        for model, entry in planned.models.items():
+            plan = entry.plan
+            echo(f"{model}: " + (f"skip: {plan.skip_reason}" if plan.skip_reason else
+                                 f"would run {', '.join(plan.stages)}: {'; '.join(plan.reasons)}"))
+            if entry.training and entry.training.command:
+                echo("  train: " + shlex.join(entry.training.command))
+        return 0
     record = run_pipeline(ws, ctx, backends=default_backends(ws), models=ws.models(args.model),
                           progress=_common.progress(), force=args.force, record_path=args.record)
     where = LocalPublisher(args.report or ws.state_dir / "report.md", print_report=not args.quiet).publish(
