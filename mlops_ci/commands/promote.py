@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         help="promote the version registered in this run record (default: .mlops-ci/record.json)")
     source.add_argument("--version", metavar="N", help="promote this MLflow model version instead")
     p.add_argument("--dry-run", action="store_true", help="print the manifest diff; commit and move nothing")
-    p.add_argument("--force", action="store_true", help="promote even though the gates failed (needs --reason)")
+    p.add_argument("--force", action="store_true",
+                   help="promote even though the gates failed or the recorded commit is not merged (needs --reason)")
     p.add_argument("--reason", metavar="TEXT", help="why --force is needed (kept in the manifest and the record)")
 
 
