@@ -24,23 +24,17 @@ def git(
     *,
     check: bool = True,
     env: Mapping[str, str] | None = None,
-    input_bytes: bytes | None = None,
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **_GIT_ENV, **(env or {})}
     try:
-        proc = subprocess.run(
-            ["git", *args], cwd=cwd, env=full_env, capture_output=True, text=input_bytes is None,
-            input=input_bytes,
-        )
+        proc = subprocess.run(["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                              encoding="utf-8", errors="replace", input=input_text)
     except FileNotFoundError as err:
         raise GitError("git is not installed or not on PATH", hint="install git") from err
-    if input_bytes is not None:  # normalise to text output
-        proc = subprocess.CompletedProcess(proc.args, proc.returncode,
-                                           proc.stdout.decode("utf-8", "replace"),
-                                           proc.stderr.decode("utf-8", "replace"))
     if check and proc.returncode != 0:
-        err_text = mask((proc.stderr or proc.stdout).strip().splitlines()[-1:][0]
-                        if (proc.stderr or proc.stdout).strip() else "no output")
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        err_text = mask(lines[-1]) if lines else "no output"
         raise GitError(f"`git {' '.join(args[:3])}` failed in {cwd}: {err_text}")
     return proc
 

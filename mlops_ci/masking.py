@@ -72,14 +72,6 @@ class MaskingFilter(logging.Filter):
         return True
 
 
-def install_logging_filter(logger: logging.Logger | None = None) -> None:
-    """Attach the masking filter to every handler of ``logger`` (default: the root logger)."""
-    logger = logger or logging.getLogger()
-    for handler in logger.handlers:
-        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
-            handler.addFilter(MaskingFilter())
-
-
 class MaskingStream:
     """A text stream that masks every write before passing it on (wraps stdout / stderr)."""
 

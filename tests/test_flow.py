@@ -189,23 +189,24 @@ def test_nan_metric_fails_the_gate_and_registers_nothing(champion_repo):
     assert gitops_commits(repo) == 1
 
 
+def failed_training(repo: Path, **params) -> str:
+    """Commit ``params``, train, and return the one error line of the failed training."""
+    set_params(repo, **params)
+    commit(repo, f"params {params}")
+    proc = cli(repo, "train")
+    assert proc.returncode == ExitCode.BACKEND, proc.stderr[-2000:]
+    return one_line_error(proc)
+
+
 def test_nan_training_loss_fails_training(champion_repo):
     repo = champion_repo
-    set_params(repo, nan_loss=True)
-    commit(repo, "diverges")
-    proc = cli(repo, "train")
-    assert proc.returncode == ExitCode.BACKEND
-    assert "training produced NaN for train_loss" in one_line_error(proc)
+    assert "training produced NaN for train_loss" in failed_training(repo, nan_loss=True)
     assert registry(repo)[0] == [1]
 
 
 def test_crashing_training_script(champion_repo):
     repo = champion_repo
-    set_params(repo, crash=True)
-    commit(repo, "crash")
-    proc = cli(repo, "train")
-    assert proc.returncode == ExitCode.BACKEND
-    line = one_line_error(proc)
+    line = failed_training(repo, crash=True)
     assert "train.py exited with code" in line and "boom: the training script crashed on purpose" in line
     from mlflow import MlflowClient
 

@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from mlops_ci.errors import RecordError
     from mlops_ci.pipeline import default_backends, open_record, step_evaluate
     from mlops_ci.records import save_record
+    from mlops_ci.stages.report import gate_failure_line
 
     ws = _common.workspace(args)
     ctx = _common.context(ws)
@@ -52,8 +53,3 @@ def run(args: argparse.Namespace) -> int:
         echo(line, stream=sys.stderr)
     return 1 if failed else 0
 
-
-def gate_failure_line(model: str, ev) -> str:
-    """One line for stderr: which gates failed, on which data."""
-    reasons = "; ".join(g.message for g in ev.gates if g.status == "fail")
-    return f"mlops-ci: {model}: gates failed on {ev.dataset}: {reasons}; nothing was registered"

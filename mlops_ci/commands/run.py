@@ -25,10 +25,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from mlops_ci.backends.publishers import LocalPublisher
-    from mlops_ci.commands.evaluate import gate_failure_line
     from mlops_ci.console import echo
     from mlops_ci.pipeline import default_backends, plan_pipeline, run_pipeline
-    from mlops_ci.stages.report import render_report
+    from mlops_ci.stages.report import failure_lines, render_report
 
     ws = _common.workspace(args)
     ctx = _common.context(ws)
@@ -47,15 +46,7 @@ def run(args: argparse.Namespace) -> int:
                           progress=_common.progress(), force=args.force, record_path=args.record)
     where = LocalPublisher(args.report or ws.state_dir / "report.md", print_report=not args.quiet).publish(
         record, render_report(record))
-    for model, entry in record.models.items():
-        if entry.verdict != "fail":
-            continue
-        if entry.evaluation is not None and entry.evaluation.status == "fail":
-            echo(gate_failure_line(model, entry.evaluation), stream=sys.stderr)
-        elif entry.training is not None and entry.training.status == "failed":
-            echo(f"mlops-ci: {model}: training failed: {entry.training.error}", stream=sys.stderr)
-        elif entry.checks is not None and entry.checks.status == "fail":
-            failed = [f"{f.dataset}: {f.message}" for f in entry.checks.findings if f.status == "fail"]
-            echo(f"mlops-ci: {model}: data checks failed: {'; '.join(failed)}", stream=sys.stderr)
+    for line in failure_lines(record):
+        echo(line, stream=sys.stderr)
     echo(f"verdict: {record.verdict} (report: {where})", stream=sys.stderr)
     return 1 if record.verdict == "fail" else 0

@@ -8,6 +8,7 @@ is mapped back to the place in the file where the fix belongs.
 from __future__ import annotations
 
 import difflib
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,10 +157,8 @@ def _allowed_keys(loc: tuple) -> list[str]:
             model = typing.get_args(model)[1]
         else:
             return []
-        # unwrap Optional[...] / Annotated[...]
-        while typing.get_origin(model) in (typing.Union, typing.Annotated) or str(
-            typing.get_origin(model)
-        ) == "<class 'types.UnionType'>":
+        # unwrap Optional[...] / X | None / Annotated[...]
+        while typing.get_origin(model) in (typing.Union, types.UnionType, typing.Annotated):
             args = [a for a in typing.get_args(model) if a is not type(None)]
             model = args[0]
     if isinstance(model, type) and issubclass(model, BaseModel):

@@ -23,6 +23,21 @@ def detect_format(path: str, fmt: str = "auto") -> str:
                     hint="name it .csv or .parquet, or set data.format in .mlops-ci.yaml")
 
 
+def _require_file(local: Path, name: str) -> None:
+    """Refuse a missing or empty file with the message every reader gives."""
+    if not local.is_file():
+        raise DataError(f"{name}: data file not found",
+                        hint="check data.train / data.eval in .mlops-ci.yaml, or run `dvc pull`")
+    if local.stat().st_size == 0:
+        raise DataError(f"{name}: the file is empty (0 bytes)", hint="regenerate or re-export it")
+
+
+def label_missing(name: str, label: str, columns) -> DataError:
+    shown = ", ".join(map(str, list(columns)[:20])) + (" ..." if len(columns) > 20 else "")
+    return DataError(f"{name}: label column {label!r} not found (columns: {shown})",
+                     hint="fix data.label in .mlops-ci.yaml or the data export")
+
+
 def read_table(local: Path, *, name: str, fmt: str = "auto") -> pa.Table:
     """Read ``local`` (shown to users as ``name``) as an Arrow table."""
     import pyarrow as pa
@@ -30,12 +45,7 @@ def read_table(local: Path, *, name: str, fmt: str = "auto") -> pa.Table:
     import pyarrow.parquet as pq
 
     fmt = detect_format(name, fmt)
-    try:
-        size = local.stat().st_size
-    except FileNotFoundError:
-        raise DataError(f"{name}: data file not found") from None
-    if size == 0:
-        raise DataError(f"{name}: the file is empty (0 bytes)", hint="regenerate or re-export it")
+    _require_file(local, name)
     try:
         if fmt == "parquet":
             table = pq.read_table(local)
@@ -75,11 +85,7 @@ def read_columns(local: Path, *, name: str, fmt: str = "auto") -> list[str]:
     import pyarrow.parquet as pq
 
     fmt = detect_format(name, fmt)
-    if not local.is_file():
-        raise DataError(f"{name}: data file not found",
-                        hint="check data.train / data.eval in .mlops-ci.yaml, or run `dvc pull`")
-    if local.stat().st_size == 0:
-        raise DataError(f"{name}: the file is empty (0 bytes)", hint="regenerate or re-export it")
+    _require_file(local, name)
     try:
         if fmt == "parquet":
             return list(pq.read_schema(local).names)
@@ -92,9 +98,7 @@ def read_columns(local: Path, *, name: str, fmt: str = "auto") -> list[str]:
 def require_label(local: Path, *, name: str, label: str, fmt: str = "auto") -> None:
     columns = read_columns(local, name=name, fmt=fmt)
     if label not in columns:
-        shown = ", ".join(columns[:20]) + (" ..." if len(columns) > 20 else "")
-        raise DataError(f"{name}: label column {label!r} not found (columns: {shown})",
-                        hint="fix data.label in .mlops-ci.yaml or the data export")
+        raise label_missing(name, label, columns)
 
 
 def read_frame(local: Path, *, name: str, fmt: str = "auto"):
@@ -106,10 +110,7 @@ def read_frame(local: Path, *, name: str, fmt: str = "auto"):
     import pandas as pd
 
     fmt = detect_format(name, fmt)
-    if not local.is_file():
-        raise DataError(f"{name}: data file not found", hint="check the path in .mlops-ci.yaml, or run `dvc pull`")
-    if local.stat().st_size == 0:
-        raise DataError(f"{name}: the file is empty (0 bytes)", hint="regenerate or re-export it")
+    _require_file(local, name)
     try:
         frame = pd.read_parquet(local) if fmt == "parquet" else pd.read_csv(local, low_memory=False)
     except UnicodeDecodeError as err:

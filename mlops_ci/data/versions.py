@@ -17,6 +17,11 @@ class TrackedFile:
     hash: str  # "md5:<hex>" (DVC) or "git:<blob sha>"
     dvc: bool
 
+    @classmethod
+    def from_hash(cls, path: str, value: str | None) -> TrackedFile | None:
+        """Rebuild from a recorded content id ("md5:..." or "git:..."); None stays None."""
+        return None if value is None else cls(path, value, dvc=value.startswith("md5:"))
+
     @property
     def md5(self) -> str | None:
         return self.hash.removeprefix("md5:") if self.dvc else None

@@ -9,7 +9,7 @@ from mlops_ci.checks.profile import ColumnProfile, TableProfile, profile_table
 from mlops_ci.config.schema import ChecksConfig, Threshold
 from mlops_ci.console import NullProgress, Progress
 from mlops_ci.data.fetch import revision_file, worktree_file
-from mlops_ci.data.tables import detect_format, read_table
+from mlops_ci.data.tables import detect_format, label_missing, read_table
 from mlops_ci.data.versions import TrackedFile
 from mlops_ci.errors import DataError
 from mlops_ci.records import ChecksRecord, ColumnSummary, Context, DatasetCheck, Finding, ModelPlan, worst
@@ -17,12 +17,6 @@ from mlops_ci.workspace import Workspace
 
 _WIDENING = {("int8", "int16"), ("int16", "int32"), ("int32", "int64"), ("int64", "double"),
              ("int32", "double"), ("float", "double"), ("int64", "float"), ("null", "*")}
-
-
-def _tracked(dv_path: str, value: str | None) -> TrackedFile | None:
-    if value is None:
-        return None
-    return TrackedFile(dv_path, value, dvc=value.startswith("md5:"))
 
 
 def _grade(value: float, th: Threshold) -> str:
@@ -122,7 +116,7 @@ def run_checks(
     datasets, findings = [], []
     opts = cfg.checks.drift
     for dv in plan.data:
-        head_t = _tracked(dv.path, dv.head_md5)
+        head_t = TrackedFile.from_hash(dv.path, dv.head_md5)
         if head_t is None:
             raise DataError(f"{dv.path}: {dv.role} data file is not tracked at {ctx.head_sha[:12]}",
                             hint=f"add it with `dvc add {dv.path}` and commit the .dvc file")
@@ -134,11 +128,9 @@ def run_checks(
         with progress.step(f"profiling {dv.role} data {dv.path}"):
             head_table = read_table(worktree_file(ws.top, head_t), name=dv.path, fmt=fmt)
             if cfg.data.label not in head_table.column_names:
-                raise DataError(f"{dv.path}: label column {cfg.data.label!r} not found "
-                                f"(columns: {', '.join(head_table.column_names[:20])})",
-                                hint="fix data.label in .mlops-ci.yaml or the data export")
+                raise label_missing(dv.path, cfg.data.label, head_table.column_names)
             ds.head_rows = head_table.num_rows
-            base_t = _tracked(dv.path, dv.base_md5)
+            base_t = TrackedFile.from_hash(dv.path, dv.base_md5)
             if base_t is None:
                 findings.append(Finding(check="data", dataset=dv.role, status="warn",
                                         message=f"{dv.path} is new: no base version to compare with"))

@@ -14,8 +14,8 @@ from mlops_ci.backends.tracking import Tracking
 from mlops_ci.config.schema import EvaluationConfig
 from mlops_ci.console import NullProgress, Progress
 from mlops_ci.data.fetch import worktree_file
-from mlops_ci.data.tables import read_frame
-from mlops_ci.data.versions import tracked_file
+from mlops_ci.data.tables import label_missing, read_frame
+from mlops_ci.data.versions import TrackedFile
 from mlops_ci.errors import BackendError, DataError, InputError
 from mlops_ci.metrics import METRICS
 from mlops_ci.records import (ChampionRef, Context, EvaluationRecord, GateResult, MetricComparison, ModelPlan,
@@ -23,20 +23,20 @@ from mlops_ci.records import (ChampionRef, Context, EvaluationRecord, GateResult
 from mlops_ci.workspace import Workspace
 
 
-def load_eval_data(ws: Workspace, ctx: Context, model: str):
-    """Features (pandas) and labels (numpy) of the eval set, plus its content id."""
+def load_eval_data(ws: Workspace, plan: ModelPlan):
+    """Features (pandas) and labels (numpy) of the eval set, plus its content id from the plan."""
     import numpy as np
 
-    cfg = ws.model(model)
+    cfg = ws.model(plan.model)
     rel = cfg.data.eval
-    path = ws.repo_path(rel)
-    tracked = tracked_file(ws.top, ctx.head_sha, path)
+    version = next(dv for dv in plan.data if dv.role == "eval")
+    tracked = TrackedFile.from_hash(version.path, version.head_md5)
+    # a file tracked by neither git nor DVC is used as the work tree has it
     local = worktree_file(ws.top, tracked) if tracked is not None else ws.root / rel
     frame = read_frame(local, name=rel, fmt=cfg.data.format)
     label = cfg.data.label
     if label not in frame.columns:
-        raise DataError(f"{rel}: label column {label!r} not found (columns: {', '.join(map(str, frame.columns[:20]))})",
-                        hint="fix data.label in .mlops-ci.yaml or the data export")
+        raise label_missing(rel, label, frame.columns)
     y = frame.pop(label)
     if y.isna().any():
         raise DataError(f"{rel}: label column {label!r} has {int(y.isna().sum())} empty values",
@@ -47,7 +47,7 @@ def load_eval_data(ws: Workspace, ctx: Context, model: str):
             raise DataError(f"{rel}: label column {label!r} must hold 0/1 for binary_classification, "
                             f"found {sorted(values)[:5]}")
         y = y.astype(str).isin(["1", "True", "1.0"]).astype(int)
-    return frame, np.asarray(y, dtype=float), (tracked.hash if tracked else None)
+    return frame, np.asarray(y, dtype=float), version.head_md5
 
 
 def compute_metrics(ev: EvaluationConfig, y, predictions) -> dict[str, float]:
@@ -130,7 +130,7 @@ def run_evaluation(
     env = ws.config.champion_env(model)
     alias = ws.config.alias_for(env) if env else None
     with progress.step(f"evaluating {model} on {cfg.data.eval}"):
-        frame, y, data_hash = load_eval_data(ws, ctx, model)
+        frame, y, data_hash = load_eval_data(ws, plan)
         candidate = compute_metrics(ev, y, tracking.predict(training.model_uri, frame))
         champion_ref, champion_metrics, state = None, {}, "none"
         mv = tracking.version_by_alias(model, alias) if alias else None

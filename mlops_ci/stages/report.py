@@ -180,3 +180,25 @@ def render_report(record: RunRecord) -> str:
         footer += f" · [workflow run]({ctx.run_url})"
     lines += ["", footer + "</sub>", ""]
     return "\n".join(lines)
+
+
+def gate_failure_line(model: str, ev: EvaluationRecord) -> str:
+    """One line for stderr: which gates failed, on which data."""
+    reasons = "; ".join(g.message for g in ev.gates if g.status == "fail")
+    return f"mlops-ci: {model}: gates failed on {ev.dataset}: {reasons}; nothing was registered"
+
+
+def failure_lines(record: RunRecord) -> list[str]:
+    """One stderr line per failed model, naming the stage that failed it."""
+    lines = []
+    for model, entry in record.models.items():
+        if entry.verdict != "fail":
+            continue
+        if entry.evaluation is not None and entry.evaluation.status == "fail":
+            lines.append(gate_failure_line(model, entry.evaluation))
+        elif entry.training is not None and entry.training.status == "failed":
+            lines.append(f"mlops-ci: {model}: training failed: {entry.training.error}")
+        elif entry.checks is not None and entry.checks.status == "fail":
+            failed = [f"{f.dataset}: {f.message}" for f in entry.checks.findings if f.status == "fail"]
+            lines.append(f"mlops-ci: {model}: data checks failed: {'; '.join(failed)}")
+    return lines

@@ -13,8 +13,8 @@ GITOPS: dict[str, type] = {
 def gitops_for(ws) -> GitOpsRemote:
     """A local bare repository under .mlops-ci/ by default, else the configured git remote."""
     cfg = ws.config.gitops
-    return GitRemote(url=ws.gitops_remote, branch=cfg.branch, author=(cfg.author_name, cfg.author_email),
-                     create_if_missing=ws.uses_default_gitops)
+    return GITOPS["git"](url=ws.gitops_remote, branch=cfg.branch, author=(cfg.author_name, cfg.author_email),
+                         create_if_missing=ws.uses_default_gitops)
 
 
 __all__ = ["GITOPS", "GitOpsRemote", "gitops_for"]

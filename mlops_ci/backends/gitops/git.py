@@ -46,7 +46,7 @@ class GitCheckout:
         env = self.remote.identity_env()
         gitutil.git(["add", "--", *files], self.path)
         gitutil.git(["commit", "--quiet", "--no-verify", "-F", "-"], self.path, env=env,
-                    input_bytes=message.encode("utf-8"))
+                    input_text=message)
         branch = self.remote.branch
         for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
             proc = gitutil.git(["push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"], self.path,

@@ -12,7 +12,7 @@ TRACKING: dict[str, type] = {
 
 def tracking_for(ws) -> Tracking:
     """The tracking backend of a workspace (MLflow: a server URI, or SQLite under .mlops-ci/)."""
-    return MlflowTracking(uri=ws.tracking_uri, artifact_root=ws.artifact_root)
+    return TRACKING["mlflow"](uri=ws.tracking_uri, artifact_root=ws.artifact_root)
 
 
 __all__ = ["TRACKING", "ModelVersionInfo", "RunInfo", "Tracking", "tracking_for"]
