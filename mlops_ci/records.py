@@ -90,7 +90,7 @@ class ModelPlan(Record):
 
 
 class Finding(Record):
-    check: Literal["data", "schema", "nulls", "drift"]
+    check: Literal["data", "rows", "schema", "types", "nulls", "drift", "label_drift", "suite"]
     dataset: str
     column: str | None = None
     metric: str | None = None
@@ -111,6 +111,7 @@ class ColumnSummary(Record):
     head_null_rate: float | None = None
     psi: float | None = None
     js: float | None = None
+    wasserstein: float | None = None  # over the base's standard deviation
     status: Status = "pass"
 
 
@@ -121,6 +122,7 @@ class DatasetCheck(Record):
     head_md5: str | None = None
     base_rows: int | None = None
     head_rows: int | None = None
+    cached: list[str] = []  # sides whose profile came from the cache ("base", "head")
     columns: list[ColumnSummary] = []
 
 

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 
 from mlops_ci.checks import drift
-from mlops_ci.checks.profile import profile_table
+from mlops_ci.checks.compare import compare_profiles
+from mlops_ci.checks.profiler import ProfileOptions, profile_table
 from mlops_ci.config.schema import ChecksConfig
-from mlops_ci.stages.check import compare_profiles
 
 
 def frame(rows=5000, seed=0) -> pd.DataFrame:
@@ -36,6 +36,7 @@ def test_identical_data_has_zero_findings():
     columns, found = findings(frame(), frame())
     assert found == []
     assert all(c.psi == pytest.approx(0, abs=1e-12) and c.js == pytest.approx(0, abs=1e-12) for c in columns)
+    assert all(c.wasserstein == pytest.approx(0, abs=1e-12) for c in columns if c.kind == "numeric")
 
 
 def test_resampled_data_stays_under_thresholds():
@@ -46,9 +47,11 @@ def test_resampled_data_stays_under_thresholds():
 def test_shifted_numeric_column():
     head = frame(seed=1)
     head["amount"] += 15  # one standard deviation
-    _, found = findings(frame(), head)
-    assert [(f.check, f.column, f.status, f.metric) for f in found] == [("drift", "amount", "fail", "psi")]
-    assert found[0].value > 0.25
+    columns, found = findings(frame(), head)
+    assert [(f.check, f.column, f.status) for f in found] == [("drift", "amount", "fail")]
+    assert "PSI" in found[0].message and "W/σ" in found[0].message
+    amount = next(c for c in columns if c.column == "amount")
+    assert amount.psi > 0.25 and amount.wasserstein == pytest.approx(1.0, abs=0.05)
 
 
 def test_reweighted_category():
@@ -111,7 +114,7 @@ def test_label_drift_is_named_as_label():
     head = frame(seed=1)
     head["label"] = (np.random.default_rng(9).uniform(size=len(head)) < 0.6).astype(int)
     _, found = findings(frame(), head)
-    assert [(f.check, f.column) for f in found] == [("drift", "label")]
+    assert [(f.check, f.column, f.status) for f in found] == [("label_drift", "label", "fail")]
     assert found[0].message.startswith("label 'label' drifted")
 
 
@@ -123,7 +126,8 @@ def test_policies_are_configurable():
     assert found == []
     shifted = frame(seed=1)
     shifted["amount"] += 15
-    _, found = findings(frame(), shifted, drift={"psi": {"warn": 0.1}, "js": {"warn": 0.1}})
+    _, found = findings(frame(), shifted, drift={"psi": {"warn": 0.1}, "js": {"warn": 0.1},
+                                                 "wasserstein": {"warn": 0.1}})
     assert [f.status for f in found] == ["warn"]
     _, found = findings(frame(), shifted, ignore_columns=["amount"])
     assert found == []
@@ -141,7 +145,7 @@ def test_psi_and_js_known_values():
 
 
 def test_histogram_edges_come_from_base_quantiles():
-    base = profile_table(pa.table({"v": np.arange(1000, dtype=float)}), bins=10)
+    base = profile_table(pa.table({"v": np.arange(1000, dtype=float)}), options=ProfileOptions(bins=10))
     col = base.columns["v"]
     assert len(col.edges) == 9 and sum(col.hist) == 1000
     assert max(col.hist) - min(col.hist) <= 1  # quantile bins hold equal shares
@@ -152,5 +156,5 @@ def test_histogram_edges_come_from_base_quantiles():
 def test_all_null_column_profiles_without_crash():
     table = pa.table({"v": pa.array([None] * 10, type=pa.float64()), "c": pa.array([None] * 10, type=pa.string())})
     prof = profile_table(table)
-    assert prof.columns["v"].null_rate == 1.0 and prof.columns["v"].hist == [0]
+    assert prof.columns["v"].null_rate == 1.0 and prof.columns["v"].hist == [0.0]
     assert prof.columns["c"].categories == {}

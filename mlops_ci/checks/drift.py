@@ -1,4 +1,4 @@
-"""Drift between two column profiles as effect sizes: PSI and Jensen–Shannon distance.
+"""Drift between two column profiles as effect sizes: PSI, Jensen–Shannon and Wasserstein/σ.
 
 No p-values: at the row counts of real data every tiny difference is "significant", so the
 gates are thresholds on effect sizes (configurable under checks.drift).
@@ -44,31 +44,55 @@ def js_distance(base: Sequence[float], head: Sequence[float]) -> float:
     return math.sqrt(max(0.0, (kl(p, m) + kl(q, m)) / 2))
 
 
-def aligned_counts(base: ColumnProfile, head: ColumnProfile) -> tuple[list[float], list[float], list[str]]:
-    """Count vectors of two profiles over the same bins or categories."""
+def wasserstein_sigma(base: Sequence[float], head: Sequence[float], sigma: float | None,
+                      points: int = 512) -> float | None:
+    """Earth mover's distance between two samples, in units of the base's standard deviation.
+
+    Computed on a grid of quantiles of both samples (W1 = ∫|F⁻¹(u) − G⁻¹(u)| du); ``None``
+    when a side has no values or the base does not vary.
+    """
+    import numpy as np
+
+    if not base or not head or not sigma or sigma <= 0:
+        return None
+    grid = (np.arange(points) + 0.5) / points
+    qb = np.quantile(np.asarray(base, dtype=float), grid)
+    qh = np.quantile(np.asarray(head, dtype=float), grid)
+    return float(np.abs(qb - qh).mean() / sigma)
+
+
+def aligned_counts(base: ColumnProfile, head: ColumnProfile, *, top_k: int = 20
+                   ) -> tuple[list[float], list[float], list[str]]:
+    """Count vectors of two profiles over the same bins, or over the top categories of either
+    side with the rest summed as :data:`OTHER` (rare categories add noise, not signal)."""
     if base.kind == "numeric" and head.kind == "numeric" and base.hist is not None and head.hist is not None:
         if base.edges != head.edges:
             raise ValueError(f"column {base.name!r}: profiles have different histogram edges")
         labels = [f"bin{i}" for i in range(len(base.hist))]
         return [float(x) for x in base.hist], [float(x) for x in head.hist], labels
-    keys = [k for k in base.categories if k != OTHER]
-    keys += [k for k in head.categories if k != OTHER and k not in base.categories]
+    keys = [k for k in base.top_categories(top_k) if k != OTHER]
+    keys += [k for k in head.top_categories(top_k) if k != OTHER and k not in keys]
     b = [float(base.categories.get(k, 0)) for k in keys]
     h = [float(head.categories.get(k, 0)) for k in keys]
-    if OTHER in base.categories or OTHER in head.categories:
+    rest_b, rest_h = base.valid - sum(b), head.valid - sum(h)
+    if rest_b > 0 or rest_h > 0:
         keys.append(OTHER)
-        b.append(float(base.categories.get(OTHER, 0)))
-        h.append(float(head.categories.get(OTHER, 0)))
+        b.append(float(max(rest_b, 0)))
+        h.append(float(max(rest_h, 0)))
     return b, h, keys
 
 
 def new_categories(base: ColumnProfile, head: ColumnProfile) -> list[str]:
-    if base.kind == "numeric" or OTHER in base.categories:
+    """Head categories the base never had, most frequent first."""
+    if base.kind == "numeric" or base.truncated:
         return []  # with a truncated base we cannot tell "new" from "rare"
-    return [k for k in head.categories if k != OTHER and k not in base.categories]
+    new = [k for k in head.categories if k not in base.categories]
+    return sorted(new, key=lambda k: (-head.categories[k], k))
 
 
 def vanished_categories(base: ColumnProfile, head: ColumnProfile) -> list[str]:
-    if base.kind == "numeric" or OTHER in head.categories:
+    """Base categories the head no longer has, most frequent first."""
+    if base.kind == "numeric" or head.truncated:
         return []
-    return [k for k in base.categories if k != OTHER and k not in head.categories]
+    gone = [k for k in base.categories if k not in head.categories]
+    return sorted(gone, key=lambda k: (-base.categories[k], k))

@@ -54,16 +54,42 @@ class Threshold(Strict):
 
 
 class DriftChecks(Strict):
+    """Drift of each feature column, as effect sizes (no p-values: at large n everything is "significant")."""
+
     psi: Threshold = Threshold(warn=0.1, fail=0.25)
-    js: Threshold = Threshold(warn=0.1, fail=0.2)
+    js: Threshold = Field(default=Threshold(warn=0.1, fail=0.2), description="Jensen–Shannon distance, base 2")
+    wasserstein: Threshold = Field(
+        default=Threshold(warn=0.1, fail=0.25),
+        description="numeric columns: Wasserstein (earth mover's) distance over the base's standard deviation",
+    )
+    new_categories: Action = Field(default="warn", description="categories the base never had")
     bins: int = Field(default=10, ge=2, le=100, description="histogram bins, edges from base quantiles")
-    top_categories: int = Field(default=20, ge=1, le=1000)
+    top_categories: int = Field(default=20, ge=1, le=1000, description="categories compared one by one; "
+                                "the rest are summed as one")
+
+
+class LabelChecks(Strict):
+    """Drift of the label column (class balance or target distribution), graded on its own."""
+
+    psi: Threshold = Threshold(warn=0.05, fail=0.2)
+    js: Threshold = Threshold(warn=0.05, fail=0.15)
+    wasserstein: Threshold = Threshold(warn=0.1, fail=0.25)
+    new_classes: Action = Field(default="fail", description="label values the base never had")
 
 
 class NullChecks(Strict):
     max_increase: Threshold = Field(
         default=Threshold(warn=0.02, fail=0.10),
-        description="absolute increase of a column's null rate, head minus base",
+        description="relative to base: increase of a column's null rate, head minus base",
+    )
+    max_rate: Threshold = Field(default=Threshold(), description="absolute: a column's null rate in the head")
+    all_null: Action = Field(default="warn", description="a column with no values at all")
+
+
+class RowChecks(Strict):
+    min: int | None = Field(default=None, ge=0, description="absolute: fewer rows than this fails")
+    max_change: Threshold = Field(
+        default=Threshold(warn=0.5), description="relative to base: |head rows - base rows| / base rows"
     )
 
 
@@ -71,14 +97,33 @@ class SchemaChecks(Strict):
     added: Action = "warn"
     removed: Action = "fail"
     retyped: Action = "fail"
+    mixed_types: Action = Field(default="warn", description="a CSV column holding numbers and text")
+
+
+class ColumnChecks(Strict):
+    """Overrides for one column; what is left out falls back to the defaults above."""
+
+    psi: Threshold | None = None
+    js: Threshold | None = None
+    wasserstein: Threshold | None = None
+    max_null_increase: Threshold | None = None
+    max_null_rate: Threshold | None = None
 
 
 class ChecksConfig(Strict):
     enabled: bool = True
     drift: DriftChecks = DriftChecks()
+    label: LabelChecks = LabelChecks()
     nulls: NullChecks = NullChecks()
+    rows: RowChecks = RowChecks()
     schema_: SchemaChecks = Field(default=SchemaChecks(), alias="schema")
+    columns: dict[str, ColumnChecks] = Field(default={}, description="per-column overrides")
     ignore_columns: list[str] = []
+    max_categories: int = Field(default=1000, ge=10, le=100_000,
+                                description="distinct values counted exactly per column; beyond, approximate")
+    sample_size: int = Field(default=16_384, ge=256, le=1_000_000,
+                             description="rows kept for quantiles and Wasserstein distance")
+    memory_limit_mb: int = Field(default=1024, ge=64, description="memory profiling may use; files stream")
 
 
 class DataConfig(Strict):

@@ -64,12 +64,15 @@ def problems(config: Config) -> list[Problem]:
                         f"min_replicas {serving.min_replicas} is above max_replicas {serving.max_replicas}")
             )
         checks = model.checks
-        for key, th in (("psi", checks.drift.psi), ("js", checks.drift.js),
-                        ("max_increase", checks.nulls.max_increase)):
+        thresholds = [(("drift", key), getattr(checks.drift, key)) for key in ("psi", "js", "wasserstein")]
+        thresholds += [(("label", key), getattr(checks.label, key)) for key in ("psi", "js", "wasserstein")]
+        thresholds += [(("nulls", key), getattr(checks.nulls, key)) for key in ("max_increase", "max_rate")]
+        thresholds += [(("rows", "max_change"), checks.rows.max_change)]
+        for column, over in checks.columns.items():
+            thresholds += [(("columns", column, key), th) for key, th in over if th is not None]
+        for path, th in thresholds:
             if th.warn is not None and th.fail is not None and th.warn > th.fail:
-                group = "nulls" if key == "max_increase" else "drift"
-                found.append(Problem(base + ("checks", group, key, "warn"),
-                                     f"warn {th.warn} is above fail {th.fail}"))
+                found.append(Problem(base + ("checks", *path, "warn"), f"warn {th.warn} is above fail {th.fail}"))
         if model.data.label in checks.ignore_columns:
             found.append(Problem(base + ("checks", "ignore_columns"),
                                  f"the label column {model.data.label!r} cannot be ignored"))
