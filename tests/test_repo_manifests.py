@@ -619,7 +619,7 @@ def test_action_metadata() -> None:
     inputs = action["inputs"]
     assert {name: spec.get("default") for name, spec in inputs.items()} == {
         "command": "run", "config": "", "model": "", "github-token": "${{ github.token }}",
-        "working-directory": ".", "python-version": "3.11", "args": "",
+        "working-directory": ".", "python-version": "3.11", "extras": "", "args": "",
     }
     assert all(spec.get("description") for spec in inputs.values())
     step_ids = {s.get("id") for s in action["runs"]["steps"]}
@@ -639,15 +639,16 @@ def test_action_steps_are_pinned_and_injection_free() -> None:
     steps = action["runs"]["steps"]
     assert steps[0]["uses"] == "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065"
     install = next(s["run"] for s in steps if "pip install" in s.get("run", ""))
-    assert "torch==2.13.0" in install
-    assert '-c "$ACTION_PATH/requirements/constraints.txt" "$ACTION_PATH"' in install
+    assert "torch" not in install, "torch comes only with `extras: train`, pinned by the constraints"
+    assert '-c "$ACTION_PATH/requirements/constraints.txt" "$requirement"' in install
     assert any(s.get("env", {}).get("ACTION_PATH") == "${{ github.action_path }}" for s in steps)
     constraints = (ROOT / "requirements" / "constraints.txt").read_text(encoding="utf-8").split()
     assert "torch==2.13.0" in constraints, \
-        "the torch pin in action.yml differs from requirements/constraints.txt"
-    run_step = steps[-1]
-    assert run_step["run"].strip() == '"$ACTION_PATH/action/entrypoint.sh"'
-    assert all(v.startswith("${{ inputs.") or v.startswith("${{ github.") for v in run_step["env"].values())
+        "the train extra resolves torch through requirements/constraints.txt"
+    run_step = next(s for s in steps if s.get("id") == "mlops-ci")
+    assert run_step["run"].strip() == 'PATH="$MLOPS_CI_VENV/bin:$PATH" "$ACTION_PATH/action/entrypoint.sh"'
+    assert all(v.startswith(("${{ inputs.", "${{ github.", "${{ steps.env.outputs."))
+               for v in run_step["env"].values())
 
 
 def test_entrypoint_is_executable_bash() -> None:
