@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 
 from mlops_ci import __version__
+from mlops_ci.checks.suites.models import SuiteResult
 from mlops_ci.errors import RecordError
 from mlops_ci.masking import mask
 
@@ -133,6 +134,7 @@ class ChecksRecord(Record):
     head_sha: str | None = None
     datasets: list[DatasetCheck] = []
     findings: list[Finding] = []
+    suites: list[SuiteResult] = []
     duration_s: float = 0.0
 
 
@@ -150,6 +152,7 @@ class TrainingRecord(Record):
     metrics: dict[str, float] = {}
     run_url: str | None = None
     error: str | None = None
+    history: list[dict[str, float]] = []  # the training curve: one dict per logged step
 
     _ser = field_serializer("metrics")(lambda self, v: {k: _float_out(x) for k, x in v.items()})
 
@@ -179,7 +182,7 @@ class MetricComparison(Record):
 
 class GateResult(Record):
     metric: str
-    kind: Literal["min", "max", "max_regression", "finite", "champion"]
+    kind: Literal["min", "max", "max_regression", "finite", "champion", "suite"]
     threshold: float | None = None
     value: float | None = None
     status: Literal["pass", "fail", "skipped"]
@@ -199,6 +202,7 @@ class EvaluationRecord(Record):
     no_champion_policy: Literal["pass", "fail"] = "pass"
     metrics: list[MetricComparison] = []
     gates: list[GateResult] = []
+    suites: list[SuiteResult] = []
     duration_s: float = 0.0
 
 
@@ -281,13 +285,21 @@ class RunRecord(Record):
 def save_record(record: RunRecord, path: Path) -> Path:
     """Write the record atomically, with secrets masked."""
     record.updated_at = _now()
-    text = mask(json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=False)) + "\n"
+    return write_text_atomic(path, json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` (secrets masked) to ``path`` so that readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".record-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(mask(text))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -67,7 +67,8 @@ def test_new_category():
     head.loc[head.index[:100], "plan"] = "enterprise"  # 2% of rows
     _, found = findings(frame(), head)
     new = [f for f in found if f.metric == "new_categories"]
-    assert len(new) == 1 and new[0].column == "plan" and "'enterprise'" in new[0].message
+    assert [(f.check, f.column, f.status, f.value) for f in new] == [("drift", "plan", "warn", 1.0)]
+    assert new[0].message == "column 'plan' has new categories (100 rows): 'enterprise'"
 
 
 def test_injected_nulls():

@@ -34,7 +34,7 @@ def test_demo_runs_the_whole_loop(tmp_path):
     assert pr["promotions"][0]["commit_sha"] == result.gitops_commit
 
     assert "## ⚠️ mlops-ci: warn" in text and "candidate vs champion v1 (alias `staging`)" in text
-    assert "has new categories: 'fiber'" in text
+    assert "has new categories \\(" in text and "rows\\): 'fiber'" in text  # parentheses escaped for Markdown
     assert "Deployment plan: churn v2 → `staging`" in text
     gitops = result.repo / ".mlops-ci" / "gitops.git"
     trailers = git(gitops, "log", "-1", "--format=%(trailers:only,unfold)", result.gitops_commit)

@@ -84,7 +84,7 @@ def test_pull_request_flow_with_separate_commands(champion_repo):
     commit(repo, "new data, more epochs")
 
     check = cli(repo, "check")
-    assert check.returncode == 0, check.stderr[-2000:]
+    assert check.returncode == 0, check.stdout[-2000:]
     assert "tiny: checks warn" in check.stdout and "column 'x1' drifted" in check.stdout
 
     dry = cli(repo, "train", "--dry-run")

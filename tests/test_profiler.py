@@ -251,3 +251,33 @@ def test_2gb_file_larger_than_the_memory_cap_streams(tmp_path):
     assert int(rows) == blocks * rows_per_block
     assert float(mean) == pytest.approx(499.5)
     assert int(peak_mb) < 1024, f"peak RSS {peak_mb} MB for a {size >> 20} MB file"
+
+
+def test_stratified_sample_keeps_each_class_share(tmp_path):
+    from mlops_ci.data.sample import sample_file
+
+    rng = np.random.default_rng(0)
+    rows = 100_000
+    labels = np.where(rng.uniform(size=rows) < 0.02, "rare", np.where(rng.uniform(size=rows) < 0.5, "a", "b"))
+    path = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"x": rng.normal(size=rows), "label": labels}), path, row_group_size=7_000)
+    frame, total = sample_file(path, name="data.parquet", label="label", cap=1_000, seed=3)
+    assert total == rows and len(frame) == pytest.approx(1_000, abs=3)
+    shares = frame["label"].value_counts(normalize=True)
+    expected = pd.Series(labels).value_counts(normalize=True)
+    assert shares["rare"] == pytest.approx(expected["rare"], abs=0.002)  # the rare class is not lost
+    assert shares["a"] == pytest.approx(expected["a"], abs=0.005)
+    again, _ = sample_file(path, name="data.parquet", label="label", cap=1_000, seed=3)
+    assert again.equals(frame)  # deterministic for a seed
+    small, total = sample_file(path, name="data.parquet", label="label", cap=rows * 2)
+    assert len(small) == rows == total  # under the cap: every row
+
+
+def test_sample_of_a_continuous_label_is_one_stratum(tmp_path):
+    from mlops_ci.data.sample import sample_file
+
+    path = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"x": np.arange(50_000.0), "label": np.arange(50_000.0) / 7}), path,
+                   row_group_size=5_000)
+    frame, total = sample_file(path, name="data.parquet", label="label", cap=500)
+    assert total == 50_000 and len(frame) == 500 and frame["x"].is_unique

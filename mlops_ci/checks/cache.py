@@ -18,7 +18,7 @@ from mlops_ci.checks.profiler import ProfileOptions
 
 
 def cache_key(md5: str, options: ProfileOptions, reference: TableProfile | None = None) -> str:
-    parts = [f"v{PROFILE_VERSION}", md5, options.key()]
+    parts = [f"v{PROFILE_VERSION}", md5.replace(":", "-"), options.key()]
     if reference is not None:
         edges = {name: col.edges for name, col in reference.columns.items() if col.edges is not None}
         parts.append(hashlib.sha256(json.dumps(edges, sort_keys=True).encode()).hexdigest()[:16])

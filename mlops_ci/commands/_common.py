@@ -21,6 +21,20 @@ def add_record(p: argparse.ArgumentParser) -> None:
                    help="the run record to read and update (default: .mlops-ci/record.json)")
 
 
+def add_junit(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--junit", type=Path, default=None, metavar="PATH",
+                   help="also write the checks and gates as JUnit XML to PATH")
+
+
+def write_junit(record, path: Path | None) -> None:
+    if path is None:
+        return
+    from mlops_ci.records import write_text_atomic
+    from mlops_ci.stages.junit import render_junit
+
+    write_text_atomic(path, render_junit(record))
+
+
 def workspace(args: argparse.Namespace):
     """Load and validate the config, then build the runtime workspace from it."""
     from mlops_ci.config import find_config, load_config

@@ -11,6 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _common.add_config(p)
     _common.add_model(p)
     _common.add_record(p)
+    _common.add_junit(p)
     p.add_argument("--force", action="store_true", help="re-plan even if the record already has this head")
 
 
@@ -32,4 +33,5 @@ def run(args: argparse.Namespace) -> int:
             echo(f"  {f.status:4} {f.dataset}: {f.message}")
         failed |= checks.status == "fail"
     save_record(record, args.record or ws.record_path)
+    _common.write_junit(record, args.junit)
     return 1 if failed else 0

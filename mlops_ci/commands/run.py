@@ -12,6 +12,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _common.add_config(p)
     _common.add_model(p)
     _common.add_record(p)
+    _common.add_junit(p)
     p.add_argument("--force", action="store_true", help="train even if nothing that affects a model changed")
     p.add_argument("--report", type=Path, default=None, metavar="PATH",
                    help="where to write the Markdown report (default: .mlops-ci/report.md)")
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     record = run_pipeline(ws, ctx, backends=default_backends(ws), models=ws.models(args.model),
                           progress=_common.progress(), force=args.force, record_path=args.record)
+    _common.write_junit(record, args.junit)
     where = LocalPublisher(args.report or ws.state_dir / "report.md", print_report=not args.quiet).publish(
         record, render_report(record))
     for line in failure_lines(record):

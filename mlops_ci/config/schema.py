@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from mlops_ci.checks.suites.models import SuitesConfig
+
 SCHEMA_VERSION = 1
 
 # Names end up in Kubernetes object names, MLflow registry names, git paths and labels.
@@ -124,6 +126,11 @@ class ChecksConfig(Strict):
     sample_size: int = Field(default=16_384, ge=256, le=1_000_000,
                              description="rows kept for quantiles and Wasserstein distance")
     memory_limit_mb: int = Field(default=1024, ge=64, description="memory profiling may use; files stream")
+    suites: SuitesConfig = Field(
+        default=SuitesConfig(),
+        description="deepchecks suites, run in their own environment: data_integrity and "
+        "train_test_validation on the head's train and eval data, model_evaluation on the candidate",
+    )
 
 
 class DataConfig(Strict):

@@ -18,6 +18,7 @@ from mlops_ci.data.tables import detect_format, label_missing
 from mlops_ci.data.versions import TrackedFile
 from mlops_ci.errors import DataError
 from mlops_ci.records import ChecksRecord, Context, DatasetCheck, Finding, ModelPlan, worst
+from mlops_ci.stages.suites import findings_of, run_data_suites
 from mlops_ci.workspace import Workspace
 
 
@@ -27,13 +28,17 @@ def profile_options(cfg: ModelConfig) -> ProfileOptions:
                           sample_size=checks.sample_size)
 
 
-def _seed(md5: str) -> int:
-    return int(md5[:8], 16) if md5 and all(c in "0123456789abcdef" for c in md5[:8]) else 0
+def _seed(content_id: str) -> int:
+    digest = content_id.split(":", 1)[-1][:8]
+    return int(digest, 16) if len(digest) == 8 and all(c in "0123456789abcdef" for c in digest) else 0
 
 
 def cached_profile(cache: ProfileCache, local_file, *, md5: str, name: str, fmt: str, options: ProfileOptions,
                    limits: ScanLimits, reference: TableProfile | None = None) -> tuple[TableProfile, bool]:
-    """The file's profile from the cache, or profiled now (and cached); True when it was cached."""
+    """The file's profile from the cache, or profiled now (and cached); True when it was cached.
+
+    ``md5`` is the file's content id: "md5:<hex>" for DVC, "git:<blob>" for a file in git.
+    """
     key = cache_key(md5, options, reference)
     hit = cache.get(key)
     if hit is not None:
@@ -74,7 +79,7 @@ def run_checks(
         base_t = TrackedFile.from_hash(dv.path, dv.base_md5)
         with progress.step(f"profiling {dv.role} data {dv.path}"):
             if base_t is None:
-                head_prof, hit = cached_profile(cache, worktree_file(ws.top, head_t), md5=head_t.md5,
+                head_prof, hit = cached_profile(cache, worktree_file(ws.top, head_t), md5=head_t.hash,
                                                 name=dv.path, fmt=fmt, options=options, limits=limits)
                 _require_label(head_prof, dv.path, cfg.data.label)
                 ds.head_rows, ds.cached = head_prof.rows, ["head"] if hit else []
@@ -83,9 +88,9 @@ def run_checks(
                 datasets.append(ds)
                 continue
             base_prof, base_hit = cached_profile(
-                cache, lambda: revision_file(ws.top, ctx.base_sha, base_t, ws.cache_dir / "data"),
-                md5=base_t.md5, name=f"{dv.path}@{ctx.base_sha[:12]}", fmt=fmt, options=options, limits=limits)
-            head_prof, head_hit = cached_profile(cache, worktree_file(ws.top, head_t), md5=head_t.md5,
+                cache, lambda t=base_t: revision_file(ws.top, ctx.base_sha, t, ws.cache_dir / "data"),
+                md5=base_t.hash, name=f"{dv.path}@{ctx.base_sha[:12]}", fmt=fmt, options=options, limits=limits)
+            head_prof, head_hit = cached_profile(cache, worktree_file(ws.top, head_t), md5=head_t.hash,
                                                  name=dv.path, fmt=fmt, options=options, limits=limits,
                                                  reference=base_prof)
             _require_label(head_prof, dv.path, cfg.data.label)
@@ -94,9 +99,12 @@ def run_checks(
         ds.columns, found = compare_profiles(dv.role, base_prof, head_prof, cfg.checks, label=cfg.data.label)
         findings += found
         datasets.append(ds)
+    suites = run_data_suites(ws, plan, cfg, progress=progress)
+    for result in suites:
+        findings += findings_of(result)
     status = worst(["pass", *(f.status for f in findings)])
     return ChecksRecord(status=status, base_sha=ctx.base_sha, head_sha=ctx.head_sha, datasets=datasets,
-                        findings=findings, duration_s=round(time.monotonic() - start, 3))
+                        findings=findings, suites=suites, duration_s=round(time.monotonic() - start, 3))
 
 
 def _require_label(profile: TableProfile, name: str, label: str) -> None:

@@ -20,6 +20,7 @@ from mlops_ci.errors import BackendError, DataError, InputError
 from mlops_ci.metrics import METRICS
 from mlops_ci.records import (ChampionRef, Context, EvaluationRecord, GateResult, MetricComparison, ModelPlan,
                               TrainingRecord)
+from mlops_ci.stages.suites import findings_of, run_model_suite
 from mlops_ci.workspace import Workspace
 
 
@@ -131,7 +132,8 @@ def run_evaluation(
     alias = ws.config.alias_for(env) if env else None
     with progress.step(f"evaluating {model} on {cfg.data.eval}"):
         frame, y, data_hash = load_eval_data(ws, plan)
-        candidate = compute_metrics(ev, y, tracking.predict(training.model_uri, frame))
+        scores = tracking.predict(training.model_uri, frame)
+        candidate = compute_metrics(ev, y, scores)
         champion_ref, champion_metrics, state = None, {}, "none"
         mv = tracking.version_by_alias(model, alias) if alias else None
         if mv is not None:
@@ -150,8 +152,12 @@ def run_evaluation(
     if state == "unusable":
         label += f" points at v{mv.version}, which failed to predict"
     gates = apply_gates(ev, comparisons, champion_present=state == "present", champion_label=label)
+    suites = run_model_suite(ws, plan, cfg, eval_frame=frame, eval_labels=y, eval_scores=scores,
+                             predict=lambda f: tracking.predict(training.model_uri, f), progress=progress)
+    gates += [GateResult(metric=f.dataset, kind="suite", status="fail" if f.status == "fail" else "pass",
+                         message=f.message) for r in suites for f in findings_of(r)]
     status = "fail" if any(g.status == "fail" for g in gates) else "pass"
     return EvaluationRecord(status=status, dataset=cfg.data.eval, dataset_md5=data_hash, rows=len(y),
                             candidate_uri=training.model_uri, champion=champion_ref, champion_state=state,
-                            no_champion_policy=ev.no_champion, metrics=comparisons, gates=gates,
+                            no_champion_policy=ev.no_champion, metrics=comparisons, gates=gates, suites=suites,
                             duration_s=round(time.monotonic() - start, 3))

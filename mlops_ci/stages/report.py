@@ -15,6 +15,14 @@ MARKER = "<!-- mlops-ci:report -->"
 ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skipped": "⏭️"}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 MAX_COLUMNS_SHOWN = 15
+MAX_CURVE_POINTS = 50  # the training curve is sampled down to this many steps
+MAX_CURVE_LINES = 4
+CURVE_X_KEYS = ("step", "epoch", "iteration")
+GPU_HOURS_KEYS = ("system/gpu_hours", "gpu_hours")  # metrics a trainer may log
+_SAFE_URL = re.compile(r"https?://[^\s<>()\[\]`'\"\\]+")
+_MERMAID_UNSAFE = re.compile(r"[^A-Za-z0-9_./ -]")
+_DETAILS = re.compile(r"\n*<details>.*?</details>\n*", re.S)
+_FENCE = re.compile(r"^\s*```", re.M)
 
 
 def esc(text: object) -> str:
@@ -27,6 +35,13 @@ def esc(text: object) -> str:
 def code(text: object) -> str:
     s = str(text).replace("`", "'").replace("\n", " ")
     return f"`{s}`"
+
+
+def link(text: object, url: str | None) -> str:
+    """A Markdown link whose text is escaped; a URL that is not plain http(s) is shown as code."""
+    if url and _SAFE_URL.fullmatch(url):
+        return f"[{esc(text)}]({url})"
+    return esc(text) + (f" ({code(url)})" if url else "")
 
 
 def num(x: float | None, digits: int = 4) -> str:
@@ -59,22 +74,43 @@ def _checks(c: ChecksRecord) -> list[str]:
         out.append(f"- {ICON[f.status]} {where}: {esc(f.message)}")
     if not c.findings:
         out.append("No findings: schema, null rates and distributions are within thresholds.")
+    out += _suite_lines(c.suites)
     rows = [(ds, col) for ds in c.datasets for col in ds.columns]
-    rows.sort(key=lambda r: -(r[1].psi or 0))
+    rows.sort(key=lambda r: (-_SEVERITY_ORDER[r[1].status], -(r[1].psi or 0)))
     if rows:
-        out += ["", "<details><summary>Columns by drift (PSI)</summary>", "",
-                "| dataset | column | kind | nulls base → head | PSI | JS | status |",
-                "|---|---|---|---|---|---|---|"]
+        out += ["", "<details><summary>Columns by drift</summary>", "",
+                "| dataset | column | kind | nulls base → head | PSI | JS | W/σ | status |",
+                "|---|---|---|---|---|---|---|---|"]
         for ds, col in rows[:MAX_COLUMNS_SHOWN]:
             nulls = f"{(col.base_null_rate or 0):.1%} → {(col.head_null_rate or 0):.1%}"
             out.append(f"| {ds.role} | {code(col.column)} | {col.kind} | {nulls} | {num(col.psi, 3)} | "
-                       f"{num(col.js, 3)} | {ICON[col.status]} |")
+                       f"{num(col.js, 3)} | {num(col.wasserstein, 3)} | {ICON[col.status]} |")
         if len(rows) > MAX_COLUMNS_SHOWN:
             out.append(f"\n{len(rows) - MAX_COLUMNS_SHOWN} more columns within thresholds.")
-        sizes = ", ".join(f"{ds.role}: {ds.base_rows if ds.base_rows is not None else '—'} → "
-                          f"{ds.head_rows if ds.head_rows is not None else '—'} rows" for ds in c.datasets)
-        out += ["", f"Rows base → head: {sizes}.", "", "</details>"]
+        sizes = ", ".join(f"{ds.role}: {_count(ds.base_rows)} → {_count(ds.head_rows)} rows"
+                          + (f" (profile of {' and '.join(ds.cached)} from the cache)" if ds.cached else "")
+                          for ds in c.datasets)
+        out += ["", f"Rows base → head: {sizes}. PSI and JS over base-quantile bins; W/σ is the Wasserstein "
+                "distance in base standard deviations.", "", "</details>"]
     return out
+
+
+def _suite_lines(suites) -> list[str]:
+    lines = []
+    for r in suites:
+        icon = ICON.get(r.status, "⚠️")
+        rows = " + ".join(f"{n:,} {kind}" for kind, n in r.sampled_rows.items())
+        where = f"; HTML report: {code(r.html_path)}" if r.html_path else ""
+        lines.append(f"- deepchecks {code(r.suite)}: {icon} {r.status} ({len(r.checks)} checks on {rows} rows, "
+                     f"{r.duration_s:.0f} s{where})")
+    return [""] + lines if lines else []
+
+
+_SEVERITY_ORDER = {"skipped": 0, "pass": 1, "warn": 2, "fail": 3}
+
+
+def _count(n: int | None) -> str:
+    return "—" if n is None else f"{n:,}"
 
 
 def _evaluation(e: EvaluationRecord) -> list[str]:
@@ -100,6 +136,7 @@ def _evaluation(e: EvaluationRecord) -> list[str]:
     out.append("")
     for g in e.gates:
         out.append(f"- {ICON[g.status]} {esc(g.message)}")
+    out += _suite_lines(e.suites)
     return out
 
 
@@ -110,17 +147,66 @@ def _training(m: ModelRecord) -> list[str]:
     if t.status == "skipped":
         return ["#### Training ⏭️ skipped", esc(t.skip_reason or "")]
     icon = ICON["pass"] if t.status == "succeeded" else ICON["fail"]
-    link = f"[{t.run_id}]({t.run_url})" if t.run_url else code(t.run_id)
-    out = [f"#### Training {icon} {t.status}",
-           f"Run {link} · {t.backend} × {t.nproc_per_node} processes · {t.duration_s:.0f}s"]
+    run = link(t.run_id or "run", t.run_url) if t.run_url else code(t.run_id)
+    facts = [f"MLflow run {run}", f"{esc(t.backend)} × {t.nproc_per_node} processes", f"{t.duration_s:.0f}s"]
+    gpu_hours = next((t.metrics[k] for k in GPU_HOURS_KEYS if k in t.metrics), None)
+    if gpu_hours is not None and math.isfinite(gpu_hours):
+        facts.append(f"{gpu_hours:.2f} GPU-hours")
+    out = [f"#### Training {icon} {t.status}", " · ".join(facts)]
     if t.error:
         out.append(f"\n> {esc(t.error)}")
     shown = {k: v for k, v in t.metrics.items() if not k.startswith("system/")}
     if shown:
         out.append("Final training metrics: " + ", ".join(f"{esc(k)} {num(v)}" for k, v in sorted(shown.items())))
+    out += training_curve(t.history)
     if m.registration is not None:
         r = m.registration
         out.append(f"Registered as **{esc(r.name)} v{esc(r.version)}** · digest {code(r.digest[:19])}")
+    return out
+
+
+def _sample(points: list, limit: int) -> list:
+    """At most ``limit`` evenly spaced items, always keeping the first and the last."""
+    if len(points) <= limit:
+        return points
+    return [points[round(i * (len(points) - 1) / (limit - 1))] for i in range(limit)]
+
+
+def _plain(value: float) -> str:
+    """A number Mermaid parses (no exponent notation)."""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def training_curve(history: list[dict[str, float]]) -> list[str]:
+    """A Mermaid ``xychart-beta`` line chart of the curve and the same numbers as a table.
+
+    Empty without a history. Series with a non-finite value are left out of the chart (the
+    table shows them); metric names are sanitised for Mermaid and escaped for Markdown."""
+    if not history:
+        return []
+    xkey = next((k for k in CURVE_X_KEYS if all(k in h for h in history)), None)
+    names: list[str] = []
+    for h in history:
+        names += [k for k in h if k != xkey and k not in names]
+    if not names:
+        return []
+    points = _sample(history, MAX_CURVE_POINTS)
+    xs = [_plain(h[xkey]) if xkey else str(i + 1) for i, h in enumerate(points)]
+    charted = [n for n in names if all(n in h and math.isfinite(h[n]) for h in points)][:MAX_CURVE_LINES]
+    out = ["", f"Training curve ({len(history)} steps" + (f", {len(points)} shown" if len(points) < len(history)
+                                                          else "") + "):"]
+    if charted:
+        label = ", ".join(_MERMAID_UNSAFE.sub("_", n) for n in charted)
+        out += ["", "```mermaid", "xychart-beta", f'    title "{label}"',
+                f'    x-axis "{xkey or "step"}" [' + ", ".join(f'"{x}"' for x in xs) + "]"]
+        out += ["    line [" + ", ".join(_plain(h[n]) for h in points) + "]" for n in charted]
+        out.append("```")
+    out += ["", "<details><summary>Training curve as a table</summary>", "",
+            f"| {xkey or 'step'} | " + " | ".join(esc(n) for n in names) + " |",
+            "|---" * (len(names) + 1) + "|"]
+    out += [f"| {x} | " + " | ".join(num(h.get(n)) for n in names) + " |" for x, h in zip(xs, points)]
+    out += ["", "</details>"]
     return out
 
 
@@ -177,9 +263,37 @@ def render_report(record: RunRecord) -> str:
         lines += [""] + render_model(m)
     footer = f"<sub>mlops-ci {esc(record.tool_version)} · record schema v{record.schema_version}"
     if ctx.run_url:
-        footer += f" · [workflow run]({ctx.run_url})"
+        footer += f" · {link('workflow run', ctx.run_url)}"
     lines += ["", footer + "</sub>", ""]
     return "\n".join(lines)
+
+
+def fit_report(markdown: str, limit: int, pointer: str) -> str:
+    """``markdown`` cut to at most ``limit`` characters, with ``pointer`` saying where the rest is.
+
+    ``<details>`` sections go first, the largest first; if that is not enough the text is cut at
+    a line break (closing an open code fence). Unchanged when it already fits."""
+    if len(markdown) <= limit:
+        return markdown
+    note = f"\n\n> ✂️ This report was trimmed to fit: {pointer}\n"
+    budget = limit - len(note)
+    if budget <= 0:
+        return note.strip()[:limit]
+    text = markdown
+    while len(text) > budget:
+        sections = list(_DETAILS.finditer(text))
+        if not sections:
+            break
+        largest = max(sections, key=lambda m: m.end() - m.start())
+        text = text[:largest.start()] + "\n\n" + text[largest.end():]
+    if len(text) > budget:
+        cut = text[:budget - 4]  # room to close a code fence
+        if "\n" in cut:
+            cut = cut[:cut.rindex("\n")]
+        if len(_FENCE.findall(cut)) % 2:
+            cut += "\n```"
+        text = cut
+    return text.rstrip("\n") + note
 
 
 def gate_failure_line(model: str, ev: EvaluationRecord) -> str:
