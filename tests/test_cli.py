@@ -9,7 +9,7 @@ from conftest import ROOT, cli
 from mlops_ci.cli.main import COMMANDS, build_parser
 from mlops_ci.errors import ExitCode
 
-HEAVY = ("mlflow", "torch", "kubernetes", "dvc", "pandas", "sklearn", "deepchecks")
+HEAVY = ("mlflow", "torch", "kubernetes", "dvc", "pandas", "sklearn", "deepchecks", "github", "requests")
 
 
 def test_help_imports_no_heavy_library():
@@ -46,8 +46,8 @@ def test_every_command_is_documented_and_mutating_ones_have_dry_run():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {"run", "check", "train", "evaluate", "report", "promote", "context", "config",
-                                "demo"}
-    for mutating in ("run", "train", "evaluate", "report", "promote"):
+                                "demo", "publish"}
+    for mutating in ("run", "train", "evaluate", "report", "promote", "publish"):
         opts = {o for a in sub.choices[mutating]._actions for o in a.option_strings}
         assert "--dry-run" in opts, mutating
 

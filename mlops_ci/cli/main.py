@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train the candidate with the configured trainer (torchrun locally)"),
     "evaluate": ("evaluate", "evaluate the candidate against the champion and apply the gates"),
     "report": ("report", "render the report from a run record and publish it"),
+    "publish": ("publish", "post the report of a run record to GitHub (comment, check run, job summary)"),
     "promote": ("promote", "commit the serving manifests for a model version and move its alias"),
     "context": ("context", "print where and why mlops-ci runs (git or GitHub event) as JSON"),
     "config": ("config", "validate .mlops-ci.yaml or print its JSON Schema"),

@@ -1,0 +1,127 @@
+"""What the GitHub publisher sends, computed without talking to GitHub (the dry run prints it).
+
+From a RunRecord and its rendered report: the pull-request comment (with the hidden report
+marker and a second marker carrying the head SHA, under GitHub's 65,536-character limit), the
+check run (conclusion from the verdict, the report as its summary, annotations from the data
+check findings in requests of at most 50) and the commit status used when check runs are not
+allowed. Everything sent is masked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops_ci.masking import mask
+from mlops_ci.records import RunRecord
+from mlops_ci.stages.report import MARKER, fit_report
+
+CHECK_NAME = "mlops-ci"  # the check run's name and the commit status's context
+COMMENT_LIMIT = 65_536
+CHECK_SUMMARY_LIMIT = 65_535
+STATUS_DESCRIPTION_LIMIT = 140
+ANNOTATIONS_PER_REQUEST = 50
+CONFIG_PATH = ".mlops-ci.yaml"  # where a finding without a data file is annotated
+CONCLUSION = {"pass": "success", "warn": "neutral", "fail": "failure", "skipped": "skipped"}
+STATUS_STATE = {"pass": "success", "warn": "success", "fail": "failure", "skipped": "success"}
+ANNOTATION_LEVEL = {"fail": "failure", "warn": "warning"}
+HEAD_MARKER = "<!-- mlops-ci:head-sha={sha} -->"
+_HEAD_MARKER = re.compile(r"<!-- mlops-ci:head-sha=([0-9a-fA-F]{4,64}) -->")
+
+
+def head_sha_of(body: str | None) -> str | None:
+    """The head SHA a comment of ours reports (None for one without the marker)."""
+    match = _HEAD_MARKER.search(body or "")
+    return match.group(1).lower() if match else None
+
+
+def pointer(run_url: str | None) -> str:
+    return f"full report in the job summary of {run_url}" if run_url else \
+        "full report in the job summary of this workflow run"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def annotations(record: RunRecord) -> list[dict[str, Any]]:
+    """One check-run annotation per data-check finding, on the data file it is about."""
+    out = []
+    for name, entry in record.models.items():
+        if entry.checks is None:
+            continue
+        paths = {d.role: d.path for d in entry.checks.datasets}
+        for f in entry.checks.findings:
+            title = f"{name}: {f.check}" + (f" · {f.column}" if f.column else "")
+            out.append({"path": paths.get(f.dataset) or CONFIG_PATH, "start_line": 1, "end_line": 1,
+                        "annotation_level": ANNOTATION_LEVEL.get(f.status, "notice"),
+                        "title": _clip(mask(title), 255), "message": _clip(mask(f.message), 60_000)})
+    return out
+
+
+@dataclass(frozen=True)
+class Publication:
+    head_sha: str
+    verdict: str
+    comment: str
+    conclusion: str
+    title: str
+    summary: str
+    state: str
+    description: str
+    job_summary: str
+    pointer: str
+    annotations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def annotation_batches(self) -> list[list[dict[str, Any]]]:
+        n = ANNOTATIONS_PER_REQUEST
+        return [self.annotations[i:i + n] for i in range(0, len(self.annotations), n)]
+
+    def output(self, batch: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The check run's ``output`` object, with one batch of annotations."""
+        out: dict[str, Any] = {"title": self.title, "summary": self.summary}
+        if batch:
+            out["annotations"] = batch
+        return out
+
+
+def plan_publication(record: RunRecord, markdown: str, *, head_sha: str,
+                     run_url: str | None = None) -> Publication:
+    verdict = record.verdict
+    text = mask(markdown)
+    if not text.startswith(MARKER):
+        text = f"{MARKER}\n{text}"
+    where = pointer(run_url)
+    head_marker = HEAD_MARKER.format(sha=head_sha)
+    comment = fit_report(text, COMMENT_LIMIT - len(head_marker) - 1, where).rstrip("\n") + "\n" + head_marker
+    models = ", ".join(f"{name} {entry.verdict}" for name, entry in record.models.items()) or "no models planned"
+    return Publication(
+        head_sha=head_sha,
+        verdict=verdict,
+        comment=comment,
+        conclusion=CONCLUSION[verdict],
+        title=_clip(mask(f"{verdict}: {models}"), 200),
+        summary=fit_report(text, CHECK_SUMMARY_LIMIT, where),
+        state=STATUS_STATE[verdict],
+        description=_clip(mask(f"{verdict}: {models}"), STATUS_DESCRIPTION_LIMIT),
+        job_summary=text,
+        pointer=where,
+        annotations=annotations(record),
+    )
+
+
+def describe(pub: Publication, where: str) -> str:
+    """What a publication would send, for ``mlops-ci publish --dry-run``."""
+    batches = len(pub.annotation_batches)
+    return "\n".join([
+        f"would publish to {where}",
+        f"check run {CHECK_NAME!r} on {pub.head_sha[:12]}: conclusion {pub.conclusion}, title {pub.title!r}, "
+        f"{len(pub.annotations)} annotation(s) in {batches} request(s) "
+        f"(or commit status {pub.state} {pub.description!r} where check runs are not allowed)",
+        f"job summary: {len(pub.job_summary):,} characters",
+        f"comment ({len(pub.comment):,} characters):",
+        "",
+        pub.comment,
+    ])
