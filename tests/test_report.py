@@ -42,7 +42,8 @@ def test_untrusted_text_is_escaped():
     assert "<script>" not in text and "\\<script\\>" in text
     assert "`<img src=x>`" in text and "'\\<img src=x\\>'" in text  # literal in a code span, escaped outside
     assert "@org" not in text  # no mentions
-    assert "\\[x\\]\\(http://evil\\)" in text and "\\|" in text
+    assert "\\[x\\]\\(http:\u200b//evil\\)" in text and "\\|" in text  # no link, not even GitHub's autolink
+    assert "www\u200b.evil.example" in esc("see www.evil.example")
 
 
 def test_escape_neutralises_markdown_and_newlines():

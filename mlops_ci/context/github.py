@@ -93,7 +93,7 @@ def github_context(env: Mapping[str, str], *, default_branch: str, root: Path | 
             **common,
             head_sha=sha,  # the PR head is resolved through the API before acting on a command
             pr_number=issue.get("number") if is_pr else None,
-            pr_title=issue.get("title"),
+            pr_title=issue.get("title") if is_pr else None,  # a plain issue's title is not a PR's
             comment=_get(payload, "comment", "body"),
         )
     if event == "workflow_run":
@@ -108,7 +108,8 @@ def github_context(env: Mapping[str, str], *, default_branch: str, root: Path | 
             fork=bool(head_repo and repository and head_repo != repository),
         )
     if event == "workflow_dispatch":
-        return Context(**common, head_sha=sha, ref=env.get("GITHUB_REF_NAME") or None)
+        ref = env.get("GITHUB_REF_NAME") or str(payload.get("ref") or "").removeprefix("refs/heads/")
+        return Context(**common, head_sha=sha, ref=ref or None)
     raise InputError(
         f"GitHub event {event!r} is not handled by mlops-ci",
         hint=f"trigger the workflow on one of: {', '.join(SUPPORTED_EVENTS)}",

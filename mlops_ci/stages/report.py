@@ -13,7 +13,7 @@ from mlops_ci.records import ChecksRecord, EvaluationRecord, ModelRecord, Promot
 
 MARKER = "<!-- mlops-ci:report -->"
 ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skipped": "⏭️"}
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~$])")  # `$`: GitHub renders $...$ as math
 MAX_COLUMNS_SHOWN = 15
 MAX_CURVE_POINTS = 50  # the training curve is sampled down to this many steps
 MAX_CURVE_LINES = 4
@@ -26,9 +26,11 @@ _FENCE = re.compile(r"^\s*```", re.M)
 
 
 def esc(text: object) -> str:
-    """Escape untrusted text for Markdown (also neutralises @mentions and HTML)."""
+    """Escape untrusted text for Markdown (also neutralises @mentions, HTML and GitHub's autolinks
+    of bare URLs: a zero-width space after ``://`` and ``www.`` keeps them plain text)."""
     s = str(text).replace("\r", " ").replace("\n", " ")
     s = _MD_SPECIAL.sub(r"\\\1", s)
+    s = s.replace("://", ":\u200b//").replace("www.", "www\u200b.")
     return s.replace("@", "@\u200b")
 
 
