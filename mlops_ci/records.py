@@ -217,7 +217,7 @@ class RegistrationRecord(Record):
 
 class FileChange(Record):
     path: str
-    action: Literal["create", "modify", "unchanged"]
+    action: Literal["create", "modify", "delete", "unchanged"]
     diff: str = ""
 
 
@@ -236,6 +236,33 @@ class PromotionRecord(Record):
     base_commit: str | None = None  # the GitOps commit the change was planned against
     commit_sha: str | None = None  # the commit that serves this version (new, or the existing one for a no-op)
     forced_reason: str | None = None
+    # the rollback hold marker in place: a real promotion needs --force (recorded here) and leaves it there
+    on_hold: str | None = None
+
+
+class RollbackRecord(Record):
+    """`mlops-ci rollback`: a version restored in an environment (and held there), or a hold released."""
+
+    model: str
+    env: str
+    alias: str
+    action: Literal["revert", "re-pin", "clear-hold"]
+    version: str | None = None  # the version now served (None for clear-hold)
+    rollback_of: str | None = None  # the version that was served before
+    reverted_commits: list[str] = []  # revert: the GitOps commits whose manifest changes were undone
+    artifact_uri: str | None = None
+    digest: str | None = None
+    gates_passed: bool | None = None  # whether the restored version carries a passing mlops-ci evaluation
+    reason: str | None = None
+    actor: str
+    hold_path: str
+    dry_run: bool
+    noop: bool = False  # nothing to commit (the version and its hold are already in place)
+    changes: list[FileChange] = []
+    remote: str
+    branch: str
+    base_commit: str | None = None
+    commit_sha: str | None = None
 
 
 class ModelRecord(Record):

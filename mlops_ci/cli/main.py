@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "render the report from a run record and publish it"),
     "publish": ("publish", "post the report of a run record to GitHub (comment, check run, job summary)"),
     "promote": ("promote", "commit the serving manifests for a model version and move its alias"),
+    "rollback": ("rollback", "restore the previous model version in an environment (revert commit, alias, hold)"),
     "context": ("context", "print where and why mlops-ci runs (git or GitHub event) as JSON"),
     "config": ("config", "validate .mlops-ci.yaml or print its JSON Schema"),
     "demo": ("demo", "run the whole loop on a scratch copy of examples/churn"),

@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
              + ("change nothing" if result.noop else f"change {len(changed)} file(s) and move alias {result.alias!r}"))
         for c in changed:
             echo(c.diff)
+        if result.on_hold and not args.force:
+            echo(f"note: {result.on_hold} holds this model in {args.env}: a real promote is refused "
+                 "without --force --reason (or `mlops-ci rollback --clear-hold`)")
         return 0
     if result.noop:
         echo(f"{args.model} v{result.version} is already what {args.env} serves (no commit); "

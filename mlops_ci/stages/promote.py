@@ -17,7 +17,7 @@ from mlops_ci.backends.gitops import GitOpsRemote
 from mlops_ci.backends.tracking import Tracking
 from mlops_ci.errors import BackendError, GateFailed, PromotionError, UsageError
 from mlops_ci.records import FileChange, PromotionRecord, RunRecord
-from mlops_ci.serving import layout
+from mlops_ci.serving import hold, layout
 from mlops_ci.serving.kserve import ServedVersion
 from mlops_ci.stages.register import EVALUATION_TAG
 from mlops_ci.workspace import Workspace
@@ -85,10 +85,11 @@ def _diff(path: str, old: bytes | None, new: bytes) -> str:
                                         tofile=f"b/{path}"))
 
 
-def commit_message(c: Candidate, env: str, alias: str) -> str:
+def commit_message(c: Candidate, env: str, alias: str, *, hold_overridden: str | None = None) -> str:
     trailers = [("Model", c.model), ("Model-Version", c.version), ("Environment", env), ("MLflow-Alias", alias),
                 ("Model-Digest", c.digest), ("MLflow-Run-Id", c.lineage.get("run-id", "")),
-                ("Source-Commit", c.lineage.get("source-commit", "")), ("Source-PR", c.lineage.get("source-pr", ""))]
+                ("Source-Commit", c.lineage.get("source-commit", "")), ("Source-PR", c.lineage.get("source-pr", "")),
+                ("Hold-Overridden", hold_overridden or "")]
     body = "\n".join(f"{k}: {v}" for k, v in trailers if v)
     return f"promote {c.model} v{c.version} to {env}\n\nServe {c.artifact_uri}\n\n{body}\n"
 
@@ -120,6 +121,14 @@ def promote(
     root = ws.config.gitops.path
     serving = ws.model(candidate.model).serving
     with gitops.checkout() as co:
+        hold_file = hold.path(root, env, candidate.model)
+        held = co.read(hold_file)
+        if held is not None and not force_reason and not dry_run:  # a dry run plans it, marked on_hold
+            h = hold.parse(held)
+            raise PromotionError(f"{candidate.model} is on hold in {env}" + (f" ({h.describe()})" if h else "")
+                                 + f": {hold_file} exists in {gitops.url} ({gitops.branch})",
+                                 hint=f"release it with `{hold.clear_command(candidate.model, env)}`, or pass "
+                                      "--force --reason TEXT to promote past it once (recorded)")
         files = layout.render_files(root, served, serving, co.read)
         changes, touched = [], {}
         for path, data in files.items():
@@ -134,11 +143,12 @@ def promote(
                                  artifact_uri=candidate.artifact_uri, digest=candidate.digest, dry_run=dry_run,
                                  noop=not touched, changes=changes, remote=gitops.url, branch=gitops.branch,
                                  base_commit=co.head, commit_sha=co.head if not touched else None,
-                                 forced_reason=force_reason)
+                                 forced_reason=force_reason, on_hold=hold_file if held is not None else None)
         if dry_run:
             return record
         if touched:
-            record.commit_sha = co.commit_and_push(touched, commit_message(candidate, env, alias))
+            record.commit_sha = co.commit_and_push(touched, commit_message(candidate, env, alias,
+                                                                           hold_overridden=record.on_hold))
     try:
         tracking.set_alias(candidate.model, alias, candidate.version)
         tracking.set_version_tags(candidate.model, candidate.version,

@@ -1,9 +1,27 @@
-"""The GitOps remote role: read the current files, commit and push a change."""
+"""The GitOps remote role: read the current files and their history, commit and push a change."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One commit of the branch's mainline (first parents) that changed some of the paths asked about."""
+
+    sha: str
+    parent: str | None  # the first parent (None: a root commit)
+    subject: str
+    trailers: tuple[tuple[str, str], ...]  # (key, value) in order, as git parses them
+    paths: tuple[str, ...]  # of the paths asked about, the files this commit changed
+
+    def trailer(self, key: str) -> str | None:
+        """The last value of trailer ``key`` (case-insensitive), or None."""
+        values = [v for k, v in self.trailers if k.lower() == key.lower()]
+        return values[-1] if values else None
 
 
 class Checkout(Protocol):
@@ -11,8 +29,14 @@ class Checkout(Protocol):
 
     def read(self, path: str) -> bytes | None: ...
 
-    def commit_and_push(self, files: dict[str, bytes], message: str) -> str:
-        """Write ``files``, commit with ``message``, push; returns the pushed commit's sha."""
+    def show(self, rev: str, path: str) -> bytes | None:
+        """The bytes of ``path`` at commit ``rev``; None if it did not exist there."""
+
+    def log(self, paths: Sequence[str], *, exclude: Sequence[str] = ()) -> list[HistoryEntry]:
+        """Commits up to ``head`` that changed files at or under ``paths`` (minus ``exclude``), newest first."""
+
+    def commit_and_push(self, files: dict[str, bytes | None], message: str) -> str:
+        """Write ``files`` (None deletes one), commit with ``message``, push; returns the pushed commit's sha."""
 
 
 class GitOpsRemote(Protocol):

@@ -11,16 +11,19 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from mlops_ci import gitutil
+from mlops_ci.backends.gitops.base import HistoryEntry
 from mlops_ci.errors import BackendError, PushConflict
 
 MAX_PUSH_ATTEMPTS = 8
 _REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "failed to update ref", "cannot lock ref",
              "incorrect old value")
+# one record per commit: \x1e sha \x1f parents \x1f subject \x1f trailers \x1f, then the changed paths
+_LOG_FORMAT = "%x1e%H%x1f%P%x1f%s%x1f%(trailers:only,unfold)%x1f"
 
 
 class GitCheckout:
@@ -33,18 +36,39 @@ class GitCheckout:
         full = self.path / path
         return full.read_bytes() if full.is_file() else None
 
-    def _write(self, files: dict[str, bytes]) -> None:
+    def show(self, rev: str, path: str) -> bytes | None:
+        return gitutil.show_file(rev, path, self.path)
+
+    def log(self, paths: Sequence[str], *, exclude: Sequence[str] = ()) -> list[HistoryEntry]:
+        if self.head is None:
+            return []
+        spec = [f":(literal){p}" for p in paths] + [f":(exclude,literal){p}" for p in exclude]
+        text = gitutil.git(["-c", "core.quotePath=false", "log", "--first-parent", "--name-only", "--no-renames",
+                            f"--format={_LOG_FORMAT}", self.head, "--", *spec], self.path).stdout
+        entries = []
+        for chunk in text.split("\x1e")[1:]:
+            sha, parents, subject, trailers, names = chunk.split("\x1f", 4)
+            pairs = tuple((k.strip(), v.strip()) for k, sep, v in
+                          (line.partition(":") for line in trailers.splitlines()) if sep)
+            entries.append(HistoryEntry(sha=sha, parent=(parents.split() or [None])[0], subject=subject,
+                                        trailers=pairs, paths=tuple(n for n in names.splitlines() if n)))
+        return entries
+
+    def _write(self, files: dict[str, bytes | None]) -> None:
         for rel, data in files.items():
             target = (self.path / rel).resolve()
             if self.path.resolve() not in target.parents:
                 raise BackendError(f"refusing to write {rel!r}: outside the GitOps checkout")
+            if data is None:
+                target.unlink(missing_ok=True)
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
 
-    def commit_and_push(self, files: dict[str, bytes], message: str) -> str:
+    def commit_and_push(self, files: dict[str, bytes | None], message: str) -> str:
         self._write(files)
         env = self.remote.identity_env()
-        gitutil.git(["add", "--", *files], self.path)
+        gitutil.git(["add", "--all", "--", *files], self.path)  # --all: a deleted file is staged too
         gitutil.git(["commit", "--quiet", "--no-verify", "-F", "-"], self.path, env=env,
                     input_text=message)
         branch = self.remote.branch

@@ -1,0 +1,259 @@
+"""Rollback stage: restore the version an environment served before, hold it there, move the alias back.
+
+    history -> restore -> hold marker -> diff -> (dry run: stop) -> commit with trailers -> push -> alias
+
+Without a version, the GitOps history decides: the commits that set the current version (trailers
+``Model``, ``Environment``, ``Model-Version``) are reverted for the model's manifest files only, so
+those files get back exactly the bytes they had before. If any other commit changed those files
+since, exact restoration is ambiguous and the rollback stops, naming the commits. A rollback
+commit sets a version too, so rolling back twice undoes the first rollback (as `helm rollback`
+does). With a version (``--to``), that registry version is rendered as a promotion would render
+it; a version without a passing evaluation is allowed and recorded (``gates_passed``).
+
+The same commit writes a hold marker (`mlops_ci.serving.hold`) that stops automatic promotion
+until `clear_hold` removes it. As in promote, the alias moves only after the push landed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+from dataclasses import dataclass
+
+from mlops_ci import gitutil
+from mlops_ci.backends.gitops import GitOpsRemote
+from mlops_ci.backends.gitops.base import Checkout, HistoryEntry
+from mlops_ci.backends.tracking import Tracking
+from mlops_ci.errors import BackendError, PromotionError
+from mlops_ci.records import FileChange, RollbackRecord
+from mlops_ci.serving import hold, kserve, layout, yamlio
+from mlops_ci.stages.promote import candidate_from_registry
+from mlops_ci.stages.register import EVALUATION_TAG
+from mlops_ci.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class _Plan:
+    action: str  # "revert" or "re-pin"
+    version: str
+    rollback_of: str
+    files: dict[str, bytes | None]  # new contents of the manifest files (None: delete)
+    artifact_uri: str
+    digest: str
+    gates_passed: bool
+    reverted: tuple[HistoryEntry, ...] = ()
+
+
+def current_actor(ws: Workspace) -> str:
+    """Who is rolling back: $GITHUB_ACTOR in Actions, else the git identity of the project checkout."""
+    if ws.env.get("GITHUB_ACTOR"):
+        return ws.env["GITHUB_ACTOR"]
+    proc = gitutil.git(["var", "GIT_AUTHOR_IDENT"], ws.top, check=False)
+    ident = proc.stdout.strip()
+    # "Name <email> 1700000000 +0000": drop the timestamp
+    return ident.rsplit(" ", 2)[0] if proc.returncode == 0 and ident.count(" ") >= 2 else "unknown"
+
+
+def _change(path: str, old: bytes | None, new: bytes | None) -> FileChange:
+    if old == new:
+        return FileChange(path=path, action="unchanged")
+    a = [] if old is None else old.decode("utf-8", "replace").splitlines(keepends=True)
+    b = [] if new is None else new.decode("utf-8", "replace").splitlines(keepends=True)
+    diff = "".join(difflib.unified_diff(a, b, fromfile="/dev/null" if old is None else f"a/{path}",
+                                       tofile="/dev/null" if new is None else f"b/{path}"))
+    return FileChange(path=path, action="create" if old is None else "delete" if new is None else "modify", diff=diff)
+
+
+def _served_version(isvc: bytes | None) -> tuple[str, str, str] | None:
+    """(version, artifact URI, digest) that an InferenceService manifest pins; None if it pins none."""
+    if isvc is None:
+        return None
+    doc = yamlio.load(isvc)
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    notes = (meta.get("annotations") if isinstance(meta, dict) else None) or {}
+    version = notes.get(f"{kserve.LABEL_PREFIX}/model-version")
+    if not version:
+        return None
+    return (str(version), str(notes.get(f"{kserve.LABEL_PREFIX}/artifact-uri", "")),
+            str(notes.get(f"{kserve.LABEL_PREFIX}/digest", "")))
+
+
+def _version_commits(history: list[HistoryEntry], model: str, env: str) -> list[tuple[HistoryEntry, str]]:
+    """The commits that set a version of ``model`` in ``env`` (promotions and rollbacks), newest first."""
+    return [(e, e.trailer("Model-Version") or "") for e in history
+            if e.trailer("Model") == model and e.trailer("Environment") == env and e.trailer("Model-Version")]
+
+
+def _plan_revert(ws: Workspace, co: Checkout, gitops: GitOpsRemote, model: str, env: str,
+                 history: list[HistoryEntry], tracking: Tracking) -> _Plan:
+    where = f"{gitops.url} ({gitops.branch})"
+    served = _version_commits(history, model, env)
+    if not served:
+        raise PromotionError(f"no promotion of {model} to {env} in the history of {where}: nothing to roll back",
+                             hint=f"promote a version with `mlops-ci promote --model {model} --env {env} --version N`")
+    current = served[0][1]
+    run = []  # the newest commits that all set the current version
+    for entry, version in served:
+        if version != current:
+            break
+        run.append(entry)
+    older = served[len(run):]
+    first = run[-1]
+    if not older or first.parent is None:
+        raise PromotionError(f"{model} has no version before v{current} in {env}: {first.sha[:12]} "
+                             f"({first.subject!r}) is its first promotion in {where}",
+                             hint=f"pass --to VERSION to pin a registry version of {model}")
+    run_shas = {e.sha for e in run}
+    paths = sorted({p for e in run for p in e.paths})
+    newer = history[:history.index(first)]
+    others = [e for e in newer if e.sha not in run_shas and set(e.paths) & set(paths)]
+    if others:
+        raise PromotionError(
+            f"cannot restore {', '.join(paths)} exactly to what they were before {model} v{current} "
+            f"({first.sha[:12]}): later commits changed them too: "
+            + ", ".join(f"{e.sha[:12]} {e.subject!r}" for e in others),
+            hint=f"pass --to {older[0][1]} to render v{older[0][1]} on top of those changes")
+    files = {p: co.show(first.parent, p) for p in paths}
+    isvc = posixpath.join(layout.model_dir(ws.config.gitops.path, env, model), "inferenceservice.yaml")
+    pinned = _served_version(files[isvc] if isvc in files else co.read(isvc))
+    if pinned is None:
+        raise PromotionError(f"before {first.sha[:12]} ({first.subject!r}) {isvc} pinned no version of {model} "
+                             f"in {where}: nothing to restore",
+                             hint=f"pass --to VERSION to pin a registry version of {model}")
+    version, artifact_uri, digest = pinned
+    mv = tracking.get_version(model, version)  # the alias must be able to follow: fail before committing
+    return _Plan(action="revert", version=version, rollback_of=current, files=files,
+                 artifact_uri=artifact_uri or mv.artifact_uri, digest=digest or mv.tags.get("mlops_ci.digest", ""),
+                 gates_passed=mv.tags.get(EVALUATION_TAG) == "pass", reverted=tuple(run))
+
+
+def _plan_repin(ws: Workspace, co: Checkout, gitops: GitOpsRemote, model: str, env: str, to: str,
+                history: list[HistoryEntry], tracking: Tracking) -> _Plan:
+    root = ws.config.gitops.path
+    served = _version_commits(history, model, env)
+    isvc = posixpath.join(layout.model_dir(root, env, model), "inferenceservice.yaml")
+    pinned = _served_version(co.read(isvc))
+    current = pinned[0] if pinned else served[0][1] if served else None
+    if current is None:
+        raise PromotionError(f"{env} serves no version of {model} in {gitops.url} ({gitops.branch}): "
+                             "nothing to roll back",
+                             hint=f"promote it with `mlops-ci promote --model {model} --env {env} --version {to}`")
+    candidate = candidate_from_registry(tracking, model, to)
+    if candidate.version == current:
+        return _Plan(action="re-pin", version=current, rollback_of=current, files={},
+                     artifact_uri=candidate.artifact_uri, digest=candidate.digest,
+                     gates_passed=candidate.gates_passed)
+    envcfg = ws.config.environments[env]
+    lineage = {**candidate.lineage, "rollback-of": current}
+    version = kserve.ServedVersion(model=model, version=candidate.version, artifact_uri=candidate.artifact_uri,
+                                   digest=candidate.digest, env=env, namespace=envcfg.namespace, lineage=lineage)
+    files: dict[str, bytes | None] = dict(layout.render_files(root, version, ws.model(model).serving, co.read))
+    return _Plan(action="re-pin", version=candidate.version, rollback_of=current, files=files,
+                 artifact_uri=candidate.artifact_uri, digest=candidate.digest, gates_passed=candidate.gates_passed)
+
+
+def commit_message(model: str, env: str, alias: str, plan: _Plan, hold_file: str, actor: str,
+                   reason: str | None) -> str:
+    if plan.action == "revert":
+        what = "Restore the manifests as they were before " + ", ".join(e.sha[:12] for e in plan.reverted) + "."
+    else:
+        what = f"Serve {plan.artifact_uri}."
+    trailers = [("Model", model), ("Model-Version", plan.version), ("Environment", env), ("MLflow-Alias", alias),
+                ("Model-Digest", plan.digest), ("Rollback-Of", plan.rollback_of),
+                ("Reverts", ", ".join(e.sha for e in plan.reverted)), ("Reason", hold.one_line(reason)),
+                ("Held-By", actor)]
+    body = "\n".join(f"{k}: {v}" for k, v in trailers if v)
+    return (f"rollback {model} to v{plan.version} in {env} (from v{plan.rollback_of})\n\n{what}\n"
+            f"Automatic promotion is on hold until {hold_file} is removed.\n\n{body}\n")
+
+
+def rollback(
+    ws: Workspace,
+    model: str,
+    env: str,
+    *,
+    tracking: Tracking,
+    gitops: GitOpsRemote,
+    to: str | None = None,
+    reason: str | None = None,
+    actor: str = "unknown",
+    dry_run: bool = False,
+) -> RollbackRecord:
+    """Restore the previous version (or ``to``) of ``model`` in ``env``, hold it there, move the alias back."""
+    ws.model(model)  # a model name is never used as a path before it matched the config
+    env = ws.environment(env)
+    alias = ws.config.alias_for(env)
+    root = ws.config.gitops.path
+    hold_file = hold.path(root, env, model)
+    env_kustomization = posixpath.join(root, env, "kustomization.yaml")
+    with gitops.checkout() as co:
+        history = co.log([layout.model_dir(root, env, model), env_kustomization], exclude=[hold_file])
+        if to is None:
+            plan = _plan_revert(ws, co, gitops, model, env, history, tracking)
+        else:
+            plan = _plan_repin(ws, co, gitops, model, env, str(to), history, tracking)
+        files = dict(plan.files)
+        noop = not any(co.read(p) != data for p, data in files.items()) and co.read(hold_file) is not None
+        if plan.rollback_of == plan.version and not noop:
+            raise PromotionError(f"{env} already serves {model} v{plan.version}: nothing to roll back",
+                                 hint="pass --to VERSION with another version")
+        if not noop:
+            files[hold_file] = hold.render(hold.new(model, env, plan.version, plan.rollback_of, actor, reason))
+        changes = [_change(p, co.read(p), data) for p, data in files.items()]
+        touched = {c.path: files[c.path] for c in changes if c.action != "unchanged"}
+        record = RollbackRecord(model=model, env=env, alias=alias, action=plan.action, version=plan.version,
+                                rollback_of=plan.rollback_of, reverted_commits=[e.sha for e in plan.reverted],
+                                artifact_uri=plan.artifact_uri, digest=plan.digest, gates_passed=plan.gates_passed,
+                                reason=hold.one_line(reason) or None, actor=actor, hold_path=hold_file,
+                                dry_run=dry_run, noop=not touched, changes=changes, remote=gitops.url,
+                                branch=gitops.branch, base_commit=co.head, commit_sha=None if touched else co.head)
+        if dry_run:
+            return record
+        if touched:
+            record.commit_sha = co.commit_and_push(
+                touched, commit_message(model, env, alias, plan, hold_file, actor, reason))
+    try:
+        tracking.set_alias(model, alias, plan.version)
+        tracking.set_version_tags(model, plan.version, {f"mlops_ci.deployed.{env}": record.commit_sha or ""})
+    except BackendError as err:
+        raise BackendError(f"{model} v{plan.version} is restored in the GitOps repository "
+                           f"({(record.commit_sha or '')[:12]}) but the MLflow alias {alias!r} was not moved: "
+                           f"{err.message}",
+                           hint=f"run `mlops-ci rollback --model {model} --env {env} --to {plan.version}`: "
+                                "git is a no-op and the alias moves") from err
+    return record
+
+
+def clear_hold(
+    ws: Workspace,
+    model: str,
+    env: str,
+    *,
+    gitops: GitOpsRemote,
+    reason: str | None = None,
+    actor: str = "unknown",
+    dry_run: bool = False,
+) -> RollbackRecord:
+    """Remove the hold marker of ``model`` in ``env`` in a commit, so automatic promotion resumes."""
+    ws.model(model)
+    env = ws.environment(env)
+    hold_file = hold.path(ws.config.gitops.path, env, model)
+    with gitops.checkout() as co:
+        data = co.read(hold_file)
+        if data is None:
+            raise PromotionError(f"{model} is not on hold in {env}: {hold_file} does not exist in "
+                                 f"{gitops.url} ({gitops.branch})", hint="nothing to clear")
+        held = hold.parse(data)
+        version = held.version if held else None
+        record = RollbackRecord(model=model, env=env, alias=ws.config.alias_for(env), action="clear-hold",
+                                version=version, reason=hold.one_line(reason) or None, actor=actor,
+                                hold_path=hold_file, dry_run=dry_run, changes=[_change(hold_file, data, None)],
+                                remote=gitops.url, branch=gitops.branch, base_commit=co.head)
+        if dry_run:
+            return record
+        trailers = [("Model", model), ("Environment", env), ("Hold-Released", version or ""),
+                    ("Reason", hold.one_line(reason)), ("Released-By", actor)]
+        body = "\n".join(f"{k}: {v}" for k, v in trailers if v)
+        record.commit_sha = co.commit_and_push(
+            {hold_file: None}, f"release hold on {model} in {env}\n\nAutomatic promotion resumes.\n\n{body}\n")
+    return record
