@@ -18,7 +18,7 @@ from test_publish_github import BOT, ours, record
 from test_publish_github import REPO as PUBLISH_REPO
 from test_publish_github import actions_env, server  # noqa: F401 (fixtures)
 
-from conftest import cli, git
+from conftest import cli, commit, git
 from mlops_ci.backends.publishers import GitHubPublisher
 from mlops_ci.context import github_context
 from mlops_ci.errors import InputError
@@ -138,7 +138,22 @@ def test_cli_context_prints_the_event(case, tiny_repo, tmp_path):
     env = runner_env(tmp_path / "event.json", case.event, case.payload, sha=case.sha, ref=case.ref)
     proc = cli(tiny_repo, "context", env=env)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == case.context()
+    expected = case.context()
+    if case.event == "issue_comment":
+        # a comment-triggered job runs on what it checked out (the pinned PR head), not GITHUB_SHA
+        expected.update(head_sha=git(tiny_repo, "rev-parse", "HEAD"), base_sha=None)
+    assert json.loads(proc.stdout) == expected
+
+
+def test_issue_comment_job_runs_on_the_checked_out_pull_request_head(tiny_repo, tmp_path):
+    main_tip = git(tiny_repo, "rev-parse", "HEAD")
+    git(tiny_repo, "checkout", "--quiet", "-b", "pr/9")
+    (tiny_repo / "params.yaml").write_text("lr: 0.3\nepochs: 50\n")
+    head = commit(tiny_repo, "the pull request's change")
+    case = next(c for c in CASES if c.id == "issue_comment-on-pull-request")
+    env = runner_env(tmp_path / "event.json", case.event, case.payload, sha=main_tip, ref=case.ref)
+    ctx = github_context(env, default_branch="main", root=tiny_repo)
+    assert (ctx.head_sha, ctx.base_sha, ctx.pr_number) == (head, main_tip, 9)
 
 
 def test_validate_rejects_a_payload_that_drifted_from_the_schema():

@@ -119,6 +119,18 @@ def test_pull_request_flow_with_separate_commands(champion_repo):
     assert registry(repo) == ([1, 2], {"staging": "1"})  # the alias moves only on promotion
     assert gitops_commits(repo) == 1
 
+    # a writer's /mlops-ci promote on the pull request: the unmerged head may be promoted, but a
+    # record read from a file must match the registry, so an altered one is refused
+    unmerged = cli(repo, "promote", "--model", "tiny", "--env", "staging", "--allow-unmerged", "--dry-run")
+    assert unmerged.returncode == 0 and "would change 1 file(s)" in unmerged.stdout, unmerged.stderr[-2000:]
+    altered = json.loads((repo / ".mlops-ci/record.json").read_text())
+    altered["models"]["tiny"]["registration"]["artifact_uri"] = "s3://elsewhere/model"
+    (repo.parent / "altered.json").write_text(json.dumps(altered))
+    refused = cli(repo, "promote", "--model", "tiny", "--env", "staging", "--allow-unmerged",
+                  "--record", str(repo.parent / "altered.json"))
+    assert refused.returncode == ExitCode.INPUT and "does not match the registry" in one_line_error(refused)
+    assert gitops_commits(repo) == 1
+
     # on main, before the merge, the record's head is not part of HEAD: refused
     git(repo, "checkout", "--quiet", "main")
     refused = cli(repo, "promote", "--model", "tiny", "--env", "staging")

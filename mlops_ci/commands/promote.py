@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="promote even though the gates failed or the recorded commit is not merged (needs --reason)")
     p.add_argument("--reason", metavar="TEXT", help="why --force is needed (kept in the manifest and the record)")
+    p.add_argument("--allow-unmerged", action="store_true",
+                   help="promote a record whose commit is not merged yet (a /mlops-ci promote on a pull request); "
+                        "its gates must still pass")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from mlops_ci.errors import UsageError
     from mlops_ci.pipeline import default_backends
     from mlops_ci.records import load_record, save_record
-    from mlops_ci.stages.promote import candidate_from_record, candidate_from_registry, promote
+    from mlops_ci.stages.promote import candidate_from_record, candidate_from_registry, check_with_registry, promote
 
     if args.force and not args.reason:
         raise UsageError("--force needs --reason TEXT (it is recorded with the promotion)")
@@ -42,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         record_path = args.record or ws.record_path
         record = load_record(record_path)
-        candidate = candidate_from_record(ws, record, args.model, check_merged=not args.force)
+        candidate = candidate_from_record(ws, record, args.model,
+                                          check_merged=not (args.force or args.allow_unmerged))
+        candidate = check_with_registry(backends.tracking, candidate)  # the file may have been altered
     result = promote(ws, candidate, args.env, tracking=backends.tracking, gitops=backends.gitops,
                      dry_run=args.dry_run, force_reason=args.reason if args.force else None)
     changed = [c for c in result.changes if c.action != "unchanged"]

@@ -44,6 +44,20 @@ def _get(data: Any, *keys: str) -> Any:
     return data
 
 
+def _checked_out(root: Path | None, default_branch: str) -> tuple[str | None, str | None]:
+    """HEAD of the checkout at ``root`` and its merge-base with the default branch, or Nones."""
+    if root is None:
+        return None, None
+    from mlops_ci.context.local import local_context
+    from mlops_ci.errors import GitError
+
+    try:
+        local = local_context(root, default_branch=default_branch)
+    except GitError:
+        return None, None
+    return local.head_sha, local.base_sha
+
+
 def github_context(env: Mapping[str, str], *, default_branch: str, root: Path | None = None) -> Context:
     event = env.get("GITHUB_EVENT_NAME", "")
     payload = _load_event(env["GITHUB_EVENT_PATH"])
@@ -89,9 +103,13 @@ def github_context(env: Mapping[str, str], *, default_branch: str, root: Path | 
         issue = payload.get("issue") or {}
         is_pr = bool(issue.get("pull_request"))
         common["actor"] = _get(payload, "comment", "user", "login") or common["actor"]
+        # GITHUB_SHA is the default branch's tip here. `mlops-ci command` pins the PR's head
+        # through the API; a job that then checked out that head runs on what it checked out.
+        head, base = _checked_out(root, default_branch)
         return Context(
             **common,
-            head_sha=sha,  # the PR head is resolved through the API before acting on a command
+            head_sha=head or sha,
+            base_sha=base,
             pr_number=issue.get("number") if is_pr else None,
             pr_title=issue.get("title") if is_pr else None,  # a plain issue's title is not a PR's
             comment=_get(payload, "comment", "body"),

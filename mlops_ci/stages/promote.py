@@ -64,6 +64,28 @@ def candidate_from_record(ws: Workspace, record: RunRecord, model: str, *, check
                      gate_summary="; ".join(g.message for g in (ev.gates if ev else []) if g.status == "fail"))
 
 
+def check_with_registry(tracking: Tracking, candidate: Candidate) -> Candidate:
+    """A candidate read from a run record file (untrusted: it may come from an artifact) is only
+    promoted if the registry holds that version with the same run and files; the registry's
+    digest and evaluation tag are what count."""
+    try:
+        mv = tracking.get_version(candidate.model, candidate.version)
+    except BackendError as err:
+        raise PromotionError(f"the run record names {candidate.model} v{candidate.version}, which the model "
+                             f"registry does not have ({err.message})",
+                             hint="promote from the record of a run that registered the model") from err
+    if mv.artifact_uri != candidate.artifact_uri or (mv.run_id or "") != candidate.lineage.get("run-id", ""):
+        raise PromotionError(f"the run record does not match the registry for {candidate.model} v{candidate.version}: "
+                             f"the record says run {candidate.lineage.get('run-id') or '-'} at {candidate.artifact_uri}, "
+                             f"the registry run {mv.run_id or '-'} at {mv.artifact_uri}",
+                             hint="the record was altered or comes from another registry; promote with --version")
+    digest = mv.tags.get("mlops_ci.digest") or candidate.digest
+    passed = candidate.gates_passed and mv.tags.get(EVALUATION_TAG) == "pass"
+    summary = candidate.gate_summary or ("" if passed else f"v{mv.version} carries no passing mlops-ci evaluation")
+    return Candidate(model=candidate.model, version=candidate.version, artifact_uri=mv.artifact_uri, digest=digest,
+                     lineage=candidate.lineage, gates_passed=passed, gate_summary=summary)
+
+
 def candidate_from_registry(tracking: Tracking, model: str, version: str) -> Candidate:
     mv = tracking.get_version(model, version)
     digest = mv.tags.get("mlops_ci.digest") or tracking.digest(mv.artifact_uri)
