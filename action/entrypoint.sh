@@ -7,8 +7,10 @@
 # expansions are interpreted, so an argument that contains a space cannot be passed.
 #
 # Outputs (written to $GITHUB_OUTPUT): verdict, report-path, record-path. The report is also
-# appended to the job summary ($GITHUB_STEP_SUMMARY). The exit code is mlops-ci's
-# (1 when the verdict is fail).
+# appended to the job summary ($GITHUB_STEP_SUMMARY). `publish` and `command` write their own
+# outputs (publish: also comment-url and the summary; command: accepted, action, env, nodes,
+# gpus, pr, head-sha, head-repository, fork), so this script leaves both alone for them.
+# The exit code is mlops-ci's (1 when the verdict is fail).
 set -euo pipefail
 
 # GitHub caps a step summary at 1 MiB; leave room for the truncation note.
@@ -20,9 +22,9 @@ model="${INPUT_MODEL:-}"
 workdir="${INPUT_WORKING_DIRECTORY:-.}"
 
 case "$command" in
-  run | check | train | evaluate | report | promote | context | config) ;;
+  run | check | train | evaluate | report | publish | promote | rollback | command | context | config) ;;
   *)
-    echo "::error title=mlops-ci::unknown command in the 'command' input; use one of: run, check, train, evaluate, report, promote, context, config"
+    echo "::error title=mlops-ci::unknown command in the 'command' input; use one of: run, check, train, evaluate, report, publish, promote, rollback, command, context, config"
     exit 2
     ;;
 esac
@@ -43,8 +45,8 @@ argv=("$command" ${extra[@]+"${extra[@]}"})
 takes_config=false
 takes_model=false
 case "$command" in
-  run | check | train | evaluate | promote) takes_config=true takes_model=true ;;
-  context) takes_config=true ;;
+  run | check | train | evaluate | promote | rollback) takes_config=true takes_model=true ;;
+  context | command) takes_config=true ;;
   config) [[ "${extra[0]:-}" == validate ]] && takes_config=true ;;
 esac
 if [[ -n "$config" ]]; then
@@ -64,6 +66,10 @@ fi
 
 status=0
 mlops-ci "${argv[@]}" || status=$?
+
+case "$command" in
+  publish | command) exit "$status" ;; # they wrote their own outputs and summary
+esac
 
 # Where the run record and report land by default: .mlops-ci/ in the project folder, which is
 # the config's folder when the config is given (paths passed in `args` are not tracked here).

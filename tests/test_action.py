@@ -221,7 +221,7 @@ def _locate(tmp_path: Path, action: Path, **env: str) -> tuple[subprocess.Comple
     output = tmp_path / "github_output"
     output.write_text("")
     full = {"ACTION_PATH": str(action), "PYTHON": sys.executable, "PYTHON_VERSION": "3.11.9",
-            "EXTRAS": "", "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64",
+            "EXTRAS": "", "SAVE_CACHE": "true", "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64",
             "RUNNER_TEMP": str(tmp_path / "runner-temp"), "GITHUB_OUTPUT": str(output), **env}
     proc = _run_script(_step("env")["run"], full, tmp_path)
     return proc, (_outputs(output) if proc.returncode == 0 else {})
@@ -274,6 +274,16 @@ def test_hostile_extras_are_refused(tmp_path: Path, extras: str) -> None:
     assert proc.returncode == 2 and out == {}
     assert "::error title=mlops-ci::" in proc.stdout
     assert extras not in proc.stdout + proc.stderr, "the untrusted value must not be echoed"
+
+
+@pytest.mark.parametrize("save", ["true", "false"])
+def test_save_cache_is_passed_on_and_anything_else_refused(tmp_path: Path, save: str) -> None:
+    proc, out = _locate(tmp_path, _fake_action(tmp_path), SAVE_CACHE=save)
+    assert proc.returncode == 0 and out["save"] == save
+    save_step = next(s for s in _action()["runs"]["steps"] if s.get("uses", "").startswith("actions/cache/save@"))
+    assert "steps.env.outputs.save == 'true'" in save_step["if"]
+    proc, _ = _locate(tmp_path, _fake_action(tmp_path), SAVE_CACHE="yes; id")
+    assert proc.returncode == 2 and "'save-cache' input must be true or false" in proc.stdout
 
 
 def test_extras_are_normalised(tmp_path: Path) -> None:

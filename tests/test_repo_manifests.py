@@ -63,6 +63,9 @@ EXPECTED_FILES = [
     "action/README.md",
     "workflows/pr-checks.yml",
     "workflows/merge-promote.yml",
+    "workflows/pr-report.yml",
+    "workflows/slash-commands.yml",
+    "workflows/rollback.yml",
     "workflows/README.md",
 ]
 
@@ -619,11 +622,13 @@ def test_action_metadata() -> None:
     inputs = action["inputs"]
     assert {name: spec.get("default") for name, spec in inputs.items()} == {
         "command": "run", "config": "", "model": "", "github-token": "${{ github.token }}",
-        "working-directory": ".", "python-version": "3.11", "extras": "", "args": "",
+        "working-directory": ".", "python-version": "3.11", "extras": "", "save-cache": "true", "args": "",
     }
     assert all(spec.get("description") for spec in inputs.values())
     step_ids = {s.get("id") for s in action["runs"]["steps"]}
-    for name in ("verdict", "report-path", "record-path"):
+    for name in ("verdict", "report-path", "record-path", "comment-url",  # publish writes comment-url
+                 # `mlops-ci command` (slash commands) writes these for the workflow's next jobs
+                 "accepted", "action", "env", "nodes", "gpus", "pr", "head-sha", "head-repository", "fork"):
         value = action["outputs"][name]["value"]
         match = re.fullmatch(r"\$\{\{ steps\.([\w-]+)\.outputs\.([\w-]+) \}\}", value)
         assert match and match[1] in step_ids and match[2] == name, f"output {name}: {value}"

@@ -1,0 +1,305 @@
+"""The structure of the reusable workflows in workflows/: who may do what, where.
+
+tests/test_repo_manifests.py checks the rules every file follows (SHA pins, no expression in
+`run:`, persist-credentials, actionlint, zizmor). These tests pin down the design of the set:
+the triggers, the permissions of every job, that the poster never checks out code, that slash
+command follow-ups act on the pinned head SHA, and that jobs which push run one at a time per
+environment and are never cancelled midway.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / "workflows"
+
+CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683"
+UPLOAD = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02"
+DOWNLOAD = "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093"
+ACTION = "./.mlops-ci-action"
+ACTION_REPOSITORY = "${{ inputs.mlops-ci-repository || job.workflow_repository }}"
+ACTION_REF = "${{ inputs.mlops-ci-ref || job.workflow_sha }}"
+HEAD_SHA = "${{ needs.command.outputs.head-sha }}"
+
+# workflow -> job -> the exact permissions it holds (least privilege, reviewed)
+PERMISSIONS: dict[str, dict[str, dict[str, str]]] = {
+    "pr-checks.yml": {"checks": {"contents": "read"}},
+    "pr-report.yml": {"report": {"actions": "read", "checks": "write", "contents": "read", "issues": "write",
+                                 "pull-requests": "write", "statuses": "write"}},
+    "slash-commands.yml": {
+        "command": {"contents": "read", "issues": "write", "pull-requests": "write"},
+        "train": {"contents": "read"},
+        "report": {"checks": "write", "contents": "read", "issues": "write", "pull-requests": "write",
+                   "statuses": "write"},
+        "promote": {"actions": "read", "contents": "write"},
+        "rollback": {"contents": "write"},
+    },
+    "rollback.yml": {"rollback": {"contents": "write"}},
+    "merge-promote.yml": {"train": {"contents": "read"}, "promote": {"contents": "write"}},
+}
+# workflow -> the mlops-ci commands its steps run through the action (`command:` input)
+COMMANDS = {
+    "pr-checks.yml": ["run"],
+    "pr-report.yml": ["publish"],
+    "slash-commands.yml": ["command", "run", "publish", "promote", "rollback"],
+    "rollback.yml": ["rollback"],
+    "merge-promote.yml": ["run", "promote"],
+}
+ALLOWED_COMMANDS = {"run", "publish", "command", "promote", "rollback"}
+# jobs that run the code of the pull request or of the pushed commit (besides mlops-ci)
+RUNS_REPOSITORY_CODE = {("pr-checks.yml", "checks"), ("slash-commands.yml", "train"),
+                        ("merge-promote.yml", "train")}
+COMMAND_OUTPUTS = ["accepted", "action", "env", "nodes", "gpus", "pr", "head-sha", "head-repository", "fork"]
+# event text anyone can write: it may be tested in an `if:` but never passed anywhere
+UNTRUSTED = re.compile(r"github\.event\.(comment\.body|issue\.title|issue\.body|pull_request\.title|"
+                       r"pull_request\.body|pull_request\.head\.ref|workflow_run\.head_branch|"
+                       r"workflow_run\.display_title|head_commit\.message)|github\.head_ref")
+
+
+def load(name: str) -> dict:
+    return YAML(typ="safe").load((WORKFLOWS / name).read_text(encoding="utf-8"))
+
+
+def steps(job: dict) -> list[dict]:
+    return job.get("steps", [])
+
+
+def checkouts(job: dict) -> list[dict]:
+    return [s for s in steps(job) if s.get("uses", "").startswith("actions/checkout@")]
+
+
+def action_steps(job: dict) -> list[dict]:
+    return [s for s in steps(job) if s.get("uses", "").startswith("./")]
+
+
+def walk(node: Any, path: str = "") -> list[tuple[str, str]]:
+    """(path, string) for every string in a parsed YAML document, keys included."""
+    if isinstance(node, dict):
+        out = []
+        for key, value in node.items():
+            out += [(f"{path}.{key}", str(key))] + walk(value, f"{path}.{key}")
+        return out
+    if isinstance(node, list):
+        return [item for i, value in enumerate(node) for item in walk(value, f"{path}[{i}]")]
+    return [(path, node)] if isinstance(node, str) else []
+
+
+def test_the_set_of_workflows() -> None:
+    files = sorted(p.name for p in WORKFLOWS.glob("*.y*ml"))
+    assert files == sorted(PERMISSIONS), "a new workflow needs its permissions reviewed in PERMISSIONS"
+    readme = (WORKFLOWS / "README.md").read_text(encoding="utf-8")
+    for name in files:
+        assert f"`{name}`" in readme, f"workflows/README.md does not describe {name}"
+
+
+@pytest.mark.parametrize("name", sorted(PERMISSIONS))
+def test_workflow_permissions_are_least_privilege(name: str) -> None:
+    doc = load(name)
+    assert set(doc["on"]) == {"workflow_call"}
+    top = doc["permissions"]
+    assert top in ({}, {"contents": "read"}), f"{name}: the top level grants {top}"
+    jobs = doc["jobs"]
+    assert {job: spec.get("permissions") for job, spec in jobs.items()} == PERMISSIONS[name]
+
+
+@pytest.mark.parametrize("name", sorted(PERMISSIONS))
+def test_action_runs_only_known_commands_from_its_own_checkout(name: str) -> None:
+    doc = load(name)
+    used = []
+    for job_name, job in doc["jobs"].items():
+        for step in action_steps(job):
+            assert step["uses"].split(" ")[0] == ACTION, f"{name} {job_name}: local action {step['uses']}"
+            command = step.get("with", {}).get("command")
+            assert command in ALLOWED_COMMANDS, f"{name} {job_name}: command {command!r} is not a fixed one"
+            used.append(command)
+            # the action comes from this repository at this workflow's commit, never the caller's
+            mine = [c for c in checkouts(job) if c.get("with", {}).get("path") == ".mlops-ci-action"]
+            assert len(mine) == 1, f"{name} {job_name}: the action is not checked out once"
+            assert mine[0]["with"]["repository"] == ACTION_REPOSITORY
+            assert mine[0]["with"]["ref"] == ACTION_REF
+            assert steps(job).index(mine[0]) < steps(job).index(step)
+    assert used == COMMANDS[name]
+
+
+@pytest.mark.parametrize("name", sorted(PERMISSIONS))
+def test_jobs_that_push_run_one_at_a_time_per_environment(name: str) -> None:
+    for job_name, job in load(name)["jobs"].items():
+        concurrency = job.get("concurrency")
+        if job["permissions"].get("contents") == "write":
+            env = job.get("environment")
+            assert env, f"{name} {job_name}: a job that pushes uses a GitHub environment (protection rules)"
+            assert concurrency["cancel-in-progress"] is False, f"{name} {job_name}: never cancel a push midway"
+            # one group for promote and rollback across every workflow, keyed on the environment
+            assert concurrency["group"] == f"mlops-ci-deploy-${{{{ github.repository }}}}-{env}", \
+                f"{name} {job_name}: {concurrency['group']}"
+        elif any(v == "write" for v in job["permissions"].values()):
+            # jobs that post also finish what they started
+            assert concurrency and concurrency["cancel-in-progress"] is False, f"{name} {job_name}"
+        if concurrency and concurrency["cancel-in-progress"] is True:
+            assert job["permissions"] == {"contents": "read"}, f"{name} {job_name}: only read-only jobs cancel"
+
+
+@pytest.mark.parametrize("name", sorted(PERMISSIONS))
+def test_secrets_never_reach_jobs_that_run_repository_code(name: str) -> None:
+    for job_name, job in load(name)["jobs"].items():
+        texts = [text for _, text in walk(job)]
+        if (name, job_name) in RUNS_REPOSITORY_CODE and name != "merge-promote.yml":
+            assert not any("secrets." in t for t in texts), f"{name} {job_name}: PR code runs here"
+        if any("secrets." in t for t in texts) and (name, job_name) not in RUNS_REPOSITORY_CODE:
+            assert job["permissions"].get("contents") == "write", f"{name} {job_name}: secrets in a job that does not push"
+            assert job.get("environment"), f"{name} {job_name}: secrets belong to a GitHub environment"
+
+
+@pytest.mark.parametrize("name", sorted(PERMISSIONS))
+def test_untrusted_event_text_goes_nowhere(name: str) -> None:
+    doc = load(name)
+    for path, text in walk(doc):
+        if UNTRUSTED.search(text):
+            assert path == ".jobs.command.if" and name == "slash-commands.yml", \
+                f"{name} {path}: untrusted event text is passed on: {text!r}"
+
+
+def test_pr_checks_stays_on_pull_request() -> None:
+    (job,) = load("pr-checks.yml")["jobs"].values()
+    refuse = steps(job)[0]
+    assert refuse["if"] == "github.event_name == 'pull_request_target'" and "exit 1" in refuse["run"]
+    assert not any(s.get("uses", "").startswith("actions/download-artifact@") for s in steps(job))
+
+
+def test_pr_report_never_checks_out_the_pull_request() -> None:
+    doc = load("pr-report.yml")
+    (job,) = doc["jobs"].values()
+    condition = " ".join(job["if"].split())
+    assert "github.event_name == 'workflow_run'" in condition
+    assert "github.event.workflow_run.event == 'pull_request'" in condition
+    # the only checkout is mlops-ci itself, beside an otherwise empty workspace
+    (checkout,) = checkouts(job)
+    assert checkout["with"]["path"] == ".mlops-ci-action"
+    assert checkout["with"]["repository"] == ACTION_REPOSITORY
+    assert not any("head_sha" in str(v) or "head.sha" in str(v) for v in checkout["with"].values())
+    assert not any(s.get("uses", "").startswith("actions/cache") for s in steps(job))
+
+    (download,) = [s for s in steps(job) if s.get("uses", "").startswith("actions/download-artifact@")]
+    assert download["uses"] == DOWNLOAD
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    assert download["with"]["github-token"] == "${{ github.token }}"
+    assert download["with"]["path"].startswith("${{ runner.temp }}/"), "never into the workspace"
+
+    # a missing or oversized artifact is found through the API before anything is downloaded
+    find = steps(job)[0]
+    assert find["id"] == "artifact" and "size_in_bytes" in find["run"] and "MAX_BYTES" in find["run"]
+    assert 'echo "found=false"' in find["run"]
+    later = steps(job)[1:]
+    assert all(s.get("if") == "steps.artifact.outputs.found == 'true'" for s in later)
+
+    (publish,) = action_steps(job)
+    assert publish["with"]["command"] == "publish"
+    assert publish["with"]["args"] == "--record ${{ runner.temp }}/mlops-ci-record/record.json"
+    # nothing from the artifact is run: no step but the action's refers to the downloaded folder
+    for step in steps(job):
+        if "run" in step:
+            assert "mlops-ci-record" not in step["run"]
+
+
+def test_slash_command_job_is_guarded_and_exposes_the_outputs() -> None:
+    jobs = load("slash-commands.yml")["jobs"]
+    command = jobs["command"]
+    condition = " ".join(command["if"].split())
+    for part in ("github.event_name == 'issue_comment'", "github.event.action == 'created'",
+                 "github.event.issue.pull_request", "startsWith(github.event.comment.body, '/mlops-ci')"):
+        assert part in condition
+    (step,) = action_steps(command)
+    assert step["with"]["command"] == "command"
+    assert command["outputs"] == {name: f"${{{{ steps.{step['id']}.outputs.{name} }}}}" for name in COMMAND_OUTPUTS}
+    # the command job reads the default branch: no ref, so never the pull request's code
+    assert all("ref" not in c.get("with", {}) for c in checkouts(command) if c["with"].get("path") is None)
+
+
+@pytest.mark.parametrize("action", ["train", "promote", "rollback"])
+def test_slash_follow_ups_act_on_an_accepted_command(action: str) -> None:
+    job = load("slash-commands.yml")["jobs"][action]
+    assert job["needs"] == "command"
+    condition = " ".join(job["if"].split())
+    assert "needs.command.outputs.accepted == 'true'" in condition
+    assert f"needs.command.outputs.action == '{action}'" in condition
+
+
+def test_slash_train_checks_out_the_pinned_sha_not_the_branch() -> None:
+    job = load("slash-commands.yml")["jobs"]["train"]
+    code = [c for c in checkouts(job) if c["with"].get("path") is None]
+    assert len(code) == 1
+    (checkout,) = code
+    assert checkout["with"]["ref"] == HEAD_SHA
+    assert checkout["with"]["repository"] == "${{ github.repository }}"  # holds refs/pull/N/head, forks too
+    assert checkout["with"]["persist-credentials"] is False
+    texts = " ".join(text for _, text in walk(job))
+    assert "head_ref" not in texts and "head.ref" not in texts and "head-branch" not in texts
+    # and checks it got exactly that commit before running anything
+    order = steps(job)
+    verify = next(s for s in order if "git rev-parse HEAD" in s.get("run", ""))
+    assert verify["env"]["HEAD_SHA"] == HEAD_SHA
+    (run,) = action_steps(job)
+    assert order.index(checkout) < order.index(verify) < order.index(run)
+    assert run["with"]["command"] == "run"
+    upload = next(s for s in order if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["uses"] == UPLOAD and upload["with"]["name"] == "mlops-ci-record"
+
+
+def test_slash_train_report_posts_for_the_pinned_head_without_code() -> None:
+    job = load("slash-commands.yml")["jobs"]["report"]
+    assert job["needs"] == ["command", "train"]
+    (checkout,) = checkouts(job)
+    assert checkout["with"]["path"] == ".mlops-ci-action"
+    download = next(s for s in steps(job) if s.get("uses", "").startswith("actions/download-artifact@"))
+    assert download["uses"] == DOWNLOAD and download["continue-on-error"] is True
+    (publish,) = action_steps(job)
+    assert publish["if"] == "steps.download.outcome == 'success'"
+    args = " ".join(publish["with"]["args"].split())
+    assert f"--head-sha {HEAD_SHA}" in args
+    assert "--pr ${{ needs.command.outputs.pr }}" in args
+
+
+@pytest.mark.parametrize("action", ["promote", "rollback"])
+def test_slash_deploy_jobs_run_only_the_default_branch(action: str) -> None:
+    job = load("slash-commands.yml")["jobs"][action]
+    for checkout in checkouts(job):
+        if checkout["with"].get("path") is None:
+            assert "ref" not in checkout["with"] and "repository" not in checkout["with"], \
+                f"{action} checks out the default branch (issue_comment runs there), never the PR"
+    assert job["environment"] == "${{ needs.command.outputs.env }}"
+    (step,) = action_steps(job)
+    assert step["with"]["model"] == "${{ inputs.model }}"
+    assert step["with"]["args"].startswith("--env ${{ needs.command.outputs.env }}")
+
+
+def test_slash_promote_takes_the_record_of_the_pinned_heads_checks_run() -> None:
+    job = load("slash-commands.yml")["jobs"]["promote"]
+    find = next(s for s in steps(job) if s.get("id") == "checks")
+    assert find["env"]["HEAD_SHA"] == HEAD_SHA
+    assert '--commit "$HEAD_SHA"' in find["run"] and "--status success" in find["run"]
+    download = next(s for s in steps(job) if s.get("uses", "").startswith("actions/download-artifact@"))
+    assert download["uses"] == DOWNLOAD
+    assert download["with"]["run-id"] == "${{ steps.checks.outputs.run-id }}"
+
+
+def test_rollback_workflow_inputs() -> None:
+    doc = load("rollback.yml")
+    inputs = doc["on"]["workflow_call"]["inputs"]
+    assert {n: inputs[n].get("required", False) for n in ("model", "env", "to-version", "reason")} == {
+        "model": True, "env": True, "to-version": False, "reason": True}
+    (job,) = doc["jobs"].values()
+    assert job["environment"] == "${{ inputs.env }}"
+    check = steps(job)[0]
+    assert set(check["env"].values()) >= {"${{ inputs.model }}", "${{ inputs.env }}", "${{ inputs.to-version }}",
+                                          "${{ inputs.reason }}"}
+    (step,) = action_steps(job)
+    # free text never goes through `args` (split on whitespace): the reason travels by env
+    assert step["with"]["args"] == "${{ steps.inputs.outputs.args }}"
+    assert step["env"]["MLOPS_CI_REASON"] == "${{ inputs.reason }}"
+    assert "inputs.reason" not in str(step["with"])
