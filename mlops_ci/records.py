@@ -151,6 +151,8 @@ class TrainingRecord(Record):
     params: dict[str, str] = {}
     metrics: dict[str, float] = {}
     run_url: str | None = None
+    workflow: str | None = None  # the Argo Workflow that trained it (remote trainers)
+    workflow_url: str | None = None  # its page in the Argo UI
     error: str | None = None
     history: list[dict[str, float]] = []  # the training curve: one dict per logged step
 

@@ -422,6 +422,10 @@ def test_report_has_the_training_curve_run_link_and_gpu_hours():
     assert text.count("    line [") == 2 and "80 steps, 50 shown" in text
     assert "| epoch | loss | val\\|auc |" in text  # the table beside the chart, names escaped
     assert "MLflow run [r1](https://mlflow.example/#/runs/r1)" in text and "1.50 GPU-hours" in text
+    assert "Argo workflow" not in text  # trained on the runner
+    t.workflow, t.workflow_url = "mlops-ci-churn-pr5-aaaaaaa", "https://argo.example/workflows/ml/mlops-ci-churn-pr5-aaaaaaa"
+    text = render_report(rec)
+    assert f"Argo workflow [{t.workflow}]({t.workflow_url})" in text
 
     t.history, t.metrics, t.run_url = [], {}, "javascript:alert(1)"
     text = render_report(rec)

@@ -151,6 +151,9 @@ def _training(m: ModelRecord) -> list[str]:
     icon = ICON["pass"] if t.status == "succeeded" else ICON["fail"]
     run = link(t.run_id or "run", t.run_url) if t.run_url else code(t.run_id)
     facts = [f"MLflow run {run}", f"{esc(t.backend)} × {t.nproc_per_node} processes", f"{t.duration_s:.0f}s"]
+    if t.workflow or t.workflow_url:
+        facts.insert(1, "Argo workflow " + (link(t.workflow or "workflow", t.workflow_url) if t.workflow_url
+                                             else code(t.workflow)))
     gpu_hours = next((t.metrics[k] for k in GPU_HOURS_KEYS if k in t.metrics), None)
     if gpu_hours is not None and math.isfinite(gpu_hours):
         facts.append(f"{gpu_hours:.2f} GPU-hours")
