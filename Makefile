@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-c requirements/constraints.txt -e '.[train,test]'
+		-c requirements/constraints.txt -e '.[train,test,argo]'
 	touch $(STAMP)
 
 demo: $(STAMP)
