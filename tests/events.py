@@ -5,6 +5,11 @@ the bulky objects every payload carries (users, repositories, pull requests, iss
 runs) come from the helpers below. :func:`validate` checks a payload against the schema's
 definition for its event and action (``../shared/contracts/github/webhooks-schema.json``,
 from octokit/webhooks), so a factory that drifts from what GitHub sends fails its test.
+
+Every factory validates what it builds before returning it, so no test can use an invalid
+payload by accident. ``valid=False`` skips that check; it is only for tests about broken or
+unsupported input, which must say so. Tests that need a payload GitHub would never send (not
+JSON, not an object) write it themselves and name it as such.
 """
 
 from __future__ import annotations
@@ -151,13 +156,14 @@ def issue(number: int, *, repo: str, title: str, author: str, on_pull: bool) -> 
     return out
 
 
-def comment(the_issue: dict, *, body: str, author: str, repo: str) -> dict:
-    cid = _id(f"{the_issue['url']}:{body}")
+def comment(the_issue: dict, *, body: str, author: str, repo: str, id: int | None = None,
+            author_type: str = "User", updated_at: str = TIME) -> dict:
+    cid = _id(f"{the_issue['url']}:{body}") if id is None else id
     url = f"{API}/repos/{repo}/issues/comments/{cid}"
     return {"url": url, "html_url": f"{the_issue['html_url']}#issuecomment-{cid}", "issue_url": the_issue["url"],
-            "id": cid, "node_id": f"IC_kwDO{cid}", "user": user(author), "created_at": TIME, "updated_at": TIME,
-            "author_association": "MEMBER", "body": body, "reactions": reactions(url),
-            "performed_via_github_app": None}
+            "id": cid, "node_id": f"IC_kwDO{cid}", "user": user(author, type=author_type), "created_at": TIME,
+            "updated_at": updated_at, "author_association": "NONE" if author_type == "Bot" else "MEMBER",
+            "body": body, "reactions": reactions(url), "performed_via_github_app": None}
 
 
 def person(login: str) -> dict:
@@ -214,7 +220,7 @@ def run_pull_request(repo: str, number: int, *, head_ref: str, head_sha: str, ba
 def pull_request_event(action: str = "opened", *, number: int = 7, title: str = "Retrain churn on May data",
                        repo: str = REPO, head_repo: str | None = REPO, head_ref: str = "feature/may-data",
                        head_sha: str = sha("head"), base_sha: str = sha("base"), author: str = "dana",
-                       before: str = sha("previous head")) -> dict:
+                       before: str = sha("previous head"), valid: bool = True) -> dict:
     """``pull_request`` (and ``pull_request_target``) with ``action`` opened, reopened or synchronize.
     ``head_repo`` other than ``repo`` is a fork; None is a fork that was deleted."""
     base = repository(repo)
@@ -224,11 +230,13 @@ def pull_request_event(action: str = "opened", *, number: int = 7, title: str = 
     event = {"action": action, "number": number}
     if action == "synchronize":
         event |= {"before": before, "after": head_sha}
-    return event | {"pull_request": pr, "repository": base, "sender": user(author)}
+    return _checked(f"pull_request${action}", event | {"pull_request": pr, "repository": base,
+                                                        "sender": user(author)}, valid)
 
 
 def push_event(*, repo: str = REPO, ref: str = "refs/heads/main", before: str = sha("main~1"),
-               after: str = sha("main"), pusher: str = "dana", message: str = "Merge pull request #7") -> dict:
+               after: str = sha("main"), pusher: str = "dana", message: str = "Merge pull request #7",
+               valid: bool = True) -> dict:
     """A push of one commit; ``before`` = 40 zeros creates the branch."""
     created = before == ZERO_SHA
     head = commit(after, repo=repo, message=message, author=pusher, modified=("params.yaml",))
@@ -237,40 +245,63 @@ def push_event(*, repo: str = REPO, ref: str = "refs/heads/main", before: str = 
     # push payloads carry epoch timestamps and a few extra repository fields
     the_repo = repository(repo) | {"created_at": 1673337600, "pushed_at": 1714642200, "stargazers": 3,
                                    "master_branch": "main", "organization": repo.split("/")[0]}
-    return {"ref": ref, "before": before, "after": after, "repository": the_repo,
-            "pusher": {"name": pusher, "email": f"{pusher}@users.noreply.github.com"}, "sender": user(pusher),
-            "created": created, "deleted": False, "forced": False, "base_ref": None, "compare": compare,
-            "commits": [head], "head_commit": head}
+    return _checked("push$event", {
+        "ref": ref, "before": before, "after": after, "repository": the_repo,
+        "pusher": {"name": pusher, "email": f"{pusher}@users.noreply.github.com"}, "sender": user(pusher),
+        "created": created, "deleted": False, "forced": False, "base_ref": None, "compare": compare,
+        "commits": [head], "head_commit": head}, valid)
 
 
-def issue_comment_event(*, repo: str = REPO, number: int = 9, title: str = "Retrain churn on May data",
-                        body: str = "/mlops-ci promote staging", commenter: str = "erin",
-                        on_pull: bool = True) -> dict:
-    """``issue_comment`` created, on a pull request (``on_pull``) or on a plain issue."""
-    the_issue = issue(number, repo=repo, title=title, author="dana", on_pull=on_pull)
-    return {"action": "created", "issue": the_issue,
-            "comment": comment(the_issue, body=body, author=commenter, repo=repo),
-            "repository": repository(repo), "sender": user(commenter)}
+def issue_comment_event(action: str = "created", *, repo: str = REPO, number: int = 9,
+                        title: str = "Retrain churn on May data", body: str = "/mlops-ci promote staging",
+                        commenter: str = "erin", commenter_type: str = "User", comment_id: int | None = None,
+                        issue_author: str = "dana", on_pull: bool = True, previous_body: str = "LGTM",
+                        valid: bool = True) -> dict:
+    """``issue_comment`` with ``action`` created, edited or deleted, on a pull request (``on_pull``)
+    or on a plain issue. ``commenter_type`` "Bot" is an app's comment (``dependabot[bot]``);
+    ``comment_id`` is the comment's id (one from the test server), else a stable made-up one.
+    An edit carries the body before it (``previous_body``) in ``changes``; the comment and the
+    sender are the commenter's (GitHub's sender is whoever edited or deleted it)."""
+    the_issue = issue(number, repo=repo, title=title, author=issue_author, on_pull=on_pull)
+    edited_at = "2024-05-02T09:45:00Z" if action == "edited" else TIME
+    the_comment = comment(the_issue, body=body, author=commenter, repo=repo, id=comment_id,
+                          author_type=commenter_type, updated_at=edited_at)
+    event: dict = {"action": action}
+    if action == "edited":
+        event["changes"] = {"body": {"from": previous_body}}
+    event |= {"issue": the_issue, "comment": the_comment, "repository": repository(repo),
+              "sender": user(commenter, type=commenter_type)}
+    return _checked(f"issue_comment${action}", event, valid)
 
 
 def workflow_run_event(*, repo: str = REPO, head_repo: str = FORK, head_branch: str = "patch-1",
                        head_sha: str = sha("fork head"), title: str = "Fix typo in features",
                        actor: str = "mallory", pr_number: int | None = None, base_sha: str = sha("base"),
-                       run_id: int = 9001) -> dict:
+                       run_id: int = 9001, valid: bool = True) -> dict:
     """``workflow_run`` completed, for the run of a pull request's checks. GitHub leaves
     ``pull_requests`` empty when the head is in a fork; ``pr_number`` fills it (same-repo PRs)."""
     prs = [] if pr_number is None else [run_pull_request(repo, pr_number, head_ref=head_branch, head_sha=head_sha,
                                                          base_sha=base_sha)]
     run = workflow_run(repo=repo, head_repo=head_repo, head_branch=head_branch, head_sha=head_sha, title=title,
                        actor=actor, run_id=run_id, pull_requests=prs)
-    return {"action": "completed", "workflow": workflow(repo), "workflow_run": run, "repository": repository(repo),
-            "sender": user(actor)}
+    return _checked("workflow_run$completed", {"action": "completed", "workflow": workflow(repo),
+                                               "workflow_run": run, "repository": repository(repo),
+                                               "sender": user(actor)}, valid)
 
 
 def workflow_dispatch_event(*, repo: str = REPO, ref: str = "refs/heads/main", inputs: dict | None = None,
-                            sender: str = "dana", path: str = ".github/workflows/mlops-ci.yml") -> dict:
-    return {"inputs": {} if inputs is None else inputs, "ref": ref, "repository": repository(repo),
-            "sender": user(sender), "workflow": path}
+                            sender: str = "dana", path: str = ".github/workflows/mlops-ci.yml",
+                            valid: bool = True) -> dict:
+    return _checked("workflow_dispatch$event", {"inputs": {} if inputs is None else inputs, "ref": ref,
+                                                "repository": repository(repo), "sender": user(sender),
+                                                "workflow": path}, valid)
+
+
+def _checked(name: str, payload: dict, valid: bool) -> dict:
+    """``payload``, once :func:`validate` passed it as a ``name`` (unless ``valid`` is False)."""
+    if valid:
+        validate(name, payload)
+    return payload
 
 
 # -- the schema --------------------------------------------------------------------------------

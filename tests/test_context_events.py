@@ -168,6 +168,25 @@ def test_validate_rejects_a_payload_that_drifted_from_the_schema():
         validate("pull_request$synchronize", pull_request_event("opened"))  # opened has no before/after
 
 
+def test_factories_refuse_to_build_an_invalid_payload():
+    # a closed pull request that is still open is not what GitHub sends
+    with pytest.raises(AssertionError, match=r"not a valid pull_request\$closed") as err:
+        pull_request_event("closed")
+    assert "pull_request/state: 'open' is not one of ['closed']" in str(err.value)
+    with pytest.raises(AssertionError, match="comment/user/type: 'Robot' is not one of"):
+        issue_comment_event(commenter="r2d2", commenter_type="Robot")
+    assert pull_request_event("closed", valid=False)["action"] == "closed"  # only for tests about bad input
+
+
+def test_edited_and_deleted_comments_are_valid_for_their_action():
+    edited = issue_comment_event("edited", body="/mlops-ci train", previous_body="LGTM", comment_id=1000000001)
+    assert edited["changes"] == {"body": {"from": "LGTM"}} and edited["comment"]["id"] == 1000000001
+    deleted = issue_comment_event("deleted", commenter="dependabot[bot]", commenter_type="Bot", on_pull=False)
+    assert "changes" not in deleted and deleted["sender"]["type"] == "Bot" and "pull_request" not in deleted["issue"]
+    with pytest.raises(AssertionError, match="'changes' is a required property"):
+        validate("issue_comment$edited", issue_comment_event("created"))
+
+
 def test_workflow_dispatch_ref_falls_back_to_the_payload(tmp_path):
     payload = workflow_dispatch_event(ref="refs/heads/release/2.0")
     env = runner_env(tmp_path / "event.json", "workflow_dispatch", payload, sha=sha("release"),

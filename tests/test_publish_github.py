@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from events import workflow_run_event
 from servers.github import GitHubServer
 
 from mlops_ci.backends.publishers import PUBLISHERS, GitHubPublisher, github_comment
@@ -310,10 +311,10 @@ def test_a_fork_pr_on_pull_request_posts_nothing(server, actions_env):
 
 
 def workflow_run_env(tmp_path, actions_env, server, head_sha, head_repo) -> dict[str, str]:
+    """The base repository's workflow_run job after the checks of a fork's PR (no ``pull_requests``)."""
     event = tmp_path / "event.json"
-    event.write_text(json.dumps({"workflow_run": {
-        "head_sha": head_sha, "head_branch": "patch", "pull_requests": [],
-        "head_repository": {"full_name": head_repo}}, "repository": {"full_name": REPO, "default_branch": "main"}}))
+    event.write_text(json.dumps(workflow_run_event(repo=REPO, head_repo=head_repo, head_branch="patch",
+                                                   head_sha=head_sha, actor="mallory")))
     return {**actions_env, "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "workflow_run",
             "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": REPO, "GITHUB_RUN_ID": "99",
             "GITHUB_SERVER_URL": "https://github.com", "GITHUB_SHA": "f" * 40,

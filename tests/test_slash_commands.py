@@ -13,6 +13,7 @@ import sys
 
 import pytest
 from conftest import ROOT
+from events import issue_comment_event
 from servers.github import GitHubServer
 
 from mlops_ci.backends.publishers.github_slash import handle_comment
@@ -46,14 +47,11 @@ def server():
 
 def event_payload(comment, number: int, *, action: str = "created", is_pr: bool = True,
                   user_type: str = "User") -> dict:
-    issue = {"number": number, "title": "A change", "state": "open",
-             "user": {"login": "octocat", "type": "User"}}
-    if is_pr:
-        issue["pull_request"] = {"url": f"https://api.github.com/repos/{REPO}/pulls/{number}"}
-    return {"action": action, "issue": issue,
-            "comment": {"id": comment.id, "body": comment.body, "user": {"login": comment.user, "type": user_type}},
-            "repository": {"full_name": REPO, "default_branch": "main"},
-            "sender": {"login": comment.user, "type": user_type}}
+    """The ``issue_comment`` event for ``comment`` (one of the server's) on issue/PR ``number``,
+    valid under the webhooks schema for ``action``."""
+    return issue_comment_event(action, repo=REPO, number=number, title="A change", body=comment.body,
+                               commenter=comment.user, commenter_type=user_type, comment_id=comment.id,
+                               issue_author="octocat", on_pull=is_pr)
 
 
 def actions_env(tmp_path, server, payload: dict, *, token: str = BOT) -> dict[str, str]:
