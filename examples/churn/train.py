@@ -2,7 +2,9 @@
 
     torchrun --standalone --nproc-per-node 2 train.py
 
-With mlops-ci, the MLflow run is opened by `mlops-ci train` and resumed here on rank 0.
+With mlops-ci, the MLflow run is opened by `mlops-ci train` and resumed here on rank 0. When
+MLOPS_CI_CHECKPOINT_URI is set, a checkpoint is saved after every epoch and a rerun resumes from the
+newest one.
 """
 
 from __future__ import annotations
@@ -56,9 +58,19 @@ def main() -> int:
     e_num, e_cat = pre.transform(eval_df)
     e_y = eval_df[data["label"]].to_numpy()
 
+    def evaluate() -> tuple[float, float]:
+        net.eval()
+        with torch.no_grad():
+            logits = net(e_num.to(dist.device), e_cat.to(dist.device)).float().cpu()
+        return float(loss_fn(logits, torch.tensor(e_y, dtype=torch.float32))), auc(e_y, torch.sigmoid(logits).numpy())
+
+    ckpt = training.Checkpointer(dist)  # off unless MLOPS_CI_CHECKPOINT_URI is set
+    step = ckpt.load_latest(model, optimizer)
+    first_epoch = ckpt.epoch
+
     with training.tracked_run(dist):
         dist.log_params({**hp, "world_size": dist.world_size})
-        for epoch in range(hp["epochs"]):
+        for epoch in range(first_epoch, hp["epochs"]):
             if sampler is not None:
                 sampler.set_epoch(epoch)
             model.train()
@@ -70,23 +82,24 @@ def main() -> int:
                     loss = loss_fn(model(num, cat), target)
                 loss.backward()
                 optimizer.step()
+                step += 1
                 total += loss.item() * len(target)
                 count += len(target)
             train_loss = dist.mean(total / max(count, 1))
-            net.eval()
-            with torch.no_grad():
-                logits = net(e_num.to(dist.device), e_cat.to(dist.device)).float().cpu()
-            val_loss = float(loss_fn(logits, torch.tensor(e_y, dtype=torch.float32)))
-            val_auc = auc(e_y, torch.sigmoid(logits).numpy())
+            val_loss, val_auc = evaluate()
+            ckpt.save(step, model, optimizer, epoch=epoch + 1)  # the epoch to resume at
             dist.log_metrics({"train_loss": train_loss, "val_loss": val_loss, "val_auc": val_auc}, step=epoch)
             if dist.is_main:
                 print(f"epoch {epoch + 1}/{hp['epochs']}: train_loss {train_loss:.4f} "
                       f"val_loss {val_loss:.4f} val_auc {val_auc:.4f}", flush=True)
+        if first_epoch >= hp["epochs"]:  # resumed after the last epoch (e.g. logging the model failed)
+            val_loss, val_auc = evaluate()
 
         model_uri = None
         if dist.is_main:
             model_uri = log_model(net, pre, hp, eval_df.drop(columns=[data["label"]]).head(5))
-        training.finish(dist, model_uri=model_uri, metrics={"val_loss": val_loss, "val_auc": val_auc})
+        training.finish(dist, model_uri=model_uri, metrics={"val_loss": val_loss, "val_auc": val_auc},
+                        steps=step)
     return 0
 
 

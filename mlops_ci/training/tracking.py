@@ -1,0 +1,73 @@
+"""MLflow on rank 0 and the result file mlops-ci reads after the run."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from collections.abc import Iterator
+
+from mlops_ci.training.runtime import Dist, tracking_enabled
+
+RESULT_ENV = "MLOPS_CI_RESULT"
+
+
+@contextmanager
+def tracked_run(dist: Dist) -> Iterator[Any]:
+    """The MLflow run on rank 0 (resuming ``MLFLOW_RUN_ID`` when mlops-ci opened one); None elsewhere."""
+    if not dist.is_main or not tracking_enabled():
+        yield None
+        return
+    import mlflow
+
+    if not os.environ.get("MLFLOW_RUN_ID") and os.environ.get("MLFLOW_EXPERIMENT_ID") is None:
+        mlflow.set_experiment(os.environ.get("MLOPS_CI_MODEL", "default"))
+    with mlflow.start_run() as run:
+        yield run
+
+
+def _run_id() -> str | None:
+    """The active MLflow run's id (rank 0, tracking on), else the one mlops-ci passed, else None."""
+    if tracking_enabled():
+        import mlflow
+
+        run = mlflow.active_run()
+        if run is not None:
+            return run.info.run_id
+    return os.environ.get("MLFLOW_RUN_ID") or None
+
+
+def write_result(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as JSON to ``path`` atomically: a reader sees the old file or the whole new one."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(payload, indent=2))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def finish(dist: Dist, *, model_uri: str | None, metrics: dict[str, float] | None = None,
+           steps: int | None = None) -> None:
+    """Write the result file mlops-ci reads (rank 0 only), then leave the process group.
+
+    ``$MLOPS_CI_RESULT`` gets ``{"model_uri", "metrics", "run_id", "steps"}``; ``run_id`` is the
+    MLflow run rank 0 logged to (None when not tracking), ``steps`` the optimizer steps taken.
+    """
+    path = os.environ.get(RESULT_ENV)
+    if dist.is_main and path:
+        write_result(path, {
+            "model_uri": model_uri,
+            "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+            "run_id": _run_id(),
+            "steps": None if steps is None else int(steps),
+        })
+    dist.barrier()
+    dist.close()
