@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "context": ("context", "print where and why mlops-ci runs (git or GitHub event) as JSON"),
     "config": ("config", "validate .mlops-ci.yaml or print its JSON Schema"),
     "demo": ("demo", "run the whole loop on a scratch copy of examples/churn"),
+    "render": ("render", "print what mlops-ci would submit or commit: the training Workflow"),
     "command": ("command", "act on a /mlops-ci command in a pull-request comment (train, promote, rollback)"),
 }
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlops_ci.config.schema import Config
+from mlops_ci.config.schema import ARGO_TEMPLATES as TEMPLATES
+from mlops_ci.config.schema import Config, TrainConfig
 from mlops_ci.metrics import METRICS
 
 
@@ -73,7 +74,31 @@ def problems(config: Config) -> list[Problem]:
         for path, th in thresholds:
             if th.warn is not None and th.fail is not None and th.warn > th.fail:
                 found.append(Problem(base + ("checks", *path, "warn"), f"warn {th.warn} is above fail {th.fail}"))
+        found += _argo_problems(base + ("train",), model.train)
         if model.data.label in checks.ignore_columns:
             found.append(Problem(base + ("checks", "ignore_columns"),
                                  f"the label column {model.data.label!r} cannot be ignored"))
+    return found
+
+
+def _argo_problems(loc: tuple[str | int, ...], train: TrainConfig) -> list[Problem]:
+    argo = train.argo
+    if argo is None:
+        if train.backend == "argo":
+            return [Problem(loc + ("backend",), "backend 'argo' needs an 'argo' section under train",
+                            "add train.argo with at least 'image' (name@sha256:...) and 'server_url'")]
+        return []
+    loc = loc + ("argo",)
+    found = []
+    if argo.transport == "server" and argo.server_url is None:
+        found.append(Problem(loc + ("transport",), "transport 'server' needs server_url",
+                             "set argo.server_url to the Argo Server's https:// URL, or use transport: kubernetes"))
+    if argo.template == TEMPLATES["torchrun"] and argo.nodes > 1:
+        found.append(Problem(loc + ("nodes",), f"template {argo.template} runs on one node, not {argo.nodes}",
+                             f"set nodes: 1, or leave 'template' out to use {TEMPLATES['jobset']}"))
+    multi_node = argo.nodes > 1 or argo.template == TEMPLATES["jobset"]
+    if multi_node and argo.checkpoint_uri is None:
+        found.append(Problem(loc + ("checkpoint_uri",), "multi-node training needs checkpoint_uri",
+                             "set it to storage every pod reaches (s3://..., gs://...): checkpoints and "
+                             "rank 0's result.json go there"))
     return found
