@@ -69,9 +69,9 @@ def step_check(ws: Workspace, record: RunRecord, model: str, *, progress: Progre
 
 
 def step_train(ws: Workspace, record: RunRecord, model: str, *, backends: Backends, progress: Progress,
-               force: bool = False, dry_run: bool = False) -> ModelRecord:
+               force: bool = False, dry_run: bool = False, backend: str | None = None) -> ModelRecord:
     entry = entry_for(ws, record, model, force=force)
-    trainer = backends.trainer(ws.model(model).train.backend)
+    trainer = backends.trainer(backend or ws.model(model).train.backend)
     entry.training = run_training(ws, record.context, entry.plan, tracking=backends.tracking, trainer=trainer,
                                   progress=progress, dry_run=dry_run)
     if not dry_run:

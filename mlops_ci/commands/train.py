@@ -12,7 +12,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _common.add_model(p)
     _common.add_record(p)
     p.add_argument("--force", action="store_true", help="train even if nothing that affects the model changed")
-    p.add_argument("--dry-run", action="store_true", help="print the command and environment that would run")
+    p.add_argument("--backend", choices=("torchrun", "argo"), default=None,
+                   help="where to train (default: train.backend of the config); argo needs train.argo")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what would run: the torchrun command, or the Workflow as `argo submit`")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     failed = []
     for model in ws.models(args.model):
         entry = step_train(ws, record, model, backends=backends, progress=progress, force=args.force,
-                           dry_run=args.dry_run)
+                           dry_run=args.dry_run, backend=args.backend)
         t = entry.training
         if args.dry_run:
             echo(f"{model}: would run in {ws.root}:\n  {shlex.join(t.command)}" if t.command

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
 from mlops_ci.backends.tracking import Tracking
-from mlops_ci.backends.trainers import Trainer, TrainSpec
+from mlops_ci.backends.trainers import RemoteSpec, Trainer, TrainSpec
 from mlops_ci.console import NullProgress, Progress
 from mlops_ci.data.tables import require_label
 from mlops_ci.records import Context, ModelPlan, TrainingRecord
@@ -51,11 +52,21 @@ def validate_inputs(ws: Workspace, model: str) -> None:
         require_label(ws.root / rel, name=rel, label=cfg.data.label, fmt=cfg.data.format)
 
 
-def build_spec(ws: Workspace, model: str, *, env: dict[str, str], result_path: Path) -> TrainSpec:
+def build_spec(ws: Workspace, model: str, *, env: dict[str, str], result_path: Path,
+               remote: RemoteSpec | None = None) -> TrainSpec:
     cfg = ws.model(model).train
     return TrainSpec(model=model, workdir=ws.root, script=cfg.script, args=tuple(cfg.args),
                      nproc_per_node=cfg.nproc_per_node, timeout_s=cfg.timeout_minutes * 60,
-                     env={**cfg.env, **env}, result_path=result_path)
+                     env={**cfg.env, **env}, result_path=result_path, remote=remote)
+
+
+def remote_spec(ws: Workspace, ctx: Context, *, tracking_uri: str, experiment_id: str | None = None,
+                run_id: str | None = None) -> RemoteSpec:
+    """What a trainer off this machine needs: the commit, where it comes from, the MLflow run."""
+    config_path = os.path.relpath(Path(ws.loaded.path).resolve(), ws.top.resolve()).replace(os.sep, "/")
+    return RemoteSpec(config=ws.config, config_path=config_path, root=ws.top, head_sha=ctx.head_sha,
+                      repository=ctx.repository or ws.top.name, pr=ctx.pr_number, tracking_uri=tracking_uri,
+                      experiment_id=experiment_id, run_id=run_id)
 
 
 def _read_result(path: Path) -> dict:
@@ -89,7 +100,8 @@ def run_training(
     validate_inputs(ws, model)
     result_path = ws.state_dir / "runs" / f"{model}-{ctx.head_sha[:12]}.json"
     env = {RESULT_ENV: str(result_path), "MLOPS_CI_MODEL": model, "MLFLOW_TRACKING_URI": tracking.uri}
-    spec = build_spec(ws, model, env=env, result_path=result_path)
+    spec = build_spec(ws, model, env=env, result_path=result_path,
+                      remote=remote_spec(ws, ctx, tracking_uri=tracking.uri))
     command = trainer.command(spec)
     if dry_run:
         return TrainingRecord(status="skipped", backend=trainer.name, skip_reason="dry run", command=command,
@@ -98,20 +110,30 @@ def run_training(
     experiment_id = tracking.experiment(experiment_name(model))
     run_id = tracking.start_run(experiment_id, run_name=f"{model}-{ctx.head_sha[:8]}", tags=lineage_tags(ctx, plan))
     spec = build_spec(ws, model, result_path=result_path,
-                      env={**env, "MLFLOW_RUN_ID": run_id, "MLFLOW_EXPERIMENT_ID": experiment_id})
+                      env={**env, "MLFLOW_RUN_ID": run_id, "MLFLOW_EXPERIMENT_ID": experiment_id},
+                      remote=remote_spec(ws, ctx, tracking_uri=tracking.uri, experiment_id=experiment_id,
+                                         run_id=run_id))
     result_path.parent.mkdir(parents=True, exist_ok=True)
     result_path.unlink(missing_ok=True)
     start = time.monotonic()
     outcome = None
     try:
-        with progress.step(f"training {model}: {cfg.train.nproc_per_node} processes ({trainer.name})"):
+        where = (f"{cfg.train.nproc_per_node} processes" if trainer.name == "torchrun"
+                 else f"on {trainer.name}")
+        with progress.step(f"training {model}: {where} ({trainer.name})" if trainer.name == "torchrun"
+                           else f"training {model} {where}"):
             outcome = trainer.run(spec, progress)
     finally:
         ok = outcome is not None and outcome.returncode == 0
-        tracking.end_run(run_id, "FINISHED" if ok else ("KILLED" if outcome is None else "FAILED"))
+        adopted = outcome is not None and outcome.run_id not in (None, run_id)
+        tracking.end_run(run_id, "KILLED" if adopted else "FINISHED" if ok
+                         else ("KILLED" if outcome is None else "FAILED"))
+    if adopted:  # an earlier attempt's Workflow was adopted: its MLflow run holds the results
+        run_id = outcome.run_id
     base = dict(backend=trainer.name, run_id=run_id, experiment_id=experiment_id, command=command,
                 nproc_per_node=cfg.train.nproc_per_node, duration_s=round(time.monotonic() - start, 3),
-                run_url=tracking.run_url(run_id, experiment_id))
+                run_url=tracking.run_url(run_id, experiment_id), workflow=outcome.workflow,
+                workflow_url=outcome.workflow_url)
     if outcome.returncode != 0:
         code = outcome.worker_exit_code if outcome.worker_exit_code is not None else outcome.returncode
         why = (f"timed out after {cfg.train.timeout_minutes:g} min" if outcome.timed_out

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from mlops_ci.backends.trainers.base import Trainer, TrainResult, TrainSpec
+from mlops_ci.backends.trainers.argo import ArgoTrainer
+from mlops_ci.backends.trainers.base import RemoteSpec, Trainer, TrainResult, TrainSpec
 from mlops_ci.backends.trainers.torchrun import TorchrunTrainer
 
 TRAINERS: dict[str, type] = {
     "torchrun": TorchrunTrainer,
+    "argo": ArgoTrainer,  # Argo Workflows on Kubernetes (train.argo)
 }
 
 
@@ -14,4 +16,4 @@ def trainer_for(name: str) -> Trainer:
     return TRAINERS[name]()
 
 
-__all__ = ["TRAINERS", "TrainResult", "TrainSpec", "Trainer", "trainer_for"]
+__all__ = ["TRAINERS", "ArgoTrainer", "RemoteSpec", "TrainResult", "TrainSpec", "Trainer", "trainer_for"]

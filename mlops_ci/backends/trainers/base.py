@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from mlops_ci.console import Progress
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    """What a trainer that runs elsewhere (Argo) needs beyond the local command: the commit to
+    clone and train, where it came from, and the MLflow run mlops-ci opened for it."""
+
+    config: Any  # the loaded mlops_ci.config.schema.Config
+    config_path: str  # .mlops-ci.yaml relative to the repository root
+    root: Path  # the repository's top folder (for its origin remote)
+    head_sha: str
+    repository: str  # owner/name (or the folder's name outside GitHub)
+    pr: int | None = None
+    tracking_uri: str | None = None
+    experiment_id: str | None = None
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -19,6 +35,7 @@ class TrainSpec:
     timeout_s: float
     env: dict[str, str] = field(default_factory=dict)  # added to the inherited environment
     result_path: Path = Path("result.json")
+    remote: RemoteSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -29,6 +46,9 @@ class TrainResult:
     duration_s: float
     worker_exit_code: int | None = None  # the failing training process's own exit code
     error_line: str = ""  # the last line the training script printed before failing
+    workflow: str | None = None  # remote trainers: the Workflow that ran it
+    workflow_url: str | None = None
+    run_id: str | None = None  # the MLflow run that holds the results, when not the one mlops-ci opened
 
 
 class Trainer(Protocol):
