@@ -52,7 +52,8 @@ class ArgoServerTransport:
 
         try:
             resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as err:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+            # ChunkedEncodingError: the connection closed halfway through the answer
             raise TransportError(f"Argo Server {method} {url}: {type(err).__name__}", retryable=True,
                                  hint="check argo.server_url and that the Argo Server is reachable") from err
         except requests.RequestException as err:
@@ -93,17 +94,24 @@ class ArgoServerTransport:
         self._call("PUT", self._path(name, "stop"), json=body)
 
     def logs(self, name: str) -> Iterator[str]:
-        resp = self._call("GET", self._path(name, "log"), params={"logOptions.container": "main"}, stream=True)
+        import requests
+
+        url = self._path(name, "log")
+        resp = self._call("GET", url, params={"logOptions.container": "main"}, stream=True)
         with resp:
-            for raw in resp.iter_lines(decode_unicode=True):
-                if not raw:
-                    continue
-                try:
-                    content = (json.loads(raw).get("result") or {}).get("content")
-                except (ValueError, AttributeError):
-                    continue  # a line that is not a log entry (a keep-alive, an error object)
-                if content is not None:
-                    yield from str(content).splitlines() or [""]
+            try:
+                for raw in resp.iter_lines(decode_unicode=True):
+                    if not raw:
+                        continue
+                    try:
+                        content = (json.loads(raw).get("result") or {}).get("content")
+                    except (ValueError, AttributeError):
+                        continue  # a line that is not a log entry (a keep-alive, an error object)
+                    if content is not None:
+                        yield from str(content).splitlines() or [""]
+            except requests.RequestException as err:  # the stream broke off halfway
+                raise TransportError(f"Argo Server GET {url}: {type(err).__name__}", retryable=True,
+                                     hint="check argo.server_url and that the Argo Server is reachable") from err
 
     def ui_url(self, name: str) -> str:
         return f"{self.url}/workflows/{quote(self.namespace, safe='')}/{quote(name, safe='')}"
