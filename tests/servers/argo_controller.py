@@ -601,7 +601,6 @@ class JobSetRun:
         if js is None:
             return
         spec = js["spec"]
-        subdomain = (spec.get("network") or {}).get("subdomain") or self.name
         plan = []  # (replicated job, job index, pod index, pod template)
         for rj in spec.get("replicatedJobs") or []:
             job_spec = rj["template"].get("spec") or {}
@@ -717,7 +716,9 @@ class JobSetRun:
             jobs: dict[str, list[str]] = {}
             for pod in pods:
                 jobs.setdefault(pod.labels["jobset.sigs.k8s.io/job-index"], []).append(pod.phase)
-            count = lambda want: sum(all(ph == want for ph in phases) for phases in jobs.values())  # noqa: E731
+            def count(want: str, jobs: dict[str, list[str]] = jobs) -> int:
+                return sum(all(ph == want for ph in phases) for phases in jobs.values())
+
             out.append({"name": rj["name"], "ready": 0, "succeeded": count("Succeeded"),
                         "failed": sum(any(ph == "Failed" for ph in phases) for phases in jobs.values()),
                         "active": count("Running"), "suspended": 0})

@@ -48,8 +48,8 @@ class KubernetesApi:
                 return status(404, "NotFound", "the server could not find the requested resource")
             if method not in SERVED[key].split() or (method == "POST" and custom["name"]) or \
                     (method in ("PATCH", "DELETE") and not custom["name"]):
-                return status(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
-                                                       f"resource")
+                return status(405, "MethodNotAllowed", "the server does not allow this method on the requested "
+                                                       "resource")
             resource, group = custom["plural"], f'{custom["plural"]}.{custom["group"]}'
         else:
             if method != "GET":
