@@ -131,8 +131,8 @@ def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(runs):
     for name in ("one", "two"):
         result = runs.result(name)
         assert result["steps"] == STEPS and result["model_uri"] == "models:/toy/1" and result["run_id"] is None
-    # checkpoints every 3 steps, the last 2 kept
-    assert sorted(p.name for p in (runs.root / "ckpt-two").iterdir()) == ["step-12", "step-9"]
+    # checkpoints every 3 steps, the last 2 kept, and the result beside them for multi-node Workflows
+    assert sorted(p.name for p in (runs.root / "ckpt-two").iterdir()) == ["result.json", "step-12", "step-9"]
 
 
 @pytest.mark.slow
@@ -259,3 +259,16 @@ def test_importing_the_runtime_imports_no_heavy_module():
             "print([m for m in ('torch', 'numpy', 'mlflow', 'fsspec') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("scheme", ["", "file://"])
+def test_finish_also_puts_the_result_next_to_the_checkpoints(tmp_path, monkeypatch, scheme):
+    """A multi-node Workflow's `result` step reads <checkpoint URI>/result.json (rank 0 only)."""
+    monkeypatch.delenv("MLOPS_CI_RESULT", raising=False)
+    monkeypatch.setenv("MLFLOW_RUN_ID", "feedbeef")
+    monkeypatch.setenv("MLOPS_CI_CHECKPOINT_URI", f"{scheme}{tmp_path / 'ckpt'}")
+    training.finish(_dist(1), model_uri="runs:/r/model", metrics={"auc": 0.5}, steps=1)
+    assert not (tmp_path / "ckpt" / "result.json").exists()
+    training.finish(_dist(0), model_uri="runs:/r/model", metrics={"auc": 0.5}, steps=4)
+    assert json.loads((tmp_path / "ckpt" / "result.json").read_text()) == {
+        "model_uri": "runs:/r/model", "metrics": {"auc": 0.5}, "run_id": "feedbeef", "steps": 4}

@@ -50,6 +50,7 @@ class LocalStore:
 
     def write_text(self, path: str, text: str) -> None:
         target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -103,6 +104,7 @@ class FsspecStore:
         return self.fs.exists(self._path(path))
 
     def write_text(self, path: str, text: str) -> None:
+        self.fs.makedirs(self._path(path).rsplit("/", 1)[0], exist_ok=True)  # a no-op on object stores
         with self.fs.open(self._path(path), "w") as fh:  # object stores publish an object whole on close
             fh.write(text)
 

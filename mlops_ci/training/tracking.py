@@ -60,14 +60,20 @@ def finish(dist: Dist, *, model_uri: str | None, metrics: dict[str, float] | Non
 
     ``$MLOPS_CI_RESULT`` gets ``{"model_uri", "metrics", "run_id", "steps"}``; ``run_id`` is the
     MLflow run rank 0 logged to (None when not tracking), ``steps`` the optimizer steps taken.
+    With ``$MLOPS_CI_CHECKPOINT_URI`` set, the same JSON also goes to ``<uri>/result.json``.
     """
     path = os.environ.get(RESULT_ENV)
+    payload = {"model_uri": model_uri, "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+               "run_id": _run_id(), "steps": None if steps is None else int(steps)}
     if dist.is_main and path:
-        write_result(path, {
-            "model_uri": model_uri,
-            "metrics": {k: float(v) for k, v in (metrics or {}).items()},
-            "run_id": _run_id(),
-            "steps": None if steps is None else int(steps),
-        })
+        write_result(path, payload)
+    checkpoints = os.environ.get("MLOPS_CI_CHECKPOINT_URI", "").strip()
+    if dist.is_main and checkpoints:
+        # a multi-node run's Workflow cannot read a file off rank 0's pod: its `result` step
+        # reads <checkpoint URI>/result.json instead (argo/training-jobset.yaml)
+        from mlops_ci.training.storage import open_store
+
+        store = open_store(checkpoints)
+        store.write_text(store.join("result.json"), json.dumps(payload, indent=2))
     dist.barrier()
     dist.close()
