@@ -126,3 +126,6 @@ def test_a_failed_run_reports_why(argo, tmp_path):
     assert "boom: the training script crashed on purpose" in proc.stderr
     t = load_record(repo / ".mlops-ci/record.json").model("tiny").training
     assert t.status == "failed" and "Argo Workflow" in t.error and "failed" in t.error
+    again = cli(repo, "train", "--force", env=pr_env(repo, tmp_path))  # a re-run adopts the failed run
+    assert again.returncode == 5 and "argo retry -n ml" in again.stderr, again.stderr[-3000:]
+    assert len(srv.workflows(NS)) == 1

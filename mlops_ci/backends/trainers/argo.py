@@ -107,6 +107,9 @@ class ArgoTrainer:
         if ok:
             run_id = self._write_result(result.outputs.get("result"), spec, name)
         message = result.message or (f"phase {result.phase}" if not ok else "")
+        if adopted_run is not None and not ok:  # the same commit's earlier run, adopted, had failed
+            message += (f" (an earlier attempt's Workflow, adopted: `argo retry -n {argo.namespace} {name}` resumes "
+                        f"it from its last checkpoint, `argo delete` it to start over)")
         return TrainResult(returncode=0 if ok else 1, timed_out=result.phase == "Timeout", log_tail=tail,
                            duration_s=round(time.monotonic() - start, 3),
                            error_line=f"Argo Workflow {name} {result.phase.lower()}: {message}" if not ok else "",
