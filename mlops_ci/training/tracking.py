@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
 from mlops_ci.training.runtime import Dist, tracking_enabled
+from mlops_ci.training.storage import atomic_write_text
 
 RESULT_ENV = "MLOPS_CI_RESULT"
 
@@ -41,17 +41,7 @@ def _run_id() -> str | None:
 
 def write_result(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     """Write ``payload`` as JSON to ``path`` atomically: a reader sees the old file or the whole new one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(payload, indent=2))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(path, json.dumps(payload, indent=2))
 
 
 def finish(dist: Dist, *, model_uri: str | None, metrics: dict[str, float] | None = None,

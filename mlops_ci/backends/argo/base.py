@@ -13,6 +13,8 @@ from typing import Any, Protocol
 from mlops_ci.errors import BackendError
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "workflows"
+TOKEN_ENV = "ARGO_TOKEN"  # the bearer token of both transports (never in the config)
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # what the watcher reads on every poll (the Argo Server returns only these with `fields`)
 STATUS_FIELDS = ("metadata.name", "metadata.labels", "status.phase", "status.message", "status.startedAt",
                  "status.finishedAt", "status.outputs", "status.nodes", "status.progress")
@@ -31,6 +33,11 @@ class TransportError(BackendError):
 
 class AlreadyExists(TransportError):
     """A Workflow of that name exists (HTTP 409)."""
+
+
+def bearer(token: str) -> str:
+    """The Authorization header value for ``token`` (as `argo auth token` prints it, or bare)."""
+    return token if token.lower().startswith("bearer ") else f"Bearer {token}"
 
 
 def label_selector(labels: Mapping[str, str]) -> str:

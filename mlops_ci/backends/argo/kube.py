@@ -13,8 +13,8 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from mlops_ci.backends.argo.base import GROUP, PLURAL, VERSION, AlreadyExists, TransportError, label_selector, pick
-from mlops_ci.backends.argo.server import RETRYABLE_STATUS, TOKEN_ENV
+from mlops_ci.backends.argo.base import (GROUP, PLURAL, RETRYABLE_STATUS, TOKEN_ENV, VERSION, AlreadyExists,
+                                         TransportError, bearer, label_selector, pick)
 
 REQUEST_TIMEOUT = (10, 30)
 WORKFLOW_LABEL = "workflows.argoproj.io/workflow"  # the label Argo puts on a Workflow's pods
@@ -35,7 +35,7 @@ class KubernetesTransport:
             cfg.host = host.rstrip("/")
             token = token if token is not None else env.get(TOKEN_ENV, "")
             if token:
-                cfg.api_key = {"authorization": token if token.lower().startswith("bearer ") else f"Bearer {token}"}
+                cfg.api_key = {"authorization": bearer(token)}
             cfg.verify_ssl = not insecure_skip_tls_verify
             if ca_file:
                 cfg.ssl_ca_cert = ca_file

@@ -15,11 +15,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from mlops_ci.backends.argo.base import AlreadyExists, TransportError, label_selector
+from mlops_ci.backends.argo.base import RETRYABLE_STATUS, TOKEN_ENV, AlreadyExists, TransportError, bearer, label_selector
 
-TOKEN_ENV = "ARGO_TOKEN"
 TIMEOUT = (10.0, 30.0)  # connect, read (seconds)
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 class ArgoServerTransport:
@@ -37,8 +35,7 @@ class ArgoServerTransport:
         self.session = requests.Session()
         token = token if token is not None else env.get(TOKEN_ENV, "")
         if token:
-            value = token if token.lower().startswith("bearer ") else f"Bearer {token}"
-            self.session.headers["Authorization"] = value
+            self.session.headers["Authorization"] = bearer(token)
         self.session.headers["Accept"] = "application/json"
         self.session.verify = False if insecure_skip_tls_verify else (ca_file or True)
 

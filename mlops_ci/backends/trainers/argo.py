@@ -22,6 +22,7 @@ from mlops_ci.backends.argo.watch import watch
 from mlops_ci.backends.trainers.base import TrainResult, TrainSpec
 from mlops_ci.console import Progress
 from mlops_ci.errors import TrainingError
+from mlops_ci.records import write_text_atomic
 
 LABEL = "mlops-ci.dev/"
 IDENTITY = ("repository", "pr", "model")  # labels of one PR's runs of one model
@@ -48,14 +49,18 @@ class ArgoTrainer:
         self.env = os.environ if env is None else env
 
     # -- what would be submitted ----------------------------------------------------------------
+    @staticmethod
+    def settings(spec: TrainSpec) -> Any:
+        """``train.argo`` of the model being trained."""
+        if spec.remote is None:
+            raise TrainingError("the argo trainer needs the repository's context (an internal error)")
+        return spec.remote.config.models[spec.model].train.argo
+
     def workflow(self, spec: TrainSpec) -> dict[str, Any]:
         from mlops_ci.argo.checkout import clone_url
         from mlops_ci.argo.workflow import MlflowRun, build_workflow
 
-        r = spec.remote
-        if r is None:
-            raise TrainingError("the argo trainer needs the repository's context (an internal error)")
-        argo = r.config.models[spec.model].train.argo
+        argo, r = self.settings(spec), spec.remote
         repo = (argo.repo if argo is not None else None) or clone_url(r.root, r.repository, self.env)
         return build_workflow(r.config, spec.model, repo=repo, head_sha=r.head_sha, pr=r.pr,
                               repository=r.repository, config_path=r.config_path,
@@ -65,7 +70,7 @@ class ArgoTrainer:
     def command(self, spec: TrainSpec) -> list[str]:
         """The `argo submit` equivalent of the Workflow (for --dry-run and the record)."""
         wf = self.workflow(spec)
-        argv = ["argo", "submit", "-n", spec.remote.config.models[spec.model].train.argo.namespace,
+        argv = ["argo", "submit", "-n", self.settings(spec).namespace,
                 "--from", f"workflowtemplate/{wf['spec']['workflowTemplateRef']['name']}",
                 "--name", wf["metadata"]["name"]]
         for p in wf["spec"]["arguments"]["parameters"]:
@@ -76,9 +81,8 @@ class ArgoTrainer:
 
     # -- run ------------------------------------------------------------------------------------
     def transport(self, spec: TrainSpec) -> ArgoTransport:
-        if self._transport is None:
-            self._transport = transport_for(spec.remote.config.models[spec.model].train.argo, self.env)
-        return self._transport
+        """The injected transport, else one for this model's settings (models may differ)."""
+        return self._transport or transport_for(self.settings(spec), self.env)
 
     def run(self, spec: TrainSpec, progress: Progress) -> TrainResult:
         start = time.monotonic()
@@ -86,7 +90,7 @@ class ArgoTrainer:
         name = wf["metadata"]["name"]
         labels = wf["metadata"]["labels"]
         transport = self.transport(spec)
-        argo = spec.remote.config.models[spec.model].train.argo
+        argo = self.settings(spec)
         url = self._url(argo, transport, name)
         try:
             self._stop_superseded(transport, labels, progress)
@@ -181,7 +185,6 @@ class ArgoTrainer:
             raise TrainingError(f"Argo Workflow {name}: its 'result' output is not JSON") from None
         if not isinstance(data, dict):
             raise TrainingError(f"Argo Workflow {name}: its 'result' output is not a JSON object")
-        spec.result_path.parent.mkdir(parents=True, exist_ok=True)
-        spec.result_path.write_text(json.dumps(data), encoding="utf-8")
+        write_text_atomic(spec.result_path, json.dumps(data))
         run_id = data.get("run_id")
         return run_id if isinstance(run_id, str) and run_id else None
