@@ -31,10 +31,12 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 IMAGE = "ghcr.io/acme/churn-train@sha256:" + "ab" * 32
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 PARAMETERS = ["repo", "revision", "model", "image", "config", "workdir", "script", "nproc-per-node", "gpus",
-              "checkpoint-uri", "mlflow-tracking-uri", "mlflow-experiment-id", "mlflow-run-id"]
+              "checkpoint-uri", "mlflow-tracking-uri", "mlflow-experiment-id", "mlflow-run-id", "args", "env"]
 CONTAINER_ENV = {"MLOPS_CI_MODEL", "MLOPS_CI_CHECKPOINT_URI", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID",
                  "MLFLOW_RUN_ID", "MLOPS_CI_RESULT", "MLOPS_CI_PG_TIMEOUT_S", "NCCL_DEBUG",
-                 "NCCL_ASYNC_ERROR_HANDLING", "TORCH_NCCL_ASYNC_ERROR_HANDLING"}
+                 "NCCL_ASYNC_ERROR_HANDLING", "TORCH_NCCL_ASYNC_ERROR_HANDLING", "MLOPS_CI_TRAIN_ARGS",
+                 "MLOPS_CI_TRAIN_ENV"}
+LAUNCH = ["-m", "mlops_ci.argo.launch"]  # torchrun runs the launcher, which runs the script
 # Argo's own variables the templates may use besides workflow.parameters
 ARGO_VARIABLES = {"workflow.name", "workflow.status", "steps.result.outputs.parameters.result"}
 
@@ -158,7 +160,7 @@ def test_torchrun_template_outputs_the_result() -> None:
     container = train["container"]
     assert container["command"] == ["torchrun"]
     assert container["args"] == ["--standalone", "--nproc-per-node", "{{workflow.parameters.nproc-per-node}}",
-                                 "{{workflow.parameters.script}}"]
+                                 *LAUNCH, "{{workflow.parameters.script}}"]
     assert container["workingDir"] == "/workspace/src/{{workflow.parameters.workdir}}"
     (source,) = train["inputs"]["artifacts"]
     assert source["path"] == "/workspace/src"
@@ -167,6 +169,8 @@ def test_torchrun_template_outputs_the_result() -> None:
     assert CONTAINER_ENV <= set(env)
     assert env["MLOPS_CI_RESULT"] == "/tmp/mlops-ci/result.json"
     assert env["MLFLOW_RUN_ID"] == "{{workflow.parameters.mlflow-run-id}}"
+    assert (env["MLOPS_CI_TRAIN_ARGS"], env["MLOPS_CI_TRAIN_ENV"]) == (
+        "{{workflow.parameters.args}}", "{{workflow.parameters.env}}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,7 +235,7 @@ def test_jobset_pods_rendezvous_at_rank_zero() -> None:
     # the subdomain defaults to the JobSet's name: <jobset>-<rjob>-<job index>-<pod index>.<subdomain>
     assert args == ["--nnodes", "2", "--nproc-per-node", "8", "--node-rank", "$(JOB_INDEX)",
                     "--rdzv-backend", "c10d", "--rdzv-endpoint", f"{name}-{rjob['name']}-0-0.{name}:29400",
-                    "--rdzv-id", name, "train.py"]
+                    "--rdzv-id", name, *LAUNCH, "train.py"]
     env = {e["name"]: e for e in trainer["env"]}
     assert env["JOB_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"] == \
         "metadata.annotations['jobset.sigs.k8s.io/job-index']"

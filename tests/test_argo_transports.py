@@ -221,6 +221,44 @@ def test_stop_fails_the_workflow_and_kills_its_processes(ctx):
         assert ctx.srv.workflow(NS, "stopped")["status"]["phase"] == "Failed"
 
 
+def test_closing_a_pull_request_stops_its_running_workflows_only(ctx):
+    """ArgoTrainer.stop_pull_request (what `mlops-ci train --stop` runs) over both transports."""
+    from mlops_ci.backends.trainers.argo import ArgoTrainer
+    from mlops_ci.config.schema import Config
+
+    def labels(pr: str, sha: str, repository: str = "acme.tiny") -> dict[str, str]:
+        return {"mlops-ci.dev/repository": repository, "mlops-ci.dev/pr": pr, "mlops-ci.dev/model": "tiny",
+                "mlops-ci.dev/head-sha": sha}
+
+    ctx.transport.create(ctx.workflow("pr5-done", labels("5", "b" * 40), template="quick"))
+    ctx.srv.wait(NS, "pr5-done", phase="Succeeded", timeout=30)
+    running = {"pr5": labels("5", "a" * 40), "pr6": labels("6", "a" * 40), "other-repo": labels("5", "a" * 40, "x.y")}
+    for name, wf_labels in running.items():
+        ctx.transport.create(ctx.workflow(name, wf_labels, sleep="60"))
+    for name in running:
+        ctx.srv.wait(NS, name, phase="Running", timeout=30)
+    config = Config.model_validate({
+        "version": 1, "environments": {"staging": {"namespace": "tiny-staging"}},
+        "models": {"tiny": {"data": {"train": "a.csv", "eval": "b.csv", "label": "y"}, "train": {
+            "backend": "argo", "argo": {"image": "tiny@sha256:" + "0" * 64, "namespace": NS, "transport": ctx.kind,
+                                        "server_url": ctx.srv.url}}}}})
+    trainer = ArgoTrainer(ctx.transport, env={})
+    dry = trainer.stop_pull_request(config, ["tiny"], repository="acme/tiny", pr=5, reason="closed", dry_run=True)
+    assert [(r.name, r.phase, r.stopped) for r in dry] == [("pr5", "Running", False)]
+    assert ctx.srv.workflow(NS, "pr5")["status"]["phase"] == "Running"
+
+    done = trainer.stop_pull_request(config, ["tiny"], repository="acme/tiny", pr=5, reason="PR #5 was closed")
+    assert [(r.name, r.namespace, r.model, r.head_sha, r.stopped) for r in done] == [
+        ("pr5", NS, "tiny", "a" * 40, True)]
+    assert ctx.srv.wait(NS, "pr5", timeout=30)["status"]["message"] == "Stopped with strategy 'Stop'"
+    assert all(ctx.srv.workflow(NS, n)["status"]["phase"] == "Running" for n in ("pr6", "other-repo"))
+    if ctx.kind == "server":  # a run that ends between the list and the stop is not an error
+        assert ArgoTrainer._stop(ctx.transport, "pr5-done", "closed") is False
+    for name in ("pr6", "other-repo"):
+        ctx.transport.stop(name)
+    assert no_processes(ctx.srv, timeout=30)
+
+
 def test_a_failing_command_fails_with_its_exit_code(ctx):
     ctx.transport.create(ctx.workflow("bad", exit="3"))
     result = watch(ctx.transport, "bad", deadline_s=60, interval_s=0.1, max_interval_s=0.5)

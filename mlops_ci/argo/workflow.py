@@ -8,11 +8,16 @@ The name is derived from (repository, PR, head SHA, model), so a second submissi
 commit collides with the first (HTTP 409) and is adopted instead of training twice. Names stay
 within 52 characters although Kubernetes allows 63: the JobSet template names its JobSet after
 the Workflow, and JobSet pod hostnames ``<name>-node-<i>-0`` must still be DNS labels.
+
+``train.args`` and ``train.env`` travel as two JSON parameters, ``args`` and ``env``, which
+the pod's launcher (mlops_ci.argo.launch) turns into argv elements and environment variables:
+no shell, and only the config's literal values (never the submitting process's environment).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import posixpath
 import re
@@ -28,6 +33,18 @@ NAME_PREFIX = "mlops-ci-"
 LABEL_PREFIX = "mlops-ci.dev/"
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 MAX_NODES, MAX_GPUS = 64, 16
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# set by the templates or by torchrun for each rank: train.env may not replace them
+RESERVED_ENV = frozenset({"MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID", "RANK", "LOCAL_RANK",
+                          "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
+                          "ROLE_NAME", "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "JOB_INDEX"})
+RESERVED_PREFIXES = ("MLOPS_CI_", "TORCHELASTIC_")
+# parts of a name that say it holds a credential: those belong in the Secret mlops-ci-trainer
+SECRET_WORDS = re.compile(r"(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|API_?KEY|ACCESS_KEY|PRIVATE_KEY|AUTH)"
+                          r"(_|$)|_KEY(_ID)?$", re.IGNORECASE)
+# escaped inside the JSON strings so that neither Argo (`{{`), Kubernetes (`$(VAR)`) nor the
+# JobSet manifest's single-quoted YAML strings (`'`) see them
+_JSON_ESCAPES = {c: f"\\u{ord(c):04x}" for c in "'{}$`"}
 
 
 @dataclass(frozen=True)
@@ -142,6 +159,11 @@ def build_workflow(
             params[key] = value
     for key, value in params.items():
         _check_plain(key, value)
+    # after the check: these two are JSON, escaped by json_parameter
+    if train.args:
+        params["args"] = json_parameter(list(train.args))
+    if train.env:
+        params["env"] = json_parameter(check_env(train.env, model))
 
     minutes = argo.timeout_minutes or train.timeout_minutes
     labels = {
@@ -169,6 +191,36 @@ def build_workflow(
             "activeDeadlineSeconds": math.ceil(minutes * 60),
         },
     }
+
+
+def json_parameter(value: list[str] | dict[str, str]) -> str:
+    """``value`` as compact JSON with ``'``, braces, ``$`` and backquotes escaped (``\\u0027``...)
+    inside its strings: the same value for any JSON parser, and inert where Argo substitutes it
+    into manifest text or Kubernetes expands ``$(VAR)``."""
+    def text(item: str) -> str:
+        return "".join(_JSON_ESCAPES.get(c, c) for c in json.dumps(item, ensure_ascii=True))
+
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{text(k)}:{text(v)}" for k, v in value.items()) + "}"
+    return "[" + ",".join(text(item) for item in value) + "]"
+
+
+def check_env(env: dict[str, str], model: str) -> dict[str, str]:
+    """``train.env`` for the pods: plain names, none that the templates or torchrun set, and no
+    credentials (a Workflow's parameters are readable by everyone who may list Workflows)."""
+    where = f"models.{model}.train.env"
+    for key in env:
+        if not ENV_NAME_RE.match(key):
+            raise ConfigError(f"{where}: {key!r} is not an environment variable name",
+                              hint="use letters, digits and '_', not starting with a digit")
+        if key in RESERVED_ENV or key.startswith(RESERVED_PREFIXES):
+            raise ConfigError(f"{where}: {key} is set by the Argo templates or by torchrun",
+                              hint=f"remove {key} from train.env; see argo/README.md for what the pods get")
+        if SECRET_WORDS.search(key):
+            raise ConfigError(f"{where}: {key} looks like a credential, which would be readable in the "
+                              "Workflow's parameters", hint="remove it from .mlops-ci.yaml and put it in the "
+                              "Secret mlops-ci-trainer of the namespace (argo/README.md)")
+    return dict(env)
 
 
 def _sha(head_sha: str) -> str:

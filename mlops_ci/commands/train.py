@@ -1,4 +1,5 @@
-"""`mlops-ci train`: train the candidate (torchrun on this machine by default)."""
+"""`mlops-ci train`: train the candidate (torchrun on this machine by default); `--stop` stops
+the training Workflows of a closed pull request on Argo instead."""
 
 from __future__ import annotations
 
@@ -15,10 +16,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("torchrun", "argo"), default=None,
                    help="where to train (default: train.backend of the config); argo needs train.argo")
     p.add_argument("--dry-run", action="store_true",
-                   help="print what would run: the torchrun command, or the Workflow as `argo submit`")
+                   help="print what would run: the torchrun command, or the Workflow as `argo submit`; "
+                   "with --stop, the Workflows it would stop")
+    p.add_argument("--stop", action="store_true",
+                   help="train nothing: stop the pull request's training Workflows still running on Argo "
+                   "(for a closed pull request: the event's, or --pr)")
+    p.add_argument("--pr", type=int, default=None, metavar="N",
+                   help="with --stop: the pull request (default: the one a pull_request 'closed' event names)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.stop:
+        return stop(args)
+    if args.pr is not None:
+        from mlops_ci.errors import UsageError
+
+        raise UsageError("--pr goes with --stop", hint="mlops-ci train --stop --pr N")
     import shlex
 
     from mlops_ci.console import echo
@@ -50,3 +63,46 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         raise TrainingError("training failed: " + "; ".join(failed))
     return 0
+
+
+def stop(args: argparse.Namespace) -> int:
+    from mlops_ci.backends.trainers.argo import ArgoTrainer
+    from mlops_ci.console import echo
+    from mlops_ci.errors import UsageError
+
+    if args.force or args.record or args.backend == "torchrun":
+        raise UsageError("--stop takes none of --force, --record, --backend torchrun",
+                         hint="mlops-ci train --stop [--pr N] [--model M] [--dry-run]")
+    ws = _common.workspace(args)
+    ctx = _common.context(ws)
+    pr = args.pr if args.pr is not None else closed_pull_request(ctx)
+    if pr < 1:
+        raise UsageError(f"--pr {pr}: a pull request number is 1 or more")
+    repository = ctx.repository or ws.top.name  # as the Workflows were labelled (mlops_ci.stages.train)
+    runs = ArgoTrainer().stop_pull_request(ws.config, ws.models(args.model), repository=repository, pr=pr,
+                                           reason=f"mlops-ci: pull request #{pr} was closed", dry_run=args.dry_run)
+    for r in runs:
+        what = "would stop" if args.dry_run else "stopped" if r.stopped else "already finished:"
+        echo(f"{what} {r.namespace}/{r.name} ({r.model} at {r.head_sha[:12]}, {r.phase})")
+    if not runs:
+        echo(f"no training Workflow of {repository} PR #{pr} is running on Argo")
+    return 0
+
+
+def closed_pull_request(ctx) -> int:
+    """The pull request a ``pull_request`` / ``pull_request_target`` event with action ``closed``
+    names; anything else is refused, so a workflow wired to the wrong event type cannot stop the
+    runs it just started."""
+    import os
+
+    from mlops_ci.context.github import _load_event
+    from mlops_ci.errors import UsageError
+
+    if ctx.source != "github" or ctx.event not in ("pull_request", "pull_request_target") or not ctx.pr_number:
+        raise UsageError("--stop needs --pr N outside a pull_request event",
+                         hint="mlops-ci train --stop --pr N [--dry-run]")
+    action = _load_event(os.environ["GITHUB_EVENT_PATH"]).get("action")
+    if action != "closed":
+        raise UsageError(f"this {ctx.event} event is {action!r}, not 'closed': its pull request is still open",
+                         hint="call workflows/pr-closed.yml on `pull_request: types: [closed]`, or pass --pr N")
+    return int(ctx.pr_number)

@@ -6,7 +6,8 @@
 The Workflow's name is deterministic from repository, PR, head SHA and model, so a re-run of
 the same job finds the Workflow it (or an earlier attempt) submitted instead of starting a
 second one on the same GPUs. A Workflow of that name whose labels say it is for something else
-is never adopted. A newer push stops the older head's run of the same PR and model.
+is never adopted. A newer push stops the older head's run of the same PR and model, and
+:meth:`ArgoTrainer.stop_pull_request` stops every run of a pull request when it closes.
 """
 
 from __future__ import annotations
@@ -14,20 +15,33 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from mlops_ci.backends.argo import AlreadyExists, ArgoTransport, TransportError, transport_class
 from mlops_ci.backends.argo.watch import watch
 from mlops_ci.backends.trainers.base import TrainResult, TrainSpec
 from mlops_ci.console import Progress
-from mlops_ci.errors import TrainingError
+from mlops_ci.errors import TrainingError, UsageError
 from mlops_ci.records import write_text_atomic
 
 LABEL = "mlops-ci.dev/"
 IDENTITY = ("repository", "pr", "model")  # labels of one PR's runs of one model
 ACTIVE = ("", "Pending", "Running")
 LOG_TAIL = 200
+
+
+@dataclass(frozen=True)
+class StoppedRun:
+    """A pull request's training Workflow that was stopped (or, in a dry run, would be)."""
+
+    name: str
+    namespace: str
+    model: str  # from its labels: a model the config no longer names is still found
+    head_sha: str
+    phase: str  # when it was found: Pending or Running
+    stopped: bool  # False in a dry run, or when it finished before the stop reached it
 
 
 def transport_for(argo: Any, env: Mapping[str, str] | None = None) -> ArgoTransport:
@@ -118,6 +132,58 @@ class ArgoTrainer:
                            duration_s=round(time.monotonic() - start, 3),
                            error_line=f"Argo Workflow {name} {result.phase.lower()}: {message}" if not ok else "",
                            workflow=name, workflow_url=url, run_id=run_id or adopted_run)
+
+    # -- a closed pull request ------------------------------------------------------------------
+    def stop_pull_request(self, config: Any, models: Sequence[str], *, repository: str, pr: int,
+                          reason: str, dry_run: bool = False) -> list[StoppedRun]:
+        """Stop the still-running training Workflows of pull request ``pr`` of ``repository``.
+
+        Found by their labels (repository and PR, any model and head commit) in every namespace
+        the ``train.argo`` sections of ``models`` name; stopped, not deleted, so that exit
+        handlers run (the JobSet template's deletes its JobSet) and the logs stay. ``dry_run``
+        only lists them.
+        """
+        from mlops_ci.argo.workflow import label_value
+
+        selector = {LABEL + "repository": label_value(repository), LABEL + "pr": str(pr)}
+        targets: dict[tuple, Any] = {}
+        for model in models:
+            if model not in config.models:
+                raise UsageError(f"no model {model!r} in the config", hint=f"use one of {sorted(config.models)}")
+            argo = config.models[model].train.argo
+            if argo is not None:
+                key = (argo.transport, str(argo.server_url), argo.namespace, argo.context)
+                targets.setdefault(key, argo)
+        found: list[StoppedRun] = []
+        for argo in targets.values():
+            try:
+                transport = self._transport or transport_for(argo, self.env)
+                for wf in sorted(transport.list(selector), key=lambda w: (w.get("metadata") or {}).get("name", "")):
+                    meta, status = wf.get("metadata") or {}, wf.get("status") or {}
+                    labels, phase = meta.get("labels") or {}, status.get("phase") or ""
+                    if phase not in ACTIVE:
+                        continue
+                    stopped = not dry_run and self._stop(transport, meta["name"], reason)
+                    found.append(StoppedRun(name=meta["name"], namespace=argo.namespace,
+                                            model=labels.get(LABEL + "model", ""),
+                                            head_sha=labels.get(LABEL + "head-sha", ""), phase=phase or "Pending",
+                                            stopped=stopped))
+            except TransportError as err:
+                raise TrainingError(f"stopping the training Workflows of PR #{pr} in {argo.namespace}: "
+                                    f"{err.message}", hint=err.hint) from err
+        return found
+
+    @staticmethod
+    def _stop(transport: ArgoTransport, name: str, reason: str) -> bool:
+        """Stop ``name``; False when it had already finished (Argo refuses to stop a finished run)."""
+        try:
+            transport.stop(name, reason)
+            return True
+        except TransportError:
+            now = transport.get(name, fields=("metadata.name", "status.phase"))
+            if now is None or ((now.get("status") or {}).get("phase") or "") not in ACTIVE:
+                return False
+            raise
 
     def _url(self, argo: Any, transport: ArgoTransport, name: str) -> str | None:
         if argo.ui_url:
