@@ -3,9 +3,11 @@
 Every Kubernetes object is validated against the schema the real API server enforces, read
 from the upstream CRDs and JSON schema in ../shared/contracts/ (never copied here). The
 validators reject unknown fields, as `kubectl apply` does (server-side field validation is
-Strict by default), and BROKEN below proves that they refuse broken objects. The Action and
-the workflows are checked for the rules that keep them safe: actions pinned by commit SHA, no
-expression expanded inside a `run:` script, explicit permissions.
+Strict by default), and BROKEN below proves that they refuse broken objects. Core kinds go
+through kubernetes-validate. Every kustomization is built with `kubectl kustomize`, as Argo CD
+does, and what it builds is validated too. The Action and the workflows are checked for the
+rules that keep them safe: actions pinned by commit SHA, no expression expanded inside a `run:`
+script, explicit permissions.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ CRDS = {
     ("serving.kserve.io/v1beta1", "InferenceService"): "kserve/serving.kserve.io_inferenceservices.yaml",
     ("argoproj.io/v1alpha1", "Application"): "argo-cd/application-crd.yaml",
     ("argoproj.io/v1alpha1", "AppProject"): "argo-cd/appproject-crd.yaml",
+    ("argoproj.io/v1alpha1", "ApplicationSet"): "argo-cd/applicationset-crd.yaml",
     ("argoproj.io/v1alpha1", "WorkflowTemplate"): "argo-workflows/argoproj.io_workflowtemplates.yaml",
     ("argoproj.io/v1alpha1", "Workflow"): "argo-workflows/argoproj.io_workflows.yaml",
     ("jobset.x-k8s.io/v1alpha2", "JobSet"): "jobset/jobset.x-k8s.io_jobsets.yaml",
@@ -45,11 +48,12 @@ ARGO_DEFINITIONS = {
     ("argoproj.io/v1alpha1", "WorkflowTemplate"): "io.argoproj.workflow.v1alpha1.WorkflowTemplate",
     ("argoproj.io/v1alpha1", "Workflow"): "io.argoproj.workflow.v1alpha1.Workflow",
 }
-# Core kinds in argo/: checked by kubernetes-validate when it is installed (the upstream
-# OpenAPI schemas per Kubernetes version), else only their metadata is checked here.
+# Core kinds in argo/ and manifests/: checked by kubernetes-validate when it is installed (the
+# upstream OpenAPI schemas per Kubernetes version), else only their metadata is checked here.
 CORE_KINDS = {
-    ("v1", "ServiceAccount"), ("v1", "ConfigMap"),
+    ("v1", "ServiceAccount"), ("v1", "ConfigMap"), ("v1", "LimitRange"), ("v1", "Service"),
     ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("apps/v1", "Deployment"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
 }
 KUBERNETES_VERSION = "1.32.0"
 KUSTOMIZATION = ("kustomize.config.k8s.io/v1beta1", "Kustomization")
@@ -62,9 +66,18 @@ EXPECTED_FILES = [
     "manifests/environments/prod/kustomization.yaml",
     "manifests/environments/prod/churn/kustomization.yaml",
     "manifests/environments/prod/churn/inferenceservice.yaml",
-    "manifests/argocd/project.yaml",
+    "manifests/base/kustomization.yaml",
+    "manifests/base/serviceaccount.yaml",
+    "manifests/base/limitrange.yaml",
+    *(f"manifests/alternatives/deployment/{env}/churn/{name}" for env in ("staging", "prod")
+      for name in ("kustomization.yaml", "deployment.yaml", "service.yaml", "hpa.yaml")),
+    "manifests/argocd/kustomization.yaml",
+    "manifests/argocd/project/kustomization.yaml",
+    "manifests/argocd/project/project.yaml",
     "manifests/argocd/staging.yaml",
     "manifests/argocd/prod.yaml",
+    "manifests/argocd/applicationset/kustomization.yaml",
+    "manifests/argocd/applicationset/applicationset.yaml",
     "argo/training-torchrun.yaml",
     "argo/training-jobset.yaml",
     "argo/rbac.yaml",
@@ -371,7 +384,9 @@ MODEL = "churn"
 @pytest.mark.parametrize(("env", "namespace", "automated"), ENVIRONMENTS)
 def test_environment_layout(env: str, namespace: str, automated: bool) -> None:
     base = ROOT / "manifests" / "environments" / env
-    assert load_one(base / "kustomization.yaml")["resources"] == [MODEL]
+    overlay = load_one(base / "kustomization.yaml")
+    assert overlay["resources"] == ["../../base", MODEL]
+    assert overlay["namespace"] == namespace, "the base's objects land in the environment's namespace"
     model_kust = load_one(base / MODEL / "kustomization.yaml")
     assert model_kust["namespace"] == namespace
     assert model_kust["resources"] == ["inferenceservice.yaml"]
@@ -402,7 +417,7 @@ def test_environment_layout(env: str, namespace: str, automated: bool) -> None:
     assert 0 <= predictor["minReplicas"] <= predictor["maxReplicas"]
 
     app = load_one(ROOT / "manifests" / "argocd" / f"{env}.yaml")
-    project = load_one(ROOT / "manifests" / "argocd" / "project.yaml")
+    project = load_one(ROOT / PROJECT)
     assert app["spec"]["project"] == project["metadata"]["name"]
     assert app["metadata"]["namespace"] == project["metadata"]["namespace"] == "argocd"
     source, dest = app["spec"]["source"], app["spec"]["destination"]
@@ -424,24 +439,36 @@ def test_environment_layout(env: str, namespace: str, automated: bool) -> None:
 def _served_version(path: Path):
     """The facts a promotion pinned, read back from an InferenceService the way mlops-ci wrote it."""
     from mlops_ci.config.schema import Resources, ServingConfig
-    from mlops_ci.serving.kserve import ServedVersion
 
     isvc = load_one(path)
     meta, predictor = isvc["metadata"], isvc["spec"]["predictor"]
     model = predictor["model"]
-    notes = meta["annotations"]
-    owned = {"mlops-ci.dev/model-version", "mlops-ci.dev/artifact-uri", "mlops-ci.dev/digest"}
-    version = ServedVersion(
-        model=meta["name"], version=notes["mlops-ci.dev/model-version"],
-        artifact_uri=notes["mlops-ci.dev/artifact-uri"], digest=notes["mlops-ci.dev/digest"],
-        env=meta["labels"]["mlops-ci.dev/environment"], namespace=meta["namespace"],
-        lineage={k.removeprefix("mlops-ci.dev/"): v for k, v in notes.items() if k not in owned})
+    version = _pinned_version(meta)
+    # settings a promotion writes only when the config has them
+    optional = {"deployment_mode": meta["annotations"].get("serving.kserve.io/deploymentMode")}
     serving = ServingConfig(
         model_format=model["modelFormat"]["name"], protocol_version=model["protocolVersion"],
         min_replicas=predictor["minReplicas"], max_replicas=predictor["maxReplicas"],
-        requests=Resources(**model["resources"]["requests"]),
-        limits=Resources(**model["resources"]["limits"]))
+        requests=Resources(**_cpu_memory(model["resources"]["requests"])),
+        limits=Resources(**_cpu_memory(model["resources"]["limits"])),
+        **{k: v for k, v in optional.items() if v is not None})
     return version, serving
+
+
+def _pinned_version(meta: dict):
+    """The ServedVersion behind an object's mlops-ci.dev/* labels and annotations."""
+    from mlops_ci.serving.kserve import ServedVersion
+
+    notes = {k.removeprefix("mlops-ci.dev/"): v for k, v in meta["annotations"].items()
+             if k.startswith("mlops-ci.dev/")}
+    return ServedVersion(
+        model=meta["name"], version=notes.pop("model-version"), artifact_uri=notes.pop("artifact-uri"),
+        digest=notes.pop("digest"), env=meta["labels"]["mlops-ci.dev/environment"],
+        namespace=meta["namespace"], lineage=notes)
+
+
+def _cpu_memory(resources: dict) -> dict:
+    return {k: resources[k] for k in ("cpu", "memory")}
 
 
 @pytest.mark.parametrize("env", [e for e, _, _ in ENVIRONMENTS])
@@ -462,11 +489,36 @@ def test_manifests_are_what_a_promotion_writes(env: str) -> None:
         f"environments/{env}/{MODEL}/kustomization.yaml",
         f"environments/{env}/{MODEL}/inferenceservice.yaml",
     }
+    overlay = f"environments/{env}/kustomization.yaml"
     for path, data in fresh.items():
-        # the same objects as a first promotion renders (ours only add comments) ...
-        assert list(YAML(typ="safe").load_all(data)) == load_all(root / path), path
+        if path == overlay:
+            # ours is a first promotion's overlay plus the base, the namespace and the patches ...
+            first, ours = YAML(typ="safe").load(data), load_one(root / path)
+            assert {k: ours[k] for k in first if k != "resources"} == \
+                {k: v for k, v in first.items() if k != "resources"}
+            assert set(first["resources"]) <= set(ours["resources"]), path
+        else:
+            # ... the model's files are the same objects as a first promotion renders (ours only
+            # add comments) ...
+            assert list(YAML(typ="safe").load_all(data)) == load_all(root / path), path
         # ... and re-promoting the same version rewrites every file byte for byte
         assert again[path] == read(path), f"{path} is not in the format mlops-ci writes"
+
+
+@pytest.mark.parametrize("env", [e for e, _, _ in ENVIRONMENTS])
+def test_a_new_model_is_appended_to_the_environment_overlay(env: str) -> None:
+    """The first promotion of another model adds one line to the overlay and keeps the rest."""
+    import dataclasses
+
+    from mlops_ci.serving import layout
+
+    root = ROOT / "manifests"
+    version, serving = _served_version(root / "environments" / env / MODEL / "inferenceservice.yaml")
+    fraud = dataclasses.replace(version, model="fraud")
+    path = f"environments/{env}/kustomization.yaml"
+    files = layout.render_files("environments", fraud, serving,
+                                lambda p: (root / p).read_bytes() if (root / p).is_file() else None)
+    assert files[path].decode("utf-8") == (root / path).read_text(encoding="utf-8") + "- fraud\n"
 
 
 def test_a_promotion_keeps_comments_and_user_fields() -> None:
@@ -488,6 +540,308 @@ def test_a_promotion_keeps_comments_and_user_fields() -> None:
     changed = [(a, b) for a, b in zip(old, new_lines, strict=True) if a != b]
     assert changed and all(("mlops-ci.dev/" in a or "storageUri" in a) for a, _ in changed), changed
     assert not schema_errors(YAML(typ="safe").load(new))
+
+
+def _served_deployment(folder: Path):
+    """The facts and settings behind a model folder that `serving.kind: deployment` writes."""
+    from mlops_ci.config.schema import Autoscaling, Resources, ServingConfig
+
+    deployment, hpa = load_one(folder / "deployment.yaml"), load_one(folder / "hpa.yaml")
+    container = next(c for c in deployment["spec"]["template"]["spec"]["containers"]
+                     if c["name"] == "model-server")
+    (metric,) = hpa["spec"]["metrics"]
+    serving = ServingConfig(
+        kind="deployment", image=container["image"], args=container["args"],
+        port=next(p["containerPort"] for p in container["ports"] if p["name"] == "http"),
+        min_replicas=hpa["spec"]["minReplicas"], max_replicas=hpa["spec"]["maxReplicas"],
+        autoscaling=Autoscaling(metric=metric["resource"]["name"],
+                                target=metric["resource"]["target"]["averageUtilization"]),
+        requests=Resources(**_cpu_memory(container["resources"]["requests"])),
+        limits=Resources(**_cpu_memory(container["resources"]["limits"])))
+    return _pinned_version(deployment["metadata"]), serving
+
+
+def _contains(big: Any, small: Any, where: str = "") -> None:
+    """Every field of ``small`` is in ``big`` with the same value (``big`` may hold more)."""
+    if isinstance(small, dict):
+        assert isinstance(big, dict), f"{where}: not a mapping"
+        for key, value in small.items():
+            assert key in big, f"{where}/{key} is missing"
+            _contains(big[key], value, f"{where}/{key}")
+    elif isinstance(small, list):
+        assert isinstance(big, list) and len(big) == len(small), f"{where}: {big!r} != {small!r}"
+        for i, (b, s) in enumerate(zip(big, small, strict=True)):
+            _contains(b, s, f"{where}/{i}")
+    else:
+        assert big == small, f"{where}: {big!r} != {small!r}"
+
+
+ALTERNATIVE = ROOT / "manifests" / "alternatives" / "deployment"
+DEPLOYMENT_FILES = ("kustomization.yaml", "deployment.yaml", "service.yaml", "hpa.yaml")
+
+
+def _with_alternative(env: str):
+    """A reader of the GitOps repository in which the alternative is environments/<env>/churn/."""
+    root = ROOT / "manifests"
+    model_dir = f"environments/{env}/{MODEL}/"
+
+    def read(p: str) -> bytes | None:
+        path = ALTERNATIVE / env / MODEL / p.removeprefix(model_dir) if p.startswith(model_dir) else root / p
+        return path.read_bytes() if path.is_file() else None
+
+    return read
+
+
+@pytest.mark.parametrize("env", [e for e, _, _ in ENVIRONMENTS])
+def test_deployment_alternative_is_what_a_promotion_writes(env: str) -> None:
+    """alternatives/deployment/<env>/churn/ is what `serving.kind: deployment` writes, plus the user's fields."""
+    from mlops_ci.serving import layout
+
+    version, serving = _served_deployment(ALTERNATIVE / env / MODEL)
+    assert (version.env, version.namespace) == (env, f"{MODEL}-{env}")
+    read = _with_alternative(env)
+    again = layout.render_files("environments", version, serving, read)
+    paths = {f"environments/{env}/{MODEL}/{name}" for name in DEPLOYMENT_FILES}
+    assert set(again) == paths | {f"environments/{env}/kustomization.yaml"}
+    for path, data in again.items():
+        assert data == read(path), f"re-promoting version 1 would change {path}: it is not in mlops-ci's format"
+    fresh = layout.render_files("environments", version, serving, lambda p: None)
+    for path in paths:
+        # a first promotion writes these objects without the user's probes, security context, ...
+        _contains(load_one(ALTERNATIVE / env / MODEL / Path(path).name), YAML(typ="safe").load(fresh[path]), path)
+
+
+def test_a_promotion_keeps_the_user_fields_of_the_deployment_alternative() -> None:
+    """Promoting version 2 there changes the pinned values only; probes, envFrom and comments stay."""
+    import dataclasses
+
+    from mlops_ci.serving import layout
+
+    v1, serving = _served_deployment(ALTERNATIVE / "staging" / MODEL)
+    v2 = dataclasses.replace(v1, version="2", artifact_uri=v1.artifact_uri.replace("m-", "m-2"),
+                             digest="sha256:" + "0" * 64)
+    path = f"environments/staging/{MODEL}/deployment.yaml"
+    old = (ALTERNATIVE / "staging" / MODEL / "deployment.yaml").read_text(encoding="utf-8").splitlines()
+    new = layout.render_files("environments", v2, serving, _with_alternative("staging"))[path]
+    new_lines = new.decode("utf-8").splitlines()
+    changed = [(a, b) for a, b in zip(old, new_lines, strict=True) if a != b]
+    assert changed and all("mlops-ci.dev/" in a or a.strip().startswith("value:") for a, _ in changed), changed
+    assert {a.strip() for a, _ in changed if a.strip().startswith("value:")} == {
+        "value: '1'", f"value: {v1.artifact_uri}", f"value: {v1.digest}"}
+    doc = YAML(typ="safe").load(new)
+    assert not schema_errors(doc)
+    (container,) = doc["spec"]["template"]["spec"]["containers"]
+    assert {"envFrom", "startupProbe", "readinessProbe", "livenessProbe", "securityContext"} <= set(container)
+
+
+# ---------------------------------------------------------------------------------------------
+# manifests/ and argo/: what `kubectl kustomize` builds (what Argo CD applies)
+
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+
+
+def kustomize_dirs() -> list[Path]:
+    return [p.parent for p in kustomization_files()]
+
+
+def kubectl() -> str:
+    found = shutil.which("kubectl") or "/usr/bin/kubectl"
+    if not os.access(found, os.X_OK):
+        pytest.fail("kubectl is not installed: these tests build every kustomization with "
+                    "`kubectl kustomize`, as Argo CD does (install kubectl 1.27 or later)", pytrace=False)
+    return found
+
+
+def kustomize_build(path: Path) -> list[dict]:
+    proc = subprocess.run([kubectl(), "kustomize", str(path)], check=False, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, f"kubectl kustomize {path} failed:\n{proc.stderr}"
+    return [doc for doc in YAML(typ="safe").load_all(proc.stdout) if doc is not None]
+
+
+@functools.cache
+def built(path: Path) -> tuple[dict, ...]:
+    return tuple(kustomize_build(path))
+
+
+def _identity(obj: dict) -> tuple[str, str, str, str]:
+    meta = obj["metadata"]
+    return obj["apiVersion"].rpartition("/")[0], obj["kind"], meta.get("namespace", ""), meta["name"]
+
+
+def wave(obj: dict) -> int:
+    return int((obj["metadata"].get("annotations") or {}).get(SYNC_WAVE, "0"))
+
+
+def assert_valid_build(objs: list[dict] | tuple[dict, ...], what: str) -> None:
+    assert objs, f"{what} builds to nothing"
+    ids = [_identity(o) for o in objs]
+    assert len(set(ids)) == len(ids), f"{what}: objects built twice: {ids}"
+    for obj in objs:
+        errors = schema_errors(obj)
+        assert not errors, f"{what}: built {obj['kind']} {obj['metadata'].get('name')} is invalid:\n  " + \
+            "\n  ".join(errors)
+
+
+@pytest.mark.parametrize("path", kustomize_dirs(), ids=rel)
+def test_kustomization_builds_to_valid_objects(path: Path) -> None:
+    assert_valid_build(built(path), rel(path))
+
+
+def _allowed_by_project(obj: dict) -> bool:
+    spec = load_one(ROOT / PROJECT)["spec"]
+    group, kind = obj["apiVersion"].rpartition("/")[0], obj["kind"]
+    lists = spec["namespaceResourceWhitelist"] if obj["metadata"].get("namespace") else spec["clusterResourceWhitelist"]
+    return {"group": group, "kind": kind} in lists
+
+
+def assert_environment_build(objs: list[dict] | tuple[dict, ...], namespace: str, what: str) -> None:
+    """What Argo CD applies for one environment: valid, in its namespace, allowed, in wave order."""
+    assert_valid_build(objs, what)
+    base = {(o["kind"], o["metadata"]["name"]) for o in built(ROOT / "manifests" / "base")}
+    ours = [o for o in objs if (o["kind"], o["metadata"]["name"]) in base]
+    models = [o for o in objs if (o["kind"], o["metadata"]["name"]) not in base]
+    assert len(ours) == len(base) and models, f"{what}: expected the base's objects and the models'"
+    for obj in objs:
+        assert obj["metadata"].get("namespace") == namespace, f"{what}: {_identity(obj)} is not in {namespace}"
+        assert _allowed_by_project(obj), f"{what}: the AppProject does not allow {obj['kind']}"
+    assert max(map(wave, ours)) < min(map(wave, models)), \
+        f"{what}: the base must sync in an earlier wave than the models"
+    accounts = {o["metadata"]["name"] for o in ours if o["kind"] == "ServiceAccount"}
+    for obj in models:
+        pod = {"InferenceService": lambda o: o["spec"]["predictor"],
+               "Deployment": lambda o: o["spec"]["template"]["spec"]}.get(obj["kind"])
+        if pod is not None:
+            assert pod(obj).get("serviceAccountName") in accounts, \
+                f"{what}: {obj['kind']} {obj['metadata']['name']} does not run as the base's service account"
+
+
+@pytest.mark.parametrize(("env", "namespace", "automated"), ENVIRONMENTS)
+def test_environment_builds_base_then_models(env: str, namespace: str, automated: bool) -> None:
+    objs = built(ROOT / "manifests" / "environments" / env)
+    assert_environment_build(objs, namespace, f"environments/{env}")
+    assert {o["kind"] for o in objs} == {"ServiceAccount", "LimitRange", "InferenceService"}
+
+
+@pytest.mark.parametrize(("env", "namespace", "automated"), ENVIRONMENTS)
+def test_deployment_alternative_builds_in_an_environment(env: str, namespace: str, automated: bool,
+                                                         tmp_path: Path) -> None:
+    """environments/<env> with churn served by the alternative, as a change of serving.kind leaves it."""
+    copy_root = tmp_path / "manifests"
+    shutil.copytree(ROOT / "manifests", copy_root)
+    model_dir = copy_root / "environments" / env / MODEL
+    shutil.rmtree(model_dir)
+    shutil.copytree(ALTERNATIVE / env / MODEL, model_dir)
+    objs = kustomize_build(copy_root / "environments" / env)
+    assert_environment_build(objs, namespace, f"environments/{env} with the Deployment alternative")
+    by_kind = {o["kind"]: o for o in objs}
+    assert set(by_kind) == {"ServiceAccount", "LimitRange", "Deployment", "Service", "HorizontalPodAutoscaler"}
+    deployment, service, hpa = by_kind["Deployment"], by_kind["Service"], by_kind["HorizontalPodAutoscaler"]
+    assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    ports = {p["name"] for c in deployment["spec"]["template"]["spec"]["containers"] for p in c["ports"]}
+    assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                            "name": deployment["metadata"]["name"]}
+    assert wave(deployment) == wave(service) < wave(hpa), "the HPA syncs after what it scales"
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert re.fullmatch(r"[a-z0-9.-]+/[a-z0-9._/-]+@sha256:[0-9a-f]{64}", image), "pin the image by digest"
+
+
+def test_argocd_project_syncs_before_the_applications() -> None:
+    for path in (ROOT / "manifests" / "argocd", ROOT / "manifests" / "argocd" / "applicationset"):
+        objs = built(path)
+        (project,) = [o for o in objs if o["kind"] == "AppProject"]
+        apps = [o for o in objs if o["kind"] != "AppProject"]
+        assert apps and all(wave(project) < wave(a) for a in apps), rel(path)
+        assert all(a["metadata"]["namespace"] == project["metadata"]["namespace"] for a in apps)
+    assert {o["kind"] for o in built(ROOT / "manifests" / "argocd")} == {"AppProject", "Application"}
+    assert {o["kind"] for o in built(ROOT / "manifests" / "argocd" / "applicationset")} == \
+        {"AppProject", "ApplicationSet"}, "argocd/ and argocd/applicationset/ are two ways: never both"
+
+
+# ---------------------------------------------------------------------------------------------
+# manifests/argocd/applicationset/: the Applications it generates
+
+GO_IF = re.compile(r"\s*\{\{-\s*if\s+(.+?)\s*\}\}(.*?)\s*\{\{-\s*end\s*\}\}", re.DOTALL)
+GO_PARAM = re.compile(r"\{\{\s*\.path\.(\w+)\s*\}\}")
+
+
+def _go_condition(expr: str, params: dict[str, str]) -> bool:
+    single = re.fullmatch(r'(eq|ne) \.path\.(\w+) "([^"]*)"', expr)
+    if single:
+        op, key, value = single.groups()
+        return (params[key] == value) == (op == "eq")
+    conjunction = re.fullmatch(r'and((?: \((?:eq|ne) \.path\.\w+ "[^"]*"\))+)', expr)
+    if conjunction:
+        return all(_go_condition(term, params) for term in re.findall(r"\(([^()]*)\)", conjunction.group(1)))
+    pytest.fail(f"`{{{{ if {expr} }}}}` is outside the Go template subset this test reads: extend _go_condition")
+
+
+def go_template(text: str, params: dict[str, str]) -> str:
+    """The Go template constructs the ApplicationSet uses (.path params, if/eq/ne/and); no others."""
+    text = GO_IF.sub(lambda m: m.group(2) if _go_condition(m.group(1), params) else "", text)
+    text = GO_PARAM.sub(lambda m: params[m.group(1)], text)
+    assert "{{" not in text, f"a Go template construct this test does not read is left in:\n{text}"
+    return text
+
+
+def _merge(node: dict, patch: dict) -> None:
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(node.get(key), dict):
+            _merge(node[key], value)
+        else:
+            node[key] = value
+
+
+def generated_application(appset: dict, folder: str) -> dict:
+    """The Application the ApplicationSet's git directory generator makes for ``folder``."""
+    params = {"path": folder, "basename": folder.rpartition("/")[2]}
+
+    def render(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: render(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [render(v) for v in node]
+        return go_template(node, params) if isinstance(node, str) else node
+
+    spec = appset["spec"]
+    app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+           "metadata": {**render(spec["template"]["metadata"]), "namespace": appset["metadata"]["namespace"]},
+           "spec": render(spec["template"]["spec"])}
+    if "templatePatch" in spec:
+        _merge(app, YAML(typ="safe").load(go_template(spec["templatePatch"], params)))
+    return app
+
+
+def test_applicationset_generates_the_environment_applications() -> None:
+    appset = load_one(ROOT / APPSET)
+    project = load_one(ROOT / PROJECT)
+    spec = appset["spec"]
+    assert spec["goTemplate"] is True and spec["goTemplateOptions"] == ["missingkey=error"]
+    (generator,) = spec["generators"]
+    git = generator["git"]
+    hand_written = {env: load_one(ROOT / "manifests" / "argocd" / f"{env}.yaml") for env, _, _ in ENVIRONMENTS}
+    source = hand_written["staging"]["spec"]["source"]
+    assert (git["repoURL"], git["revision"]) == (source["repoURL"], source["targetRevision"])
+    assert git["repoURL"] in project["spec"]["sourceRepos"]
+    # the generator's globs, run over this layout, find exactly the environment folders
+    found = sorted(p.relative_to(ROOT / "manifests").as_posix()
+                   for d in git["directories"] for p in (ROOT / "manifests").glob(d["path"]) if p.is_dir())
+    assert found == sorted(f"environments/{env}" for env in hand_written)
+    for folder in found:
+        app = generated_application(appset, folder)
+        assert not schema_errors(app), schema_errors(app)
+        twin = hand_written[folder.rpartition("/")[2]]
+        assert app["metadata"]["name"] == twin["metadata"]["name"]
+        assert app["metadata"]["labels"] == twin["metadata"]["labels"]
+        assert app["spec"] == twin["spec"], f"the ApplicationSet's Application for {folder} differs from {twin}"
+    # a new environment syncs on its own; one named prod or production only by hand
+    assert "automated" in generated_application(appset, "environments/dev")["spec"]["syncPolicy"]
+    assert "automated" not in generated_application(appset, "environments/production")["spec"]["syncPolicy"]
+    assert spec["syncPolicy"]["preserveResourcesOnDeletion"] is True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -556,7 +910,11 @@ def test_workflow_template_references_only_declared_parameters() -> None:
 _DELETE = object()
 ISVC = "manifests/environments/staging/churn/inferenceservice.yaml"
 APP = "manifests/argocd/staging.yaml"
-PROJECT = "manifests/argocd/project.yaml"
+PROJECT = "manifests/argocd/project/project.yaml"
+APPSET = "manifests/argocd/applicationset/applicationset.yaml"
+DEPLOYMENT = "manifests/alternatives/deployment/staging/churn/deployment.yaml"
+HPA = "manifests/alternatives/deployment/staging/churn/hpa.yaml"
+SERVICE_ACCOUNT = "manifests/base/serviceaccount.yaml"
 WT = "argo/training-torchrun.yaml"
 
 BROKEN = [
@@ -570,6 +928,15 @@ BROKEN = [
     (APP, "spec.syncPolicy.automated.prune", "yes", "[crd]", "is not of type 'boolean'"),
     (APP, "spec.syncPolicy.automatic", {"prune": True}, "[crd]", "Additional properties are not allowed"),
     (PROJECT, "spec.destinations", {"namespace": "churn-staging"}, "[crd]", "is not of type 'array'"),
+    (APPSET, "spec.generators.0.git.directories", "environments/*", "[crd]", "is not of type 'array'"),
+    (APPSET, "spec.template.spec.destination.server", 443, "[crd]", "is not of type 'string'"),
+    (APPSET, "spec.templatePatch", {"spec": {}}, "[crd]", "is not of type 'string'"),
+    (DEPLOYMENT, "spec.replicas", "two", "[core]", "is not of type 'integer'"),
+    (DEPLOYMENT, "spec.template.spec.containers.0.env.1.value", 1, "[core]", "is not of type 'string'"),
+    (DEPLOYMENT, "spec.template.spec.containers.0.ports.0.containerPort", "8080", "[core]",
+     "is not of type 'integer'"),
+    (HPA, "spec.minReplica", 1, "[core]", "Additional properties are not allowed"),
+    (SERVICE_ACCOUNT, "metadata.annotations.argocd.argoproj.io/sync-wave", -1, "[metadata]", "not a string"),
     (WT, "spec.templates.0.container.resources.limits.nvidia.com/gpu", "{{workflow.parameters.gpus}}",
      "[crd]", "does not match"),
     (WT, "spec.activeDeadlineSeconds", "6h", "[crd]", "is not of type 'integer'"),
@@ -584,6 +951,8 @@ BROKEN = [
 @pytest.mark.parametrize(("path", "field", "value", "check", "words"), BROKEN,
                          ids=[f"{Path(b[0]).stem}:{b[1]}:{b[3]}" for b in BROKEN])
 def test_validators_refuse_broken_objects(path: str, field: str, value: Any, check: str, words: str) -> None:
+    if check == "[core]":
+        pytest.importorskip("kubernetes_validate")
     obj = copy.deepcopy(load_one(ROOT / path))
     assert not schema_errors(obj), f"{path} must be valid before it is broken"
     target, key = _locate(obj, field)

@@ -1,7 +1,10 @@
 """A KServe InferenceService for one model version, pinned to fixed facts.
 
 The manifest carries the version's artifact URI (never an alias), its digest and the
-lineage (PR, source commit, training run, data hashes) as labels and annotations.
+lineage (PR, source commit, training run, data hashes) as labels and annotations, and the
+serving settings: the deployment mode (always written, so that what the config was checked
+against is what the cluster runs, whatever KServe's default there), replicas, autoscaling,
+canary traffic and resources. A setting removed from the config is removed from the file.
 """
 
 from __future__ import annotations
@@ -10,10 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_ci.config.schema import ServingConfig
+from mlops_ci.serving.yamlio import ABSENT, prune
 
 API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
 LABEL_PREFIX = "mlops-ci.dev"
+DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
+GPU = "nvidia.com/gpu"
 
 
 @dataclass(frozen=True)
@@ -50,27 +56,40 @@ def annotations(v: ServedVersion) -> dict[str, str]:
     return out
 
 
+def resources(serving: ServingConfig) -> dict[str, Any]:
+    """Container resources; GPUs (an extended resource) in limits and, equal, in requests."""
+    gpus = str(serving.gpus) if serving.gpus else ABSENT
+    return {"requests": {"cpu": serving.requests.cpu, "memory": serving.requests.memory, GPU: gpus},
+            "limits": {"cpu": serving.limits.cpu, "memory": serving.limits.memory, GPU: gpus}}
+
+
 def owned_fields(v: ServedVersion, serving: ServingConfig) -> dict[str, Any]:
-    """The fields mlops-ci owns in the InferenceService; everything else is the user's."""
+    """The fields mlops-ci owns in the InferenceService; everything else is the user's.
+
+    ABSENT marks an owned field the settings leave out: a promotion removes it from the file.
+    """
     model: dict[str, Any] = {"modelFormat": {"name": serving.model_format},
                              "protocolVersion": serving.protocol_version}
     if serving.runtime:
         model["runtime"] = serving.runtime
     model["storageUri"] = v.artifact_uri
-    model["resources"] = {
-        "requests": {"cpu": serving.requests.cpu, "memory": serving.requests.memory},
-        "limits": {"cpu": serving.limits.cpu, "memory": serving.limits.memory},
-    }
+    model["resources"] = resources(serving)
+    scaling = serving.autoscaling
+    canary = serving.canary_percent
+    notes = {**annotations(v), DEPLOYMENT_MODE: serving.deployment_mode}
     return {
-        "metadata": {"labels": labels(v), "annotations": annotations(v)},
+        "metadata": {"labels": labels(v), "annotations": notes},
         "spec": {"predictor": {"minReplicas": serving.min_replicas, "maxReplicas": serving.max_replicas,
+                               "scaleMetric": scaling.metric if scaling else ABSENT,
+                               "scaleTarget": scaling.target if scaling else ABSENT,
+                               "canaryTrafficPercent": canary if canary is not None else ABSENT,
                                "model": model}},
     }
 
 
 def render(v: ServedVersion, serving: ServingConfig) -> dict[str, Any]:
     """A complete InferenceService with a stable key order."""
-    owned = owned_fields(v, serving)
+    owned = prune(owned_fields(v, serving))
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,

@@ -2,21 +2,27 @@
 
     <gitops.path>/<env>/kustomization.yaml                resources: one folder per model
     <gitops.path>/<env>/<model>/kustomization.yaml         namespace + the model's resources
-    <gitops.path>/<env>/<model>/inferenceservice.yaml      the served version
+    <gitops.path>/<env>/<model>/inferenceservice.yaml      the served version (serving.kind inferenceservice)
+    <gitops.path>/<env>/<model>/deployment.yaml            or, for serving.kind deployment, the served
+    <gitops.path>/<env>/<model>/service.yaml               version in a Deployment, its Service and
+    <gitops.path>/<env>/<model>/hpa.yaml                   its HorizontalPodAutoscaler
 
 An Argo CD Application per environment (see manifests/) points at <gitops.path>/<env>.
-Existing files are edited as ruamel.yaml round-trips; missing files are created.
+Existing files are edited as ruamel.yaml round-trips; missing files are created. When a model
+changes kind, the other kind's files are deleted (None) and leave its kustomization.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from mlops_ci.config.schema import ServingConfig
-from mlops_ci.serving import kserve, yamlio
+from mlops_ci.serving import deployment, kserve, yamlio
 
 KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+ISVC_FILE = "inferenceservice.yaml"
+FILES = {"inferenceservice": (ISVC_FILE,), "deployment": deployment.FILES}
 
 Reader = Callable[[str], bytes | None]
 
@@ -25,44 +31,77 @@ def model_dir(root: str, env: str, model: str) -> str:
     return posixpath.join(root, env, model)
 
 
-def render_files(root: str, v: kserve.ServedVersion, serving: ServingConfig, read: Reader) -> dict[str, bytes]:
-    """New contents for every file the promotion of ``v`` touches (unchanged ones included)."""
-    files: dict[str, bytes] = {}
+def workload_path(root: str, env: str, model: str, serving: ServingConfig) -> str:
+    """The file that pins the served version (its mlops-ci.dev/* annotations): rollback reads it."""
+    return posixpath.join(model_dir(root, env, model), FILES[serving.kind][0])
+
+
+def _render(name: str, v: kserve.ServedVersion, serving: ServingConfig):
+    if name == ISVC_FILE:
+        return kserve.render(v, serving), kserve.owned_fields(v, serving)
+    return deployment.render(name, v, serving), deployment.owned_fields(name, v, serving)
+
+
+def render_files(root: str, v: kserve.ServedVersion, serving: ServingConfig,
+                 read: Reader) -> dict[str, bytes | None]:
+    """New contents for every file the promotion of ``v`` touches (unchanged ones included).
+
+    None: a file to delete (the other kind's, after a change of ``serving.kind``).
+    """
+    files: dict[str, bytes | None] = {}
     folder = model_dir(root, v.env, v.model)
-
-    isvc_path = posixpath.join(folder, "inferenceservice.yaml")
-    current = read(isvc_path)
-    if current is None:
-        files[isvc_path] = yamlio.dump(kserve.render(v, serving))
-    else:
-        doc = yamlio.load(current)
-        yamlio.merge_owned(doc, kserve.owned_fields(v, serving))
-        files[isvc_path] = yamlio.dump(doc)
-
+    wanted = FILES[serving.kind]
+    for name in wanted:
+        path = posixpath.join(folder, name)
+        current = read(path)
+        fresh, owned = _render(name, v, serving)
+        if current is None:
+            files[path] = yamlio.dump(fresh)
+        else:
+            doc = yamlio.load(current)
+            yamlio.merge_owned(doc, owned)
+            files[path] = yamlio.dump(doc)
+    # after a change of kind, the other kind's files are the ones its kustomization still lists
     kust_path = posixpath.join(folder, "kustomization.yaml")
     current = read(kust_path)
+    listed = _resources(current)
+    stale = [name for kind, names in FILES.items() if kind != serving.kind for name in names if name in listed]
+    for name in stale:
+        if read(posixpath.join(folder, name)) is not None:
+            files[posixpath.join(folder, name)] = None
     if current is None:
-        files[kust_path] = yamlio.dump({**KUSTOMIZATION, "namespace": v.namespace,
-                                        "resources": ["inferenceservice.yaml"]})
+        files[kust_path] = yamlio.dump({**KUSTOMIZATION, "namespace": v.namespace, "resources": list(wanted)})
     else:
-        files[kust_path] = _ensure_resource(current, "inferenceservice.yaml")
+        files[kust_path] = _ensure_resources(current, list(wanted), remove=stale)
 
     env_path = posixpath.join(root, v.env, "kustomization.yaml")
     current = read(env_path)
     if current is None:
         files[env_path] = yamlio.dump({**KUSTOMIZATION, "resources": [v.model]})
     else:
-        files[env_path] = _ensure_resource(current, v.model)
+        files[env_path] = _ensure_resources(current, [v.model])
     return files
 
 
-def _ensure_resource(current: bytes, entry: str) -> bytes:
+def _resources(current: bytes | None) -> list[str]:
+    doc = yamlio.load(current) if current is not None else None
+    entries = doc.get("resources") if isinstance(doc, dict) else None
+    return [e for e in entries if isinstance(e, str)] if isinstance(entries, list) else []
+
+
+def _ensure_resources(current: bytes, entries: list[str], *, remove: Sequence[str] = ()) -> bytes:
     doc = yamlio.load(current)
     resources = doc.get("resources")
+    changed = False
     if resources is None:
-        doc["resources"] = [entry]
-    elif entry not in resources:
-        resources.append(entry)
-    else:
-        return current
-    return yamlio.dump(doc)
+        doc["resources"] = resources = []
+        changed = True
+    for entry in remove:
+        while entry in resources:
+            resources.remove(entry)
+            changed = True
+    for entry in entries:
+        if entry not in resources:
+            resources.append(entry)
+            changed = True
+    return yamlio.dump(doc) if changed else current

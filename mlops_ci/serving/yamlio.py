@@ -9,6 +9,25 @@ import io
 from typing import Any
 
 
+class _Absent:
+    """An owned key that must not be there (a setting that was removed: a canary, a GPU, a scale metric)."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+
+
+def prune(data: Any) -> Any:
+    """``data`` without the keys whose value is ABSENT (what a new file holds)."""
+    if isinstance(data, dict):
+        return {k: prune(v) for k, v in data.items() if v is not ABSENT}
+    if isinstance(data, list):
+        return [prune(v) for v in data]
+    return data
+
+
 def _yaml():
     from ruamel.yaml import YAML
 
@@ -34,20 +53,44 @@ def merge_owned(node: Any, owned: dict[str, Any]) -> None:
 
     Keys that exist keep their place and comments. A missing key is inserted after the nearest
     preceding key of ``owned`` that exists (so ``maxReplicas`` lands beside ``minReplicas``),
-    else before the nearest following one, else at the end.
+    else before the nearest following one, else at the end. A key whose owned value is ABSENT is
+    removed. A list of mappings that all have a ``name`` (containers, env, ports) merges item by
+    name, as a strategic merge patch does: items of other names (a sidecar) stay.
     """
     from ruamel.yaml.comments import CommentedMap
 
     order = list(owned)
     for i, (key, value) in enumerate(owned.items()):
+        if value is ABSENT:
+            if key in node:
+                del node[key]
+            continue
         if key not in node:
-            _insert(node, key, CommentedMap() if isinstance(value, dict) and value else value, order, i)
+            _insert(node, key, CommentedMap() if isinstance(value, dict) and value
+                    else [] if _named(value) else prune(value), order, i)
         if isinstance(value, dict) and value:
             if not isinstance(node.get(key), dict):
                 node[key] = CommentedMap()
             merge_owned(node[key], value)
+        elif _named(value) and isinstance(node.get(key), list) and all(isinstance(x, dict) for x in node[key]):
+            _merge_named(node[key], value)
         elif node.get(key) != value:
-            node[key] = value
+            node[key] = prune(value)
+
+
+def _named(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(x, dict) and "name" in x for x in value)
+
+
+def _merge_named(items: list, owned: list[dict[str, Any]]) -> None:
+    from ruamel.yaml.comments import CommentedMap
+
+    for item in owned:
+        current = next((x for x in items if x.get("name") == item["name"]), None)
+        if current is None:
+            current = CommentedMap()
+            items.append(current)
+        merge_owned(current, item)
 
 
 def _insert(node: Any, key: str, value: Any, order: list[str], index: int) -> None:

@@ -26,7 +26,7 @@ from mlops_ci.backends.gitops.base import Checkout, HistoryEntry
 from mlops_ci.backends.tracking import Tracking
 from mlops_ci.errors import BackendError, PromotionError
 from mlops_ci.records import FileChange, RollbackRecord
-from mlops_ci.serving import hold, kserve, layout, yamlio
+from mlops_ci.serving import hold, kserve, layout, validate, yamlio
 from mlops_ci.stages.promote import candidate_from_registry
 from mlops_ci.stages.register import EVALUATION_TAG
 from mlops_ci.workspace import Workspace
@@ -114,7 +114,7 @@ def _plan_revert(ws: Workspace, co: Checkout, gitops: GitOpsRemote, model: str, 
             + ", ".join(f"{e.sha[:12]} {e.subject!r}" for e in others),
             hint=f"pass --to {older[0][1]} to render v{older[0][1]} on top of those changes")
     files = {p: co.show(first.parent, p) for p in paths}
-    isvc = posixpath.join(layout.model_dir(ws.config.gitops.path, env, model), "inferenceservice.yaml")
+    isvc = layout.workload_path(ws.config.gitops.path, env, model, ws.model(model).serving)
     pinned = _served_version(files[isvc] if isvc in files else co.read(isvc))
     if pinned is None:
         raise PromotionError(f"before {first.sha[:12]} ({first.subject!r}) {isvc} pinned no version of {model} "
@@ -131,7 +131,7 @@ def _plan_repin(ws: Workspace, co: Checkout, gitops: GitOpsRemote, model: str, e
                 history: list[HistoryEntry], tracking: Tracking) -> _Plan:
     root = ws.config.gitops.path
     served = _version_commits(history, model, env)
-    isvc = posixpath.join(layout.model_dir(root, env, model), "inferenceservice.yaml")
+    isvc = layout.workload_path(root, env, model, ws.model(model).serving)
     pinned = _served_version(co.read(isvc))
     current = pinned[0] if pinned else served[0][1] if served else None
     if current is None:
@@ -207,6 +207,10 @@ def rollback(
                                 reason=hold.one_line(reason) or None, actor=actor, hold_path=hold_file,
                                 dry_run=dry_run, noop=not touched, changes=changes, remote=gitops.url,
                                 branch=gitops.branch, base_commit=co.head, commit_sha=None if touched else co.head)
+        if touched:  # a restored or re-pinned manifest is validated like a promoted one
+            validate.check(touched, root=root, env=env, settings=validate.Settings.from_env(ws.env),
+                           checkout_dir=getattr(co, "path", None), read=co.read,
+                           what=f"rolling back {model} in {env} to v{plan.version}")
         if dry_run:
             return record
         if touched:
