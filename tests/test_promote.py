@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, kserve_errors
+from conftest import CONTRACTS, git, kserve_errors
 from mlops_ci.backends.gitops import gitops_for
 from mlops_ci.backends.gitops.git import GitRemote
+from mlops_ci.cli.main import main
 from mlops_ci.config import load_config
 from mlops_ci.config.schema import ServingConfig
-from mlops_ci.errors import GateFailed, PushConflict, UsageError
+from mlops_ci.errors import ConfigError, ExitCode, GateFailed, PromotionError, PushConflict, UsageError
 from mlops_ci.serving import kserve, yamlio
 from mlops_ci.stages.promote import Candidate, promote
 from mlops_ci.workspace import Workspace
@@ -63,7 +64,8 @@ def ws(tiny_repo) -> Workspace:
     text = config.read_text()
     tiny = text[text.index("  tiny:\n"):]
     config.write_text(text + tiny.replace("  tiny:\n", "  other:\n", 1))
-    return Workspace.from_config(load_config(config), env={})
+    # promotions validate InferenceServices against the KServe CRD of the contracts
+    return Workspace.from_config(load_config(config), env={"MLOPS_CI_CRDS": str(CONTRACTS / "kserve")})
 
 
 def show(ws: Workspace, rev: str, path: str) -> str:
@@ -201,3 +203,105 @@ def test_writes_outside_the_checkout_are_refused(ws):
     remote = gitops_for(ws)
     with remote.checkout() as co, pytest.raises(BackendError, match="outside the GitOps checkout"):
         co.commit_and_push({"../escape.yaml": b"x"}, "nope\n")
+
+
+def push_hand_edited(ws, tmp_path, text: str, path: str = "environments/staging/tiny/inferenceservice.yaml") -> str:
+    """A GitOps repository whose ``path`` someone wrote by hand; returns the branch tip."""
+    clone = tmp_path / "clone"
+    gitops_for(ws).ensure_exists()
+    git(tmp_path, "clone", "--quiet", ws.gitops_remote, str(clone))
+    target = clone / path
+    target.parent.mkdir(parents=True)
+    target.write_text(text)
+    git(clone, "checkout", "--quiet", "-b", "main")
+    git(clone, "add", "-A")
+    git(clone, "commit", "--quiet", "-m", "hand-written manifest")
+    git(clone, "push", "--quiet", "origin", "main")
+    return git(Path(ws.gitops_remote), "rev-parse", "main")
+
+
+def test_an_invalid_manifest_is_never_committed(ws, tmp_path):
+    """A hand-edited field the round trip keeps makes the manifest invalid: the promotion stops
+    before committing, naming the file and the fields, in a dry run too."""
+    hand = (GOLDEN / "hand-edited-isvc.yaml").read_text()
+    hand = hand.replace("    minReplicas: 1\n", "    minReplicas: 1\n    timeout: 30s  # seconds, by hand\n")
+    hand += "      resources:\n        limits:\n          ephemeral-storage: 10 GB\n"
+    tip = push_hand_edited(ws, tmp_path, hand)
+    tracking = RecordingTracking()
+    path = "environments/staging/tiny/inferenceservice.yaml"
+    for dry_run in (True, False):
+        with pytest.raises(PromotionError) as err:
+            promote(ws, candidate("8"), "staging", tracking=tracking, gitops=gitops_for(ws), dry_run=dry_run)
+        message = str(err.value)
+        assert "nothing was committed" in message
+        assert f"{path}: InferenceService/tiny: spec.predictor.timeout: '30s' is not of type 'integer' [crd]" \
+            in message, message
+        assert (f"{path}: InferenceService/tiny: spec.predictor.model.resources.limits.ephemeral-storage: "
+                "'10 GB' does not match") in message, message
+    assert git(Path(ws.gitops_remote), "rev-parse", "main") == tip, "the remote branch moved"
+    assert tracking.aliases == {} and tracking.tags == {}
+
+
+def test_a_change_of_kind_replaces_the_inferenceservice(ws, tmp_path):
+    tracking = RecordingTracking()
+    promote(ws, candidate("1"), "staging", tracking=tracking, gitops=gitops_for(ws))
+    config = ws.loaded.path
+    config.write_text(config.read_text().replace("  tiny:\n", "  tiny:\n    serving:\n      kind: deployment\n"
+                                                 "      image: ghcr.io/acme/server@sha256:" + "a" * 64 + "\n"
+                                                 "      gpus: 1\n", 1))
+    moved = Workspace.from_config(load_config(config), env=ws.env)
+    rec = promote(moved, candidate("2"), "staging", tracking=tracking, gitops=gitops_for(moved))
+    folder = "environments/staging/tiny/"
+    actions = {c.path.removeprefix(folder): c.action for c in rec.changes if c.action != "unchanged"}
+    assert actions == {"inferenceservice.yaml": "delete", "deployment.yaml": "create", "service.yaml": "create",
+                       "hpa.yaml": "create", "kustomization.yaml": "modify"}
+    kust = yamlio.load(show(ws, rec.commit_sha, folder + "kustomization.yaml"))
+    assert kust["resources"] == ["deployment.yaml", "service.yaml", "hpa.yaml"]
+    dep = yamlio.load(show(ws, rec.commit_sha, folder + "deployment.yaml"))
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    assert {"name": "MODEL_URI", "value": "s3://models/tiny/m-2/artifacts"} in container["env"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    files = git(Path(ws.gitops_remote), "ls-tree", "-r", "--name-only", "main").split()
+    assert folder + "inferenceservice.yaml" not in files
+    again = promote(moved, candidate("3"), "staging", tracking=tracking, gitops=gitops_for(moved))
+    assert [c.path for c in again.changes if c.action != "unchanged"] == [folder + "deployment.yaml"]
+
+
+def test_scale_to_zero_in_serverless_reaches_the_manifest(ws):
+    config = ws.loaded.path
+    config.write_text(config.read_text().replace("  tiny:\n", "  tiny:\n    serving:\n"
+                                                 "      deployment_mode: Serverless\n      min_replicas: 0\n"
+                                                 "      max_replicas: 3\n      canary_percent: 25\n", 1))
+    served = Workspace.from_config(load_config(config), env=ws.env)
+    rec = promote(served, candidate("4"), "staging", tracking=RecordingTracking(), gitops=gitops_for(served))
+    isvc = yamlio.load(show(ws, rec.commit_sha, "environments/staging/tiny/inferenceservice.yaml"))
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
+    assert (isvc["spec"]["predictor"]["minReplicas"], isvc["spec"]["predictor"]["canaryTrafficPercent"]) == (0, 25)
+
+
+HOSTILE = ["../../etc", "a: b", "*x", "{x}", "tiny/../other"]
+
+
+@pytest.mark.parametrize("model", HOSTILE)
+def test_hostile_model_names_are_refused_before_any_path_is_built(ws, model, capsys):
+    tracking = RecordingTracking()
+    with pytest.raises(UsageError, match="is not defined in"):
+        promote(ws, candidate("1", model=model), "staging", tracking=tracking, gitops=gitops_for(ws))
+    with pytest.raises(UsageError, match="is not defined in"):  # failed gates are not what stops it
+        promote(ws, candidate("1", model=model, passed=False), "staging", tracking=tracking, gitops=gitops_for(ws))
+    assert main(["promote", "--config", str(ws.loaded.path), "--model", model, "--env", "staging",
+                 "--version", "1", "--dry-run"]) == ExitCode.USAGE
+    assert "is not defined in" in capsys.readouterr().err
+    assert not Path(ws.gitops_remote).exists() and tracking.aliases == {}
+
+
+@pytest.mark.parametrize("model", HOSTILE)
+def test_hostile_model_names_are_refused_in_the_config(tmp_path, model):
+    text = (Path(__file__).resolve().parent / "fixtures" / "tiny" / ".mlops-ci.yaml").read_text()
+    path = tmp_path / ".mlops-ci.yaml"
+    quoted = "'" + model.replace("'", "''") + "'"
+    path.write_text(text.replace("  tiny:\n", f"  {quoted}:\n"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    line = text.splitlines().index("  tiny:") + 1
+    assert f"{path}:{line}:" in str(err.value) and "is not a valid name" in str(err.value), str(err.value)

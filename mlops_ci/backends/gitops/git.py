@@ -1,12 +1,22 @@
 """A GitOps repository behind any git URL (a local bare repository by default).
 
 Each promotion works in its own temporary clone. A rejected push (the branch moved) is
-retried after fetch + rebase with bounded, jittered backoff; a rebase conflict is a real
-conflict and stops with PushConflict. Nothing is ever force-pushed.
+retried after fetch + rebase with bounded, jittered backoff. Nothing is ever force-pushed.
+
+A rebase conflict in a kustomization whose ``resources`` list both sides changed (two promotions
+each adding a model folder to the environment's list) is resolved by re-applying our entries to
+their list; any other conflict stops with PushConflict, naming the files (the promote stage then
+plans again on the new tip, or reports a real conflict: see mlops_ci.stages.promote).
+
+A lost race means another push landed, so retrying cannot livelock; attempts are bounded. The
+backoff is full jitter over a range that starts at the time the lost attempt took (a competitor's
+attempt takes about as long) and doubles with each loss: on a busy branch the contenders spread
+out after a few rounds instead of colliding round after round.
 """
 
 from __future__ import annotations
 
+import posixpath
 import random
 import shutil
 import tempfile
@@ -19,11 +29,51 @@ from mlops_ci import gitutil
 from mlops_ci.backends.gitops.base import HistoryEntry
 from mlops_ci.errors import BackendError, PushConflict
 
-MAX_PUSH_ATTEMPTS = 8
+MAX_PUSH_ATTEMPTS = 20  # each lost race is another push that landed: enough for 20 pushers at once
+MAX_BACKOFF_S = 8.0
 _REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "failed to update ref", "cannot lock ref",
              "incorrect old value")
+KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # one record per commit: \x1e sha \x1f parents \x1f subject \x1f trailers \x1f, then the changed paths
 _LOG_FORMAT = "%x1e%H%x1f%P%x1f%s%x1f%(trailers:only,unfold)%x1f"
+
+
+def backoff(attempt: int, took: float) -> float:
+    """Seconds to wait after the ``attempt``-th lost race, whose attempt took ``took`` seconds."""
+    return random.uniform(0, min(MAX_BACKOFF_S, max(0.05, took) * 2 ** (attempt - 1)))
+
+
+def merge_kustomization(base: bytes | None, theirs: bytes, ours: bytes) -> bytes | None:
+    """Our change to a kustomization re-applied to their version, if it only added or removed
+    ``resources`` entries and left every other key as it was or as they have it; else None.
+    Their file keeps its comments and order; our new entries go at the end of their list."""
+    from ruamel.yaml import YAMLError
+
+    from mlops_ci.serving import yamlio
+
+    try:
+        o, a, b = (yamlio.load(x) if x else {} for x in (base, theirs, ours))
+    except YAMLError:
+        return None
+    if not all(isinstance(d, dict) for d in (o, a, b)):
+        return None
+    for key in set(o) | set(a) | set(b):
+        if key != "resources" and b.get(key) != o.get(key) and b.get(key) != a.get(key):
+            return None  # we changed something else, and not as they did
+    lists = [d.get("resources") or [] for d in (o, a, b)]
+    if not all(isinstance(r, list) and all(isinstance(x, str) for x in r) for r in lists):
+        return None
+    old, resources, new = lists
+    if a.get("resources") is None:
+        a["resources"] = resources
+    for entry in old:
+        if entry not in new:
+            while entry in resources:
+                resources.remove(entry)
+    for entry in new:
+        if entry not in old and entry not in resources:
+            resources.append(entry)
+    return yamlio.dump(a)
 
 
 class GitCheckout:
@@ -72,6 +122,7 @@ class GitCheckout:
         gitutil.git(["commit", "--quiet", "--no-verify", "-F", "-"], self.path, env=env,
                     input_text=message)
         branch = self.remote.branch
+        started = time.monotonic()
         for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
             proc = gitutil.git(["push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"], self.path,
                                check=False, env=env)
@@ -84,10 +135,11 @@ class GitCheckout:
                                    f"{text.strip().splitlines()[-1] if text.strip() else 'no output'}")
             if attempt == MAX_PUSH_ATTEMPTS:
                 break
-            time.sleep(min(2.0, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.5))
+            time.sleep(backoff(attempt, time.monotonic() - started))
+            started = time.monotonic()
             gitutil.git(["fetch", "--quiet", "origin", branch], self.path, env=env)
             rebase = gitutil.git(["rebase", "--quiet", "FETCH_HEAD"], self.path, check=False, env=env)
-            if rebase.returncode != 0:
+            if rebase.returncode != 0 and not self._resolve_rebase(env):
                 conflicted = gitutil.git(["diff", "--name-only", "--diff-filter=U"], self.path,
                                          check=False).stdout.split()
                 gitutil.git(["rebase", "--abort"], self.path, check=False)
@@ -99,6 +151,28 @@ class GitCheckout:
                 )
         raise BackendError(f"push to {self.remote.url} ({branch}) was still rejected after "
                            f"{MAX_PUSH_ATTEMPTS} attempts", hint="the branch is busy; retry later")
+
+    def _resolve_rebase(self, env: dict[str, str]) -> bool:
+        """Finish a rebase stopped on conflicts if every conflicted file is a kustomization that
+        merge_kustomization resolves; False (the rebase still stopped) otherwise."""
+        for _ in range(64):  # one round per replayed commit that stops (a promotion replays one)
+            listed = gitutil.git(["diff", "--name-only", "--diff-filter=U", "-z"], self.path, check=False)
+            conflicted = [p for p in listed.stdout.split("\0") if p]
+            if not conflicted:
+                return False
+            for path in conflicted:
+                theirs, ours = self.show(":2", path), self.show(":3", path)
+                merged = (merge_kustomization(self.show(":1", path), theirs, ours)
+                          if posixpath.basename(path) in KUSTOMIZATIONS and theirs and ours else None)
+                if merged is None:
+                    return False
+                self._write({path: merged})
+            gitutil.git(["add", "--", *conflicted], self.path)
+            proc = gitutil.git(["rebase", "--continue"], self.path, check=False,
+                               env={**env, "GIT_EDITOR": "true"})
+            if proc.returncode == 0:
+                return True
+        return False
 
 
 class GitRemote:
