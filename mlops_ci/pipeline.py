@@ -17,9 +17,9 @@ from mlops_ci.errors import TrainingError
 from mlops_ci.plan import plan_model
 from mlops_ci.records import Context, ModelRecord, RunRecord, TrainingRecord, load_record, save_record
 from mlops_ci.stages.check import run_checks
-from mlops_ci.stages.evaluate import run_evaluation
+from mlops_ci.stages.evaluate import reused_evaluation, run_evaluation
 from mlops_ci.stages.promote import candidate_from_record, promote
-from mlops_ci.stages.register import register_candidate
+from mlops_ci.stages.register import register_candidate, reused_registration
 from mlops_ci.stages.train import run_training
 from mlops_ci.workspace import Workspace
 
@@ -76,6 +76,8 @@ def step_train(ws: Workspace, record: RunRecord, model: str, *, backends: Backen
                                   progress=progress, dry_run=dry_run)
     if not dry_run:
         entry.evaluation = entry.registration = entry.deployment_plan = None
+        if entry.training.reused_from is not None:  # not retrained: the champion's metrics and version
+            step_evaluate(ws, record, model, backends=backends, progress=progress)
     return entry
 
 
@@ -84,6 +86,16 @@ def step_evaluate(ws: Workspace, record: RunRecord, model: str, *, backends: Bac
     """Evaluate, then register a passing candidate (not in a dry run) and plan its deployment."""
     entry = record.model(model)
     training = entry.training
+    if training is not None and training.reused_from is not None:
+        # the champion was trained from the same inputs: its recorded metrics under today's gates,
+        # its existing version (nothing is registered), and a deployment plan that is a no-op
+        # where it is served. Nothing is written, so a dry run does the same.
+        entry.evaluation = reused_evaluation(ws, entry.plan, training, tracking=backends.tracking)
+        entry.registration = entry.deployment_plan = None
+        if entry.evaluation.status != "fail":
+            entry.registration = reused_registration(entry.plan, training, tracking=backends.tracking)
+            _plan_deployment(ws, record, model, backends)
+        return entry
     if training is None or training.status == "skipped":
         entry.evaluation = None
         return entry
@@ -96,12 +108,17 @@ def step_evaluate(ws: Workspace, record: RunRecord, model: str, *, backends: Bac
         with progress.step(f"registering {model}"):
             entry.registration = register_candidate(record.context, entry.plan, training, entry.evaluation,
                                                     tracking=backends.tracking)
-        env = ws.config.promotion.on_merge
-        if env:
-            candidate = candidate_from_record(ws, record, model, check_merged=False)
-            entry.deployment_plan = promote(ws, candidate, env, tracking=backends.tracking,
-                                            gitops=backends.gitops, dry_run=True)
+        _plan_deployment(ws, record, model, backends)
     return entry
+
+
+def _plan_deployment(ws: Workspace, record: RunRecord, model: str, backends: Backends) -> None:
+    """What promoting the registered candidate to promotion.on_merge would commit (a dry run)."""
+    env = ws.config.promotion.on_merge
+    if env:
+        candidate = candidate_from_record(ws, record, model, check_merged=False)
+        record.model(model).deployment_plan = promote(ws, candidate, env, tracking=backends.tracking,
+                                                      gitops=backends.gitops, dry_run=True)
 
 
 def plan_pipeline(ws: Workspace, ctx: Context, *, backends: Backends, models: list[str] | None = None,
@@ -127,6 +144,7 @@ def run_pipeline(
     progress = progress or NullProgress()
     record = RunRecord(context=ctx)
     path = record_path or ws.record_path
+    step_promotion_requests(ws, record, backends=backends, models=models)  # first: an invalid file stops early
     for model in models or list(ws.config.models):
         with progress.step(f"{model}: plan"):
             entry = entry_for(ws, record, model, force=force)
@@ -142,4 +160,14 @@ def run_pipeline(
             step_evaluate(ws, record, model, backends=backends, progress=progress)
             save_record(record, path)
     save_record(record, path)
+    return record
+
+
+def step_promotion_requests(ws: Workspace, record: RunRecord, *, backends: Backends,
+                            models: list[str] | None = None) -> RunRecord:
+    """Plan the entries of the promotions file this change edits (promotion as code)."""
+    from mlops_ci.stages.declared import plan_requests
+
+    requests = plan_requests(ws, record.context, tracking=backends.tracking, gitops=backends.gitops)
+    record.promotion_requests = [r for r in requests if models is None or r.model in models]
     return record

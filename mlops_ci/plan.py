@@ -1,13 +1,22 @@
 """Plan: which models a change affects and which stages run for each.
 
 A model whose code paths, params and data hashes did not change between base and head is
-skipped, with the reason kept for the report.
+skipped, with the reason kept for the report. A model that did change against the base but
+would be trained from the same inputs as the champion is not retrained either: the train stage
+compares training fingerprints (mlops_ci.fingerprint) unless the plan is forced.
 """
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from mlops_ci import gitutil
+from mlops_ci.config import load_config
 from mlops_ci.data.versions import tracked_file
+from mlops_ci.errors import ConfigError
+from mlops_ci.fingerprint import settings_of
+from mlops_ci.promotions import PROMOTIONS_NAME
 from mlops_ci.records import Context, DataVersion, ModelPlan
 from mlops_ci.workspace import Workspace
 
@@ -29,13 +38,31 @@ def data_versions(ws: Workspace, ctx: Context, model: str) -> list[DataVersion]:
     return out
 
 
+def settings_changed(ws: Workspace, ctx: Context, model: str) -> bool:
+    """Whether the model's training or evaluation settings in the config differ from the base's
+    (a base config that is missing, invalid or lacks the model counts as a change)."""
+    blob = gitutil.show_file(ctx.base_sha, ws.repo_path(ws.loaded.path.name), ws.top)
+    if blob is None:
+        return True
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / ws.loaded.path.name
+        path.write_bytes(blob)
+        try:
+            base = load_config(path).config.models.get(model)
+        except ConfigError:
+            return True
+    return base is None or settings_of(base) != settings_of(ws.model(model))
+
+
 def plan_model(ws: Workspace, ctx: Context, model: str, *, force: bool = False) -> ModelPlan:
     cfg = ws.model(model)
     data = data_versions(ws, ctx, model)
     if not ctx.base_sha:
-        return ModelPlan(model=model, stages=["train", "evaluate"], data=data,
+        return ModelPlan(model=model, stages=["train", "evaluate"], data=data, forced=force,
                          reasons=["no base revision to compare with: first run on this branch"])
     changed = gitutil.changed_paths(ctx.base_sha, ctx.head_sha, ws.top)
+    # a change of the promotions file is a promotion request (see promotions.py), never a reason to train
+    changed = [p for p in changed if p != ws.repo_path(PROMOTIONS_NAME)]
     watched = [ws.repo_path(p) for p in (*cfg.paths, cfg.params, "dvc.lock")]
     data_files = {dv.path for dv in data} | {dv.path + ".dvc" for dv in data}
     relevant = sorted(p for p in changed if any(_under(p, w) for w in watched) or p in data_files)
@@ -47,6 +74,10 @@ def plan_model(ws: Workspace, ctx: Context, model: str, *, force: bool = False) 
     if code:
         shown = ", ".join(code[:5]) + (f" and {len(code) - 5} more" if len(code) > 5 else "")
         reasons.append(f"changed: {shown}")
+    config = ws.repo_path(ws.loaded.path.name)
+    if config in changed and config not in relevant and settings_changed(ws, ctx, model):
+        relevant.append(config)
+        reasons.append(f"training or evaluation settings of {model} changed in {config}")
     stages: list = []
     if data_changed:
         stages.append("check")
@@ -57,6 +88,6 @@ def plan_model(ws: Workspace, ctx: Context, model: str, *, force: bool = False) 
     skip = None
     if not stages:
         skip = (f"nothing that affects {model} changed since {ctx.base_sha[:12]} "
-                f"(code paths, {cfg.params} and data hashes are the same)")
+                f"(code paths, {cfg.params}, data hashes and training settings are the same)")
     return ModelPlan(model=model, stages=stages, reasons=reasons, skip_reason=skip,
-                     changed_paths=relevant, data=data)
+                     changed_paths=relevant, data=data, forced=force)

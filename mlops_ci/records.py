@@ -88,6 +88,7 @@ class ModelPlan(Record):
     skip_reason: str | None = None
     changed_paths: list[str] = []
     data: list[DataVersion] = []
+    forced: bool = False  # --force: train even when nothing changed or the champion is identical
 
 
 class Finding(Record):
@@ -138,6 +139,22 @@ class ChecksRecord(Record):
     duration_s: float = 0.0
 
 
+class Fingerprint(Record):
+    """What a trained model is a function of: sha256 per component and over all of them.
+
+    Components: code (git blob ids of the model's paths), data (content hashes), params (the
+    params file), settings (the training and evaluation settings of the config), image (the
+    training image digest, or the trainer kind). No digest when the work tree differs from the
+    commit or a data file has no content hash: such a model is always trained."""
+
+    digest: str | None = None
+    components: dict[str, str] = {}
+    unavailable: str | None = None  # why there is no digest
+    champion_version: str | None = None  # the champion it was compared with
+    changed: list[str] = []  # components that differ from the champion's
+    note: str | None = None  # the comparison in one sentence, for the report
+
+
 class TrainingRecord(Record):
     status: Literal["succeeded", "failed", "skipped"]
     backend: str
@@ -155,6 +172,9 @@ class TrainingRecord(Record):
     workflow_url: str | None = None  # its page in the Argo UI
     error: str | None = None
     history: list[dict[str, float]] = []  # the training curve: one dict per logged step
+    fingerprint: Fingerprint | None = None
+    # skipped because the champion was trained from identical inputs: its model and metrics are reused
+    reused_from: ChampionRef | None = None
 
     _ser = field_serializer("metrics")(lambda self, v: {k: _float_out(x) for k, x in v.items()})
 
@@ -206,6 +226,7 @@ class EvaluationRecord(Record):
     gates: list[GateResult] = []
     suites: list[SuiteResult] = []
     duration_s: float = 0.0
+    reused_from: ChampionRef | None = None  # the champion's recorded metrics, not a new evaluation
 
 
 class RegistrationRecord(Record):
@@ -215,6 +236,7 @@ class RegistrationRecord(Record):
     artifact_uri: str
     digest: str
     run_id: str | None = None
+    reused: bool = False  # the champion's existing version: nothing new was registered
 
 
 class FileChange(Record):
@@ -240,6 +262,29 @@ class PromotionRecord(Record):
     forced_reason: str | None = None
     # the rollback hold marker in place: a real promotion needs --force (recorded here) and leaves it there
     on_hold: str | None = None
+    # promotion via pull request: the branch pushed and the pull request opened (or found) in the GitOps
+    # repository; the alias moves only once that pull request is merged
+    pull_request: str | None = None
+    # the GitHub Deployment recorded for this promotion in the ML repository (its API URL)
+    deployment: str | None = None
+
+
+class PromotionRequest(Record):
+    """A pull request that changes a desired version in the promotions file: the plan a merge applies."""
+
+    env: str
+    model: str
+    version: str
+    previous: str | None = None  # the desired version at the base revision (None: newly declared)
+    source: str  # file:line of the entry
+    reason: str | None = None  # the entry's reason: promote although the gates failed (recorded)
+    status: Status  # fail: unknown version, or failed gates without a reason; warn: forced or on hold
+    gates: Literal["pass", "fail"]
+    gate_summary: str = ""
+    metrics: dict[str, str] = {}  # the version's evaluation metrics (registry tags)
+    lineage: dict[str, str] = {}
+    error: str | None = None
+    plan: PromotionRecord | None = None
 
 
 class RollbackRecord(Record):
@@ -296,10 +341,11 @@ class RunRecord(Record):
     updated_at: str = Field(default_factory=_now)
     context: Context
     models: dict[str, ModelRecord] = {}
+    promotion_requests: list[PromotionRequest] = []
 
     @property
     def verdict(self) -> Status:
-        return worst(m.verdict for m in self.models.values())
+        return worst([*(m.verdict for m in self.models.values()), *(r.status for r in self.promotion_requests)])
 
     def model(self, name: str) -> ModelRecord:
         try:

@@ -37,11 +37,12 @@ PERMISSIONS: dict[str, dict[str, dict[str, str]]] = {
         "train": {"contents": "read"},
         "report": {"checks": "write", "contents": "read", "issues": "write", "pull-requests": "write",
                    "statuses": "write"},
-        "promote": {"actions": "read", "contents": "write"},
+        "promote": {"actions": "read", "contents": "write", "deployments": "write"},
         "rollback": {"contents": "write"},
     },
     "rollback.yml": {"rollback": {"contents": "write"}},
-    "merge-promote.yml": {"train": {"contents": "read"}, "promote": {"contents": "write"}},
+    "merge-promote.yml": {"train": {"contents": "read"}, "promote": {"contents": "write", "deployments": "write"}},
+    "pr-closed.yml": {"stop": {"contents": "read"}},
 }
 # workflow -> the mlops-ci commands its steps run through the action (`command:` input)
 COMMANDS = {
@@ -50,11 +51,15 @@ COMMANDS = {
     "slash-commands.yml": ["command", "run", "publish", "promote", "rollback"],
     "rollback.yml": ["rollback"],
     "merge-promote.yml": ["run", "promote"],
+    "pr-closed.yml": ["train"],
 }
-ALLOWED_COMMANDS = {"run", "publish", "command", "promote", "rollback"}
+ALLOWED_COMMANDS = {"run", "publish", "command", "promote", "rollback", "train"}
 # jobs that run the code of the pull request or of the pushed commit (besides mlops-ci)
 RUNS_REPOSITORY_CODE = {("pr-checks.yml", "checks"), ("slash-commands.yml", "train"),
                         ("merge-promote.yml", "train")}
+# jobs that hold the training cluster's token (and nothing else) to stop runs; they run no code
+# of the pull request
+CLUSTER_JOBS = {("pr-closed.yml", "stop")}
 COMMAND_OUTPUTS = ["accepted", "action", "env", "nodes", "gpus", "pr", "head-sha", "head-repository", "fork"]
 # event text anyone can write: it may be tested in an `if:` but never passed anywhere
 UNTRUSTED = re.compile(r"github\.event\.(comment\.body|issue\.title|issue\.body|pull_request\.title|"
@@ -151,6 +156,9 @@ def test_secrets_never_reach_jobs_that_run_repository_code(name: str) -> None:
         texts = [text for _, text in walk(job)]
         if (name, job_name) in RUNS_REPOSITORY_CODE and name != "merge-promote.yml":
             assert not any("secrets." in t for t in texts), f"{name} {job_name}: PR code runs here"
+        if (name, job_name) in CLUSTER_JOBS:
+            assert [t for t in texts if "secrets." in t] == ["${{ secrets.argo-token }}"], f"{name} {job_name}"
+            continue
         if any("secrets." in t for t in texts) and (name, job_name) not in RUNS_REPOSITORY_CODE:
             assert job["permissions"].get("contents") == "write", f"{name} {job_name}: secrets in a job that does not push"
             assert job.get("environment"), f"{name} {job_name}: secrets belong to a GitHub environment"
@@ -303,3 +311,21 @@ def test_rollback_workflow_inputs() -> None:
     assert step["with"]["args"] == "${{ steps.inputs.outputs.args }}"
     assert step["env"]["MLOPS_CI_REASON"] == "${{ inputs.reason }}"
     assert "inputs.reason" not in str(step["with"])
+
+
+def test_pr_closed_stops_the_training_of_the_closed_pull_request_with_the_base_branchs_config() -> None:
+    doc = load("pr-closed.yml")
+    (job,) = doc["jobs"].values()
+    condition = " ".join(job["if"].split())
+    assert "github.event.action == 'closed'" in condition and "github.event_name == 'pull_request'" in condition
+    # the checks job of the same pull request goes first: it may be about to submit a Workflow
+    checks = load("pr-checks.yml")["jobs"]["checks"]["concurrency"]["group"]
+    assert job["concurrency"]["group"] == checks.replace(" || github.ref", "")
+    assert job["concurrency"]["cancel-in-progress"] is True
+    code = [c for c in checkouts(job) if c["with"].get("path") is None]
+    assert [c["with"] for c in code] == [{"ref": "${{ github.event.pull_request.base.sha }}",
+                                          "persist-credentials": False}], "the base branch, never the PR's head"
+    (step,) = action_steps(job)
+    assert (step["with"]["command"], step["with"]["args"]) == ("train", "--stop")
+    assert step["env"] == {"ARGO_TOKEN": "${{ secrets.argo-token }}"}
+    assert doc["on"]["workflow_call"]["secrets"]["argo-token"]["required"] is False

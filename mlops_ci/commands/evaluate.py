@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         for g in ev.gates:
             echo(f"  {g.status:7} {g.message}")
         if entry.registration:
-            echo(f"  registered {model} v{entry.registration.version}")
+            echo(f"  reuses {model} v{entry.registration.version} (nothing new registered)" if entry.registration.reused
+                 else f"  registered {model} v{entry.registration.version}")
         elif args.dry_run and ev.status != "fail":
             echo(f"  dry run: {model} would be registered (nothing was)")
         if ev.status == "fail":

@@ -1,9 +1,14 @@
-"""`mlops-ci promote`: commit the serving manifests for a model version, then move its alias."""
+"""`mlops-ci promote`: commit the serving manifests for a model version, then move its alias.
+
+`--via-pr` proposes the commit as a pull request in the GitOps repository instead (the default
+for an environment named prod or production, see `promote_via` in `.mlops-ci.yaml`);
+`--declared` applies `.mlops-ci.promotions.yaml` (promotion as code, on merge). In a GitHub job
+with a token, each promotion that changed something is recorded as a GitHub Deployment.
+"""
 
 from __future__ import annotations
 
 import argparse
-
 from pathlib import Path
 
 from mlops_ci.commands import _common
@@ -11,12 +16,23 @@ from mlops_ci.commands import _common
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     _common.add_config(p)
-    _common.add_model(p, required=True)
-    p.add_argument("--env", "-e", required=True, metavar="ENV", help="the environment to promote to")
+    p.add_argument("--model", "-m", metavar="NAME", help="the model to promote (with --declared: only this model)")
+    p.add_argument("--env", "-e", metavar="ENV",
+                   help="the environment to promote to (with --declared: only this environment)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--record", type=Path, default=None, metavar="PATH",
                         help="promote the version registered in this run record (default: .mlops-ci/record.json)")
     source.add_argument("--version", metavar="N", help="promote this MLflow model version instead")
+    source.add_argument("--declared", action="store_true",
+                        help="promote what .mlops-ci.promotions.yaml at HEAD declares, where it is not in place "
+                             "yet (a no-op otherwise)")
+    via = p.add_mutually_exclusive_group()
+    via.add_argument("--via-pr", action="store_true",
+                     help="commit to a new branch of the GitOps repository and open a pull request there "
+                          "(the default as the environment's promote_via says; unset: for prod/production "
+                          "when the GitOps repository is on GitHub)")
+    via.add_argument("--push", action="store_true", help="push to the GitOps branch even where promote_via "
+                                                         "says pull_request")
     p.add_argument("--dry-run", action="store_true", help="print the manifest diff; commit and move nothing")
     p.add_argument("--force", action="store_true",
                    help="promote even though the gates failed or the recorded commit is not merged (needs --reason)")
@@ -24,6 +40,77 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-unmerged", action="store_true",
                    help="promote a record whose commit is not merged yet (a /mlops-ci promote on a pull request); "
                         "its gates must still pass")
+
+
+def _via(args: argparse.Namespace, ws, env: str) -> str:
+    from mlops_ci.promotions import promote_via
+
+    return "pull_request" if args.via_pr else "push" if args.push else promote_via(ws.config, env)
+
+
+def _remote(args: argparse.Namespace, ws, backends, env: str, model: str, version: str):
+    from mlops_ci.backends.gitops import proposal_for
+
+    if _via(args, ws, env) == "push":
+        return backends.gitops
+    return proposal_for(ws, backends.gitops, env, model, version)
+
+
+def _deployment(ws, result, source_commit: str | None) -> None:
+    """Record a GitHub Deployment for a promotion that changed something (GitHub jobs with a token)."""
+    import sys
+
+    from mlops_ci.backends.publishers.github_deploy import record_from_env
+    from mlops_ci.console import echo
+    from mlops_ci.errors import BackendError
+
+    try:
+        result.deployment = record_from_env(ws.env, result, source_commit)
+    except BackendError as err:  # the promotion itself landed: say so, do not fail it
+        hint = "give the job `permissions: deployments: write`" if " 403 " in err.message else err.hint
+        echo(f"warning: {result.model} v{result.version} was promoted, but its GitHub Deployment was not "
+             f"recorded: {err.message}" + (f" ({hint})" if hint else ""), stream=sys.stderr)
+    if result.deployment:
+        echo(f"recorded GitHub Deployment {result.deployment}")
+
+
+def _declared(args: argparse.Namespace, ws, backends) -> int:
+    import sys
+
+    from mlops_ci.console import echo
+    from mlops_ci.errors import UsageError
+    from mlops_ci.promotions import repo_path
+    from mlops_ci.stages.declared import apply_declared
+
+    if args.force or args.reason or args.allow_unmerged:
+        raise UsageError("--declared takes no --force/--reason/--allow-unmerged: write `reason:` on the entry "
+                         "in .mlops-ci.promotions.yaml instead (reviewed with it)")
+    candidates, remotes = {}, {}
+
+    def remote_for(env: str, candidate):
+        candidates[(env, candidate.model)] = candidate
+        remotes[(env, candidate.model)] = _remote(args, ws, backends, env, candidate.model, candidate.version)
+        return remotes[(env, candidate.model)]
+
+    outcomes = apply_declared(ws, tracking=backends.tracking, gitops=backends.gitops, remote_for=remote_for,
+                              env=args.env, model=args.model, dry_run=args.dry_run)
+    if not outcomes:
+        echo(f"{repo_path(ws)} at HEAD declares nothing" + (f" for {args.model}" if args.model else "")
+             + (f" in {args.env}" if args.env else ""))
+    for o in outcomes:
+        echo(f"{o.action}: {o.message}", stream=sys.stderr if o.failed else sys.stdout)
+        record = o.record
+        if record is None:
+            continue
+        if record.pull_request:
+            record.branch = remotes[o.entry.key].head_branch
+        if args.dry_run:
+            for c in record.changes:
+                if c.action != "unchanged":
+                    echo(c.diff)
+        else:
+            _deployment(ws, record, candidates[o.entry.key].lineage.get("source-commit"))
+    return 1 if any(o.failed for o in outcomes) else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,9 +123,15 @@ def run(args: argparse.Namespace) -> int:
     if args.force and not args.reason:
         raise UsageError("--force needs --reason TEXT (it is recorded with the promotion)")
     ws = _common.workspace(args)
-    ws.model(args.model)
-    ws.environment(args.env)
+    if args.model:
+        ws.model(args.model)
+    if args.env:
+        ws.environment(args.env)
     backends = default_backends(ws)
+    if args.declared:
+        return _declared(args, ws, backends)
+    if not args.model or not args.env:
+        raise UsageError("promote needs --model NAME and --env ENV (or --declared)")
     record = None
     if args.version:
         candidate = candidate_from_registry(backends.tracking, args.model, args.version)
@@ -48,12 +141,19 @@ def run(args: argparse.Namespace) -> int:
         candidate = candidate_from_record(ws, record, args.model,
                                           check_merged=not (args.force or args.allow_unmerged))
         candidate = check_with_registry(backends.tracking, candidate)  # the file may have been altered
-    result = promote(ws, candidate, args.env, tracking=backends.tracking, gitops=backends.gitops,
+    gitops = _remote(args, ws, backends, args.env, args.model, candidate.version)
+    result = promote(ws, candidate, args.env, tracking=backends.tracking, gitops=gitops,
                      dry_run=args.dry_run, force_reason=args.reason if args.force else None)
+    proposing = gitops is not backends.gitops
+    if result.pull_request:
+        result.branch = gitops.head_branch
     changed = [c for c in result.changes if c.action != "unchanged"]
     if args.dry_run:
+        effect = (f"open a pull request from {gitops.head_branch} in {gitops.repository} changing "
+                  f"{len(changed)} file(s)" if proposing else
+                  f"change {len(changed)} file(s) and move alias {result.alias!r}")
         echo(f"dry run: promoting {args.model} v{result.version} to {args.env} would "
-             + ("change nothing" if result.noop else f"change {len(changed)} file(s) and move alias {result.alias!r}"))
+             + ("change nothing" if result.noop else effect))
         for c in changed:
             echo(c.diff)
         if result.on_hold and not args.force:
@@ -63,9 +163,14 @@ def run(args: argparse.Namespace) -> int:
     if result.noop:
         echo(f"{args.model} v{result.version} is already what {args.env} serves (no commit); "
              f"alias {result.alias!r} -> v{result.version}")
+    elif result.pull_request:
+        echo(f"proposed {args.model} v{result.version} for {args.env}: pull request {result.pull_request} "
+             f"(branch {result.branch}, commit {result.commit_sha}); alias {result.alias!r} moves once it is "
+             "merged and the promote runs again")
     else:
         echo(f"promoted {args.model} v{result.version} to {args.env}: commit {result.commit_sha} on "
              f"{result.remote} ({result.branch}); alias {result.alias!r} -> v{result.version}")
+    _deployment(ws, result, candidate.lineage.get("source-commit"))
     if record is not None:
         record.model(args.model).promotions.append(result)
         save_record(record, args.record or ws.record_path)

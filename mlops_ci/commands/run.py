@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
             plan = entry.plan
             echo(f"{model}: " + (f"skip: {plan.skip_reason}" if plan.skip_reason else
                                  f"would run {', '.join(plan.stages)}: {'; '.join(plan.reasons)}"))
-            if entry.training and entry.training.command:
+            if entry.training and entry.training.reused_from:
+                echo(f"  not retrained: {entry.training.skip_reason}")
+            elif entry.training and entry.training.command:
                 echo("  train: " + shlex.join(entry.training.command))
         return 0
     record = run_pipeline(ws, ctx, backends=default_backends(ws), models=ws.models(args.model),

@@ -3,6 +3,10 @@
 The champion is the model version holding the MLflow alias of the champion environment.
 Both models are loaded through their pyfunc interface, so any MLflow model works. NaN never
 passes a gate; "no champion" is an explicit state decided by evaluation.no_champion.
+
+A candidate that was not retrained because the champion was trained from the same inputs
+(see mlops_ci.fingerprint) is not evaluated again: the champion's metrics, recorded on its
+registered version, are reused and today's gates applied to them.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 
-from mlops_ci.backends.tracking import Tracking
+from mlops_ci.backends.tracking import ModelVersionInfo, Tracking
 from mlops_ci.config.schema import EvaluationConfig
 from mlops_ci.console import NullProgress, Progress
 from mlops_ci.data.fetch import worktree_file
@@ -22,6 +26,8 @@ from mlops_ci.records import (ChampionRef, Context, EvaluationRecord, GateResult
                               TrainingRecord)
 from mlops_ci.stages.suites import findings_of, run_model_suite
 from mlops_ci.workspace import Workspace
+
+METRIC_TAG_PREFIX = "mlops_ci.metric."  # the evaluation metrics of a registered version, one tag each
 
 
 def load_eval_data(ws: Workspace, plan: ModelPlan):
@@ -111,6 +117,64 @@ def apply_gates(
     return results
 
 
+def resolve_champion(ws: Workspace, model: str, tracking: Tracking) -> tuple[str | None, ModelVersionInfo | None]:
+    """The champion environment's alias and the version holding it (None, None without one)."""
+    env = ws.config.champion_env(model)
+    alias = ws.config.alias_for(env) if env else None
+    return alias, tracking.version_by_alias(model, alias) if alias else None
+
+
+def champion_ref(model: str, alias: str, mv: ModelVersionInfo) -> ChampionRef:
+    return ChampionRef(name=model, version=mv.version, alias=alias, run_id=mv.run_id,
+                       model_uri=f"models:/{model}/{mv.version}")
+
+
+def metric_names(ev: EvaluationConfig) -> list[str]:
+    return ev.metrics or list(METRICS[ev.task])
+
+
+def recorded_metrics(ev: EvaluationConfig, mv: ModelVersionInfo) -> dict[str, float] | None:
+    """The metrics recorded on a registered version at its evaluation; None if one is missing."""
+    out = {}
+    for name in metric_names(ev):
+        try:
+            value = float(mv.tags[METRIC_TAG_PREFIX + name])
+        except (KeyError, ValueError):
+            return None
+        if math.isnan(value):
+            return None
+        out[name] = value
+    return out
+
+
+def reused_evaluation(ws: Workspace, plan: ModelPlan, training: TrainingRecord, *,
+                      tracking: Tracking) -> EvaluationRecord:
+    """The evaluation of a candidate that was not retrained: the champion's recorded metrics,
+    with today's gates applied to them (the comparison with the champion is with itself)."""
+    ref = training.reused_from
+    if ref is None:
+        raise InputError(f"{plan.model}: training was not reused from a champion",
+                         hint="run `mlops-ci evaluate` on a trained candidate")
+    start = time.monotonic()
+    cfg = ws.model(plan.model)
+    ev = cfg.evaluation
+    mv = tracking.get_version(ref.name, ref.version)
+    metrics = recorded_metrics(ev, mv)
+    if metrics is None:
+        raise BackendError(f"{plan.model} v{ref.version} has no recorded {', '.join(metric_names(ev))} metrics "
+                           f"(tags {METRIC_TAG_PREFIX}*) to reuse", hint="run `mlops-ci train --force` to retrain")
+    table = METRICS[ev.task]
+    comparisons = [MetricComparison(name=n, higher_is_better=table[n].higher_is_better, candidate=v, champion=v)
+                   for n, v in metrics.items()]
+    gates = apply_gates(ev, comparisons, champion_present=True, champion_label=f"alias {plan.model}@{ref.alias}")
+    version = next((dv for dv in plan.data if dv.role == "eval"), None)
+    return EvaluationRecord(status="fail" if any(g.status == "fail" for g in gates) else "pass",
+                            dataset=cfg.data.eval, dataset_md5=version.head_md5 if version else None,
+                            candidate_uri=ref.model_uri, champion=ref, champion_state="present",
+                            no_champion_policy=ev.no_champion, metrics=comparisons, gates=gates,
+                            duration_s=round(time.monotonic() - start, 3), reused_from=ref)
+
+
 def run_evaluation(
     ws: Workspace,
     ctx: Context,
@@ -128,19 +192,16 @@ def run_evaluation(
         raise InputError(f"{model}: no trained candidate to evaluate (training {training.status})",
                          hint="run `mlops-ci train` first")
     start = time.monotonic()
-    env = ws.config.champion_env(model)
-    alias = ws.config.alias_for(env) if env else None
     with progress.step(f"evaluating {model} on {cfg.data.eval}"):
         frame, y, data_hash = load_eval_data(ws, plan)
         scores = tracking.predict(training.model_uri, frame)
         candidate = compute_metrics(ev, y, scores)
-        champion_ref, champion_metrics, state = None, {}, "none"
-        mv = tracking.version_by_alias(model, alias) if alias else None
+        champion, champion_metrics, state = None, {}, "none"
+        alias, mv = resolve_champion(ws, model, tracking)
         if mv is not None:
-            champion_ref = ChampionRef(name=model, version=mv.version, alias=alias, run_id=mv.run_id,
-                                       model_uri=f"models:/{model}/{mv.version}")
+            champion = champion_ref(model, alias, mv)
             try:
-                champion_metrics = compute_metrics(ev, y, tracking.predict(champion_ref.model_uri, frame))
+                champion_metrics = compute_metrics(ev, y, tracking.predict(champion.model_uri, frame))
                 state = "present"
             except BackendError as err:
                 progress.log(f"champion {model} v{mv.version} could not be evaluated: {err}")
@@ -158,6 +219,6 @@ def run_evaluation(
                          message=f.message) for r in suites for f in findings_of(r)]
     status = "fail" if any(g.status == "fail" for g in gates) else "pass"
     return EvaluationRecord(status=status, dataset=cfg.data.eval, dataset_md5=data_hash, rows=len(y),
-                            candidate_uri=training.model_uri, champion=champion_ref, champion_state=state,
+                            candidate_uri=training.model_uri, champion=champion, champion_state=state,
                             no_champion_policy=ev.no_champion, metrics=comparisons, gates=gates, suites=suites,
                             duration_s=round(time.monotonic() - start, 3))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-from mlops_ci.records import ChecksRecord, EvaluationRecord, ModelRecord, PromotionRecord, RunRecord
+from mlops_ci.records import ChecksRecord, EvaluationRecord, ModelRecord, PromotionRecord, PromotionRequest, RunRecord
 
 MARKER = "<!-- mlops-ci:report -->"
 ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skipped": "⏭️"}
@@ -115,7 +115,35 @@ def _count(n: int | None) -> str:
     return "—" if n is None else f"{n:,}"
 
 
+def _gate_marks(e: EvaluationRecord) -> dict[str, str]:
+    """The worst gate status per metric."""
+    order = {"skipped": 0, "pass": 1, "fail": 2}
+    marks: dict[str, str] = {}
+    for g in e.gates:
+        prev = marks.get(g.metric, "skipped")
+        marks[g.metric] = g.status if order[g.status] >= order[prev] else prev
+    return marks
+
+
+def _reused_evaluation(e: EvaluationRecord) -> list[str]:
+    ref = e.reused_from
+    out = [f"#### Evaluation {ICON[e.status]} {e.status} (the champion's metrics)",
+           f"On {code(e.dataset)}: the metrics recorded for champion v{esc(ref.version)} (alias {code(ref.alias)}), "
+           "reused because the candidate was not retrained; the gates are applied to them.", "",
+           "| metric | value | gate |", "|---|---|---|"]
+    marks = _gate_marks(e)
+    for m in e.metrics:
+        gate = marks.get(m.name)
+        out.append(f"| {m.name} {'↑' if m.higher_is_better else '↓'} | {num(m.candidate)} | "
+                   f"{ICON.get(gate, '') if gate else ''} |")
+    out.append("")
+    out += [f"- {ICON[g.status]} {esc(g.message)}" for g in e.gates]
+    return out
+
+
 def _evaluation(e: EvaluationRecord) -> list[str]:
+    if e.reused_from is not None:
+        return _reused_evaluation(e)
     if e.champion is not None:
         champ = f"champion v{esc(e.champion.version)} (alias {code(e.champion.alias)})"
         if e.champion_state == "unusable":
@@ -125,11 +153,7 @@ def _evaluation(e: EvaluationRecord) -> list[str]:
     out = [f"#### Evaluation {ICON[e.status]} {e.status}",
            f"On {code(e.dataset)} ({e.rows} rows), candidate vs {champ}.", "",
            "| metric | candidate | champion | Δ | gate |", "|---|---|---|---|---|"]
-    gate_by_metric: dict[str, str] = {}
-    for g in e.gates:
-        prev = gate_by_metric.get(g.metric, "skipped")
-        order = {"skipped": 0, "pass": 1, "fail": 2}
-        gate_by_metric[g.metric] = g.status if order[g.status] >= order[prev] else prev
+    gate_by_metric = _gate_marks(e)
     for m in e.metrics:
         gate = gate_by_metric.get(m.name)
         mark = ICON.get(gate, "") if gate else ""
@@ -146,6 +170,16 @@ def _training(m: ModelRecord) -> list[str]:
     t = m.training
     if t is None:
         return []
+    if t.reused_from is not None:
+        ref = t.reused_from
+        out = ["#### Training ♻️ not retrained",
+               f"Not retrained: code, data, params, settings and image are unchanged since the champion "
+               f"(v{esc(ref.version)}, run {code(ref.run_id or 'unknown')}); metrics are the champion's."]
+        if m.registration is not None:
+            r = m.registration
+            out.append(f"Reuses **{esc(r.name)} v{esc(r.version)}** · digest {code(r.digest[:19])} "
+                       "(nothing new registered)")
+        return out
     if t.status == "skipped":
         return ["#### Training ⏭️ skipped", esc(t.skip_reason or "")]
     icon = ICON["pass"] if t.status == "succeeded" else ICON["fail"]
@@ -158,6 +192,8 @@ def _training(m: ModelRecord) -> list[str]:
     if gpu_hours is not None and math.isfinite(gpu_hours):
         facts.append(f"{gpu_hours:.2f} GPU-hours")
     out = [f"#### Training {icon} {t.status}", " · ".join(facts)]
+    if t.fingerprint is not None and t.fingerprint.note:
+        out.append(f"Why it was trained: {esc(t.fingerprint.note)}.")
     if t.error:
         out.append(f"\n> {esc(t.error)}")
     shown = {k: v for k, v in t.metrics.items() if not k.startswith("system/")}
@@ -223,12 +259,42 @@ def _promotion(p: PromotionRecord, title: str) -> list[str]:
     out = [head, f"Alias {code(p.alias)} moves to v{esc(p.version)}; "
            f"{len(changed)} file(s) in {code(p.remote.split('/')[-1])} ({code(p.branch)}):" +
            (f" commit {code((p.commit_sha or '')[:12])}" if p.commit_sha and not p.dry_run else "")]
+    if p.pull_request:
+        out.append(f"Proposed in {link('a pull request', p.pull_request)} from {code(p.branch)}; the alias moves "
+                   "once it is merged.")
     if p.forced_reason:
         out.append(f"\n> ⚠️ forced: {esc(p.forced_reason)}")
     out += ["", "<details><summary>Manifest diff</summary>", "", "```diff"]
     for c in changed:
         out.append(c.diff.replace("```", "`\u200b``").rstrip("\n"))
     out += ["```", "", "</details>"]
+    return out
+
+
+def promotion_request(r: PromotionRequest) -> list[str]:
+    """A change to the promotions file: that version's evaluation and the manifest diff a merge commits."""
+    was = f" (was v{esc(r.previous)})" if r.previous else " (newly declared)"
+    out = [f"### {ICON[r.status]} Promotion request: {esc(r.model)} v{esc(r.version)} → {code(r.env)}{was}",
+           f"Declared at {code(r.source)}; merging this pull request applies it (`mlops-ci promote --declared`)."]
+    if r.error:
+        return out + ["", f"❌ {esc(r.error)}"]
+    gates = ("✅ passed its gates" if r.gates == "pass" else
+             f"❌ did not pass its gates ({esc(r.gate_summary) or 'no passing mlops-ci evaluation'})")
+    out += ["", f"v{esc(r.version)} {gates}" + (f"; promoted anyway, reason: {esc(r.reason)}"
+                                               if r.gates == "fail" and r.reason else "")]
+    if r.gates == "fail" and not r.reason:
+        out.append("Add `reason:` to the entry to promote it anyway (recorded with the promotion).")
+    if r.metrics:
+        out += ["", "| metric | value |", "|---|---|"] + [f"| {esc(k)} | {esc(v)} |" for k, v in r.metrics.items()]
+    lineage = [f"{esc(k)} {code(v[:12] if k in ('source-commit', 'run-id') else v)}"
+               for k, v in r.lineage.items() if k in ("source-commit", "source-pr", "run-id")]
+    if lineage:
+        out += ["", "Lineage: " + " · ".join(lineage)]
+    if r.plan is not None:
+        if r.plan.on_hold:
+            out += ["", f"> ⚠️ {code(r.plan.on_hold)} holds {esc(r.model)} in {esc(r.env)}: the merge will not "
+                        f"apply this until the hold is released."]
+        out += [""] + _promotion(r.plan, "Deployment plan")
     return out
 
 
@@ -266,6 +332,8 @@ def render_report(record: RunRecord) -> str:
         lines += ["", "No models were planned for this change."]
     for m in record.models.values():
         lines += [""] + render_model(m)
+    for r in record.promotion_requests:
+        lines += [""] + promotion_request(r)
     footer = f"<sub>mlops-ci {esc(record.tool_version)} · record schema v{record.schema_version}"
     if ctx.run_url:
         footer += f" · {link('workflow run', ctx.run_url)}"
@@ -320,4 +388,9 @@ def failure_lines(record: RunRecord) -> list[str]:
         elif entry.checks is not None and entry.checks.status == "fail":
             failed = [f"{f.dataset}: {f.message}" for f in entry.checks.findings if f.status == "fail"]
             lines.append(f"mlops-ci: {model}: data checks failed: {'; '.join(failed)}")
+    for r in record.promotion_requests:
+        if r.status == "fail":
+            why = r.error or (f"v{r.version} did not pass its gates ({r.gate_summary}); add `reason:` to "
+                              f"{r.source} to promote it anyway")
+            lines.append(f"mlops-ci: promotion request {r.model} v{r.version} -> {r.env}: {why}")
     return lines

@@ -4,6 +4,11 @@ mlops-ci opens the MLflow run itself (with lineage tags) and hands its id to the
 processes through ``MLFLOW_RUN_ID``, so the run exists, and is marked FAILED, even when the
 script dies before logging anything. Registration happens later, only for a candidate
 whose gates passed (see the evaluate stage).
+
+Work that cannot change the answer is skipped: when the training fingerprint (code, data,
+params, settings, image; see mlops_ci.fingerprint) equals the one recorded on the champion's
+version, the model is not retrained (unless the plan is forced) and the champion's model and
+metrics are reused. The run and the registered version carry the fingerprint as tags.
 """
 
 from __future__ import annotations
@@ -14,11 +19,16 @@ import os
 import time
 from pathlib import Path
 
+from mlops_ci import fingerprint
 from mlops_ci.backends.tracking import Tracking
 from mlops_ci.backends.trainers import RemoteSpec, Trainer, TrainSpec
 from mlops_ci.console import NullProgress, Progress
+from mlops_ci.data.fetch import worktree_file
 from mlops_ci.data.tables import require_label
-from mlops_ci.records import Context, ModelPlan, TrainingRecord
+from mlops_ci.data.versions import TrackedFile
+from mlops_ci.errors import BackendError, DataError
+from mlops_ci.records import ChampionRef, Context, Fingerprint, ModelPlan, TrainingRecord
+from mlops_ci.stages.evaluate import champion_ref, recorded_metrics, resolve_champion
 from mlops_ci.workspace import Workspace
 
 RESULT_ENV = "MLOPS_CI_RESULT"
@@ -69,6 +79,40 @@ def remote_spec(ws: Workspace, ctx: Context, *, tracking_uri: str, experiment_id
                       experiment_id=experiment_id, run_id=run_id)
 
 
+def champion_to_reuse(ws: Workspace, plan: ModelPlan, fp: Fingerprint, *, tracking: Tracking,
+                      backend: str) -> ChampionRef | None:
+    """The champion when it was trained from the same inputs as this candidate and its metrics
+    can be reused; else None, with the reason in ``fp.note``. Never for a forced plan."""
+    model = plan.model
+    if plan.forced:
+        fp.note = "retrained because of --force (not compared with the champion)"
+        return None
+    try:
+        alias, mv = resolve_champion(ws, model, tracking)
+    except BackendError as err:
+        fp.note = f"the champion could not be read, so it was not compared: {err.message}"
+        return None
+    if mv is None:
+        fp.note = (f"no champion ({model}@{alias} is not set) to compare with" if alias
+                   else "no champion environment configured to compare with")
+        return None
+    if not fingerprint.compare(fp, mv.tags, version=mv.version):
+        return None
+    if recorded_metrics(ws.model(model).evaluation, mv) is None:
+        fp.note += ", but its version has no recorded metrics to reuse: retrained"
+        return None
+    if backend != "argo":  # local training reads the work tree's data: it must be the committed version
+        for dv in plan.data:
+            tracked = TrackedFile.from_hash(dv.path, dv.head_md5)
+            try:
+                if tracked is not None:
+                    worktree_file(ws.top, tracked)
+            except DataError as err:
+                fp.note += f", but the work tree's data is not the committed version ({err.message}): retrained"
+                return None
+    return champion_ref(model, alias, mv)
+
+
 def _read_result(path: Path) -> dict:
     if not path.is_file():
         return {}
@@ -97,6 +141,13 @@ def run_training(
     if "train" not in plan.stages:
         return TrainingRecord(status="skipped", backend=trainer.name,
                               skip_reason=plan.skip_reason or "nothing changed that affects training")
+    fp = fingerprint.compute(ws, ctx, plan, backend=trainer.name)
+    reused = champion_to_reuse(ws, plan, fp, tracking=tracking, backend=trainer.name)
+    if reused is not None:
+        return TrainingRecord(status="skipped", backend=trainer.name, nproc_per_node=cfg.train.nproc_per_node,
+                              fingerprint=fp, reused_from=reused,
+                              skip_reason=f"not retrained: {fp.note} (run {reused.run_id or 'unknown'}); "
+                                          "its model and metrics are reused")
     validate_inputs(ws, model)
     result_path = ws.state_dir / "runs" / f"{model}-{ctx.head_sha[:12]}.json"
     env = {RESULT_ENV: str(result_path), "MLOPS_CI_MODEL": model, "MLFLOW_TRACKING_URI": tracking.uri}
@@ -105,10 +156,11 @@ def run_training(
     command = trainer.command(spec)
     if dry_run:
         return TrainingRecord(status="skipped", backend=trainer.name, skip_reason="dry run", command=command,
-                              nproc_per_node=cfg.train.nproc_per_node)
+                              nproc_per_node=cfg.train.nproc_per_node, fingerprint=fp)
 
     experiment_id = tracking.experiment(experiment_name(model))
-    run_id = tracking.start_run(experiment_id, run_name=f"{model}-{ctx.head_sha[:8]}", tags=lineage_tags(ctx, plan))
+    run_id = tracking.start_run(experiment_id, run_name=f"{model}-{ctx.head_sha[:8]}",
+                                tags={**lineage_tags(ctx, plan), **fingerprint.tags(fp)})
     spec = build_spec(ws, model, result_path=result_path,
                       env={**env, "MLFLOW_RUN_ID": run_id, "MLFLOW_EXPERIMENT_ID": experiment_id},
                       remote=remote_spec(ws, ctx, tracking_uri=tracking.uri, experiment_id=experiment_id,
@@ -132,7 +184,7 @@ def run_training(
     base = dict(backend=trainer.name, run_id=run_id, experiment_id=experiment_id, command=command,
                 nproc_per_node=cfg.train.nproc_per_node, duration_s=round(time.monotonic() - start, 3),
                 run_url=tracking.run_url(run_id, experiment_id), workflow=outcome.workflow,
-                workflow_url=outcome.workflow_url)
+                workflow_url=outcome.workflow_url, fingerprint=fp)
     if outcome.returncode != 0:
         code = outcome.worker_exit_code if outcome.worker_exit_code is not None else outcome.returncode
         why = (f"timed out after {cfg.train.timeout_minutes:g} min" if outcome.timed_out

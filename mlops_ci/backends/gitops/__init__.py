@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from mlops_ci.backends.gitops.base import GitOpsRemote
 from mlops_ci.backends.gitops.git import GitRemote
+from mlops_ci.backends.gitops.github_pr import PullRequestRemote
 
 GITOPS: dict[str, type] = {
     "git": GitRemote,
+    "pull_request": PullRequestRemote,
 }
 
 
@@ -17,4 +19,15 @@ def gitops_for(ws) -> GitOpsRemote:
                          create_if_missing=ws.uses_default_gitops)
 
 
-__all__ = ["GITOPS", "GitOpsRemote", "gitops_for"]
+def proposal_for(ws, base: GitRemote, env: str, model: str, version: str, *, client=None) -> GitOpsRemote:
+    """Where a promotion to ``env`` is proposed as a pull request (promote --via-pr) instead of pushed.
+
+    ``client`` is a factory of ``github.Github`` clients (default: from the environment)."""
+    from mlops_ci.backends.gitops.github_pr import client_from_env, github_repository, promotion_branch
+
+    return GITOPS["pull_request"](base, repository=github_repository(ws.config.gitops.github_repository, base.url),
+                                  head_branch=promotion_branch(env, model, version),
+                                  client=client or client_from_env(ws.env))
+
+
+__all__ = ["GITOPS", "GitOpsRemote", "gitops_for", "proposal_for"]

@@ -1,0 +1,152 @@
+"""Declared promotions: plan the entries a pull request changes, apply the file once merged.
+
+- :func:`plan_requests` (the pull-request check, from :func:`mlops_ci.pipeline.run_pipeline`):
+  every entry of the promotions file that changed between base and head gets a dry-run
+  promotion (the manifest diff a merge commits) and that version's evaluation from the
+  registry. A version without a passing mlops-ci evaluation fails the check unless its entry
+  carries a ``reason``; a version on hold in the environment warns (the merge will not apply it).
+- :func:`apply_declared` (`mlops-ci promote --declared`, on merge): every entry whose version is
+  not what the GitOps repository serves (or whose alias points elsewhere) is promoted; the others
+  are left alone, so a second run is a no-op. A hold set by a rollback is respected.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from mlops_ci.backends.gitops import GitOpsRemote
+from mlops_ci.backends.gitops.base import Checkout
+from mlops_ci.backends.tracking import Tracking
+from mlops_ci.errors import BackendError, FatalError
+from mlops_ci.promotions import Desired, changed_entries, desired
+from mlops_ci.records import Context, PromotionRecord, PromotionRequest
+from mlops_ci.serving import hold, kserve, layout, yamlio
+from mlops_ci.stages.promote import Candidate, candidate_from_registry, promote
+from mlops_ci.workspace import Workspace
+
+WORKLOAD_FILES = ("inferenceservice.yaml", "deployment.yaml")  # the file that pins the served version
+METRIC_TAG = "mlops_ci.metric."
+
+
+def served_version(co: Checkout, root: str, env: str, model: str) -> str | None:
+    """The version the GitOps checkout serves for ``model`` in ``env`` (its manifest annotation)."""
+    folder = layout.model_dir(root, env, model)
+    for name in WORKLOAD_FILES:
+        data = co.read(posixpath.join(folder, name))
+        if data is None:
+            continue
+        doc = yamlio.load(data)
+        meta = doc.get("metadata") if isinstance(doc, dict) else None
+        notes = (meta.get("annotations") if isinstance(meta, dict) else None) or {}
+        version = notes.get(f"{kserve.LABEL_PREFIX}/model-version")
+        if version:
+            return str(version)
+    return None
+
+
+def plan_request(ws: Workspace, entry: Desired, previous: str | None, *, tracking: Tracking,
+                 gitops: GitOpsRemote) -> PromotionRequest:
+    base = dict(env=entry.env, model=entry.model, version=entry.version, previous=previous,
+                source=entry.source, reason=entry.reason)
+    try:
+        candidate = candidate_from_registry(tracking, entry.model, entry.version)
+        tags = tracking.get_version(entry.model, entry.version).tags
+    except BackendError as err:
+        return PromotionRequest(**base, status="fail", gates="fail", error=err.message)
+    metrics = {k.removeprefix(METRIC_TAG): v for k, v in sorted(tags.items()) if k.startswith(METRIC_TAG)}
+    forced = entry.reason if not candidate.gates_passed else None
+    # the diff is what the merge commits; whether the gates allow it is judged below
+    plan = promote(ws, replace(candidate, gates_passed=True), entry.env, tracking=tracking, gitops=gitops,
+                   dry_run=True, force_reason=forced)
+    status = "pass"
+    if not candidate.gates_passed:
+        status = "warn" if entry.reason else "fail"
+    elif plan.on_hold:
+        status = "warn"
+    return PromotionRequest(**base, status=status, gates="pass" if candidate.gates_passed else "fail",
+                            gate_summary=candidate.gate_summary, metrics=metrics, lineage=candidate.lineage,
+                            plan=plan)
+
+
+def plan_requests(ws: Workspace, ctx: Context, *, tracking: Tracking, gitops: GitOpsRemote) -> list[PromotionRequest]:
+    """A promotion request per promotions-file entry that changed between the base and head commits."""
+    if not ctx.base_sha:
+        return []
+    return [plan_request(ws, entry, previous, tracking=tracking, gitops=gitops)
+            for entry, previous in changed_entries(ws, ctx.base_sha, ctx.head_sha)]
+
+
+Action = Literal["unchanged", "promoted", "proposed", "planned", "held", "refused"]
+
+
+@dataclass
+class Outcome:
+    entry: Desired
+    action: Action
+    message: str
+    record: PromotionRecord | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.action in ("held", "refused")
+
+
+RemoteFor = Callable[[str, Candidate], GitOpsRemote]
+
+
+def apply_declared(ws: Workspace, *, tracking: Tracking, gitops: GitOpsRemote, remote_for: RemoteFor,
+                   env: str | None = None, model: str | None = None, rev: str = "HEAD",
+                   dry_run: bool = False) -> list[Outcome]:
+    """Promote every declared entry (of ``env``/``model`` if given) that is not in place yet.
+
+    ``gitops`` is read to see what is served and held; ``remote_for(env, candidate)`` is where the
+    promotion lands (the branch itself, or a pull request)."""
+    entries = [e for e in desired(ws, rev).values()
+               if (env is None or e.env == env) and (model is None or e.model == model)]
+    if not entries:
+        return []
+    root = ws.config.gitops.path
+    with gitops.checkout() as co:
+        state = {e.key: (served_version(co, root, e.env, e.model), co.read(hold.path(root, e.env, e.model)))
+                 for e in entries}
+    out = []
+    for entry in entries:
+        served, held = state[entry.key]
+        alias = ws.config.alias_for(entry.env)
+        current = tracking.version_by_alias(entry.model, alias)
+        if served == entry.version and current is not None and current.version == entry.version:
+            out.append(Outcome(entry, "unchanged", f"{entry.env} already serves {entry.model} v{entry.version}"))
+            continue
+        if held is not None and served != entry.version:
+            h = hold.parse(held)
+            out.append(Outcome(entry, "held", f"{entry.model} is on hold in {entry.env}"
+                               + (f" ({h.describe()})" if h else "") + f": {entry.source} asks for v{entry.version}, "
+                               f"release it with `{hold.clear_command(entry.model, entry.env)}` or change the entry"))
+            continue
+        try:
+            candidate = candidate_from_registry(tracking, entry.model, entry.version)
+            if not candidate.gates_passed and not entry.reason:
+                out.append(Outcome(entry, "refused", f"{entry.model} v{entry.version} did not pass its gates "
+                                   f"({candidate.gate_summary}): add `reason:` to {entry.source} to promote it anyway"))
+                continue
+            record = promote(ws, candidate, entry.env, tracking=tracking, gitops=remote_for(entry.env, candidate),
+                             dry_run=dry_run, force_reason=None if candidate.gates_passed else entry.reason)
+        except FatalError as err:
+            out.append(Outcome(entry, "refused", f"{entry.source}: {err}"))
+            continue
+        if dry_run:
+            action, what = "planned", "would change nothing" if record.noop else "would be promoted"
+        elif record.pull_request:
+            action, what = "proposed", f"proposed in {record.pull_request}"
+        elif record.noop:
+            action, what = "promoted", f"already served; alias {alias!r} moved to v{entry.version}"
+        else:
+            action, what = "promoted", f"commit {(record.commit_sha or '')[:12]}"
+        out.append(Outcome(entry, action, f"{entry.model} v{entry.version} to {entry.env}: {what}", record))
+    return out
+
+
+__all__ = ["Outcome", "apply_declared", "plan_request", "plan_requests", "served_version"]
