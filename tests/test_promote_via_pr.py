@@ -17,7 +17,6 @@ import pytest
 from conftest import commit, git
 from mlops_ci.backends.gitops import gitops_for, proposal_for
 from mlops_ci.backends.tracking import tracking_for
-from mlops_ci.backends.tracking.mlflow import MlflowTracking
 from mlops_ci.cli.main import main
 from mlops_ci.config import load_config
 from mlops_ci.errors import ExitCode, UsageError
@@ -25,6 +24,7 @@ from mlops_ci.promotions import PROMOTIONS_NAME
 from mlops_ci.stages.register import EVALUATION_TAG
 from mlops_ci.workspace import Workspace
 from servers.github_git import GitBackedGitHubServer
+from registry import build_registry
 
 TOKEN = "ghs_promoter"
 BRANCH = "mlops-ci/promote/prod/tiny-v2"
@@ -33,16 +33,8 @@ ISVC = "environments/prod/tiny/inferenceservice.yaml"
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("registry")
-    tracking = MlflowTracking(uri=f"sqlite:///{(base / 'mlflow.db').as_posix()}",
-                              artifact_root=(base / "mlartifacts").as_uri())
-    for n in range(1, 4):
-        folder = base / "models" / f"m-{n}"
-        folder.mkdir(parents=True)
-        (folder / "model.bin").write_text(f"model {n}\n")
-        tags = {"mlops_ci.digest": f"sha256:{str(n) * 64}", EVALUATION_TAG: "pass", "mlops_ci.pr": "12"}
-        assert tracking.register("tiny", str(folder), run_id=None, tags=tags).version == str(n)
-    return base / "mlflow.db"
+    return build_registry(tmp_path_factory.mktemp("registry"), 3,
+                          lambda n: {EVALUATION_TAG: "pass", "mlops_ci.pr": "12"})
 
 
 @pytest.fixture

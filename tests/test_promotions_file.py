@@ -13,7 +13,6 @@ import pytest
 
 from conftest import commit, git
 from mlops_ci.backends.tracking import tracking_for
-from mlops_ci.backends.tracking.mlflow import MlflowTracking
 from mlops_ci.cli.main import main
 from mlops_ci.config import load_config
 from mlops_ci.context import local_context
@@ -24,6 +23,7 @@ from mlops_ci.records import RunRecord, load_record
 from mlops_ci.stages.register import EVALUATION_TAG
 from mlops_ci.stages.report import failure_lines, render_report
 from mlops_ci.workspace import Workspace
+from registry import build_registry
 
 ISVC = "environments/staging/tiny/inferenceservice.yaml"
 
@@ -31,19 +31,9 @@ ISVC = "environments/staging/tiny/inferenceservice.yaml"
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> Path:
     """tiny v1..v3 pass their evaluation (with metrics); v4 carries none."""
-    base = tmp_path_factory.mktemp("registry")
-    tracking = MlflowTracking(uri=f"sqlite:///{(base / 'mlflow.db').as_posix()}",
-                              artifact_root=(base / "mlartifacts").as_uri())
-    for n in range(1, 5):
-        folder = base / "models" / f"m-{n}"
-        folder.mkdir(parents=True)
-        (folder / "model.bin").write_text(f"model {n}\n")
-        tags = {"mlops_ci.digest": f"sha256:{str(n) * 64}", "mlops_ci.head_sha": "c" * 40, "mlops_ci.pr": "7"}
-        if n < 4:
-            tags[EVALUATION_TAG] = "pass"
-            tags["mlops_ci.metric.roc_auc"] = f"0.{70 + n}"
-        assert tracking.register("tiny", str(folder), run_id=None, tags=tags).version == str(n)
-    return base / "mlflow.db"
+    return build_registry(tmp_path_factory.mktemp("registry"), 4, lambda n: {
+        "mlops_ci.head_sha": "c" * 40, "mlops_ci.pr": "7",
+        **({EVALUATION_TAG: "pass", "mlops_ci.metric.roc_auc": f"0.{70 + n}"} if n < 4 else {})})
 
 
 @pytest.fixture

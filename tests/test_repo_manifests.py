@@ -28,6 +28,8 @@ from jsonschema import Draft7Validator
 from jsonschema.validators import validator_for
 from ruamel.yaml import YAML
 
+from mlops_ci.serving.crds import closed
+
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS = ROOT.parent / "shared" / "contracts"
 MANIFEST_DIRS = ("manifests", "argo")
@@ -162,27 +164,7 @@ def gvk(obj: dict) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# validators
-
-
-def closed(node: Any) -> Any:
-    """Make every object schema reject unknown fields, in place, as the API server does.
-
-    Objects that declare `properties` get `additionalProperties: false` unless they say
-    otherwise or carry x-kubernetes-preserve-unknown-fields. Branches of allOf/anyOf/oneOf are
-    left alone: in structural schemas they only add value checks to fields declared outside.
-    """
-    if isinstance(node, dict):
-        if ("properties" in node and "additionalProperties" not in node
-                and not node.get("x-kubernetes-preserve-unknown-fields")):
-            node["additionalProperties"] = False
-        for key in ("properties", "patternProperties", "definitions"):
-            for child in (node.get(key) or {}).values():
-                closed(child)
-        for key in ("items", "additionalProperties"):
-            if isinstance(node.get(key), dict):
-                closed(node[key])
-    return node
+# validators (unknown fields refused as the API server's strict field validation does: crds.closed)
 
 
 @functools.cache

@@ -14,7 +14,6 @@ import pytest
 from conftest import git
 from mlops_ci.backends.gitops import gitops_for
 from mlops_ci.backends.tracking import tracking_for
-from mlops_ci.backends.tracking.mlflow import MlflowTracking
 from mlops_ci.cli.main import main
 from mlops_ci.config import load_config
 from mlops_ci.errors import ExitCode, PromotionError, UsageError
@@ -23,6 +22,7 @@ from mlops_ci.stages.promote import candidate_from_registry, promote
 from mlops_ci.stages.register import EVALUATION_TAG
 from mlops_ci.stages.rollback import clear_hold, rollback
 from mlops_ci.workspace import Workspace
+from registry import build_registry
 
 ISVC = "environments/staging/tiny/inferenceservice.yaml"
 KUST = "environments/staging/tiny/kustomization.yaml"
@@ -32,18 +32,8 @@ HOLD = "environments/staging/tiny/.mlops-ci-hold.yaml"
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> Path:
     """An MLflow SQLite registry holding tiny v1..v4 (v4 without a passing evaluation)."""
-    base = tmp_path_factory.mktemp("registry")
-    tracking = MlflowTracking(uri=f"sqlite:///{(base / 'mlflow.db').as_posix()}",
-                              artifact_root=(base / "mlartifacts").as_uri())
-    for n in range(1, 5):
-        folder = base / "models" / f"m-{n}"
-        folder.mkdir(parents=True)
-        (folder / "model.bin").write_text(f"model {n}\n")
-        tags = {"mlops_ci.digest": f"sha256:{str(n) * 64}", "mlops_ci.head_sha": "c" * 40}
-        if n < 4:
-            tags[EVALUATION_TAG] = "pass"
-        assert tracking.register("tiny", str(folder), run_id=None, tags=tags).version == str(n)
-    return base / "mlflow.db"
+    return build_registry(tmp_path_factory.mktemp("registry"), 4, lambda n: {
+        "mlops_ci.head_sha": "c" * 40, **({EVALUATION_TAG: "pass"} if n < 4 else {})})
 
 
 @pytest.fixture

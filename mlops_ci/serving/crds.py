@@ -49,7 +49,7 @@ def _crd_schema(path: str, mtime: int, group: str, version: str, kind: str) -> A
             continue
         for v in spec.get("versions") or []:
             if v.get("name") == version and v.get("served", True):
-                return _closed(copy.deepcopy((v.get("schema") or {}).get("openAPIV3Schema") or {}))
+                return closed(copy.deepcopy((v.get("schema") or {}).get("openAPIV3Schema") or {}))
     return None
 
 
@@ -64,7 +64,7 @@ def _load_all(text: str) -> list[Any]:
         return list(YAML(typ="safe").load_all(text))
 
 
-def _closed(node: Any) -> Any:
+def closed(node: Any) -> Any:
     """Refuse unknown fields, in place, as the API server's strict field validation does.
 
     Objects that declare `properties` get `additionalProperties: false` unless they say otherwise
@@ -77,10 +77,10 @@ def _closed(node: Any) -> Any:
             node["additionalProperties"] = False
         for key in ("properties", "patternProperties", "definitions"):
             for child in (node.get(key) or {}).values():
-                _closed(child)
+                closed(child)
         for key in ("items", "additionalProperties"):
             if isinstance(node.get(key), dict):
-                _closed(node[key])
+                closed(node[key])
     return node
 
 
