@@ -7,7 +7,11 @@
 (b) throughput: 20 processes released together (a barrier file), each promoting a different new
     model into one repository, against the same 20 processes run one after another. Every new
     model adds its folder to the environment's kustomization.yaml, so concurrent promoters collide
-    there and plan again on the new tip: this is the worst case for contention.
+    there: a lost push fetches, rebases and merges that list, then pushes again (the worst case
+    for contention).
+
+Validation includes the KServe CRD schema when ../shared/contracts/kserve exists (MLOPS_CI_CRDS),
+as in the tests; the table's header line says which checks ran.
 
 Prints a Markdown table. Run: .venv/bin/python bench/promote.py [--runs N] [--promoters N]
 """
@@ -91,7 +95,15 @@ def workspace(config: Path):
     from mlops_ci.config import load_config
     from mlops_ci.workspace import Workspace
 
-    return Workspace.from_config(load_config(config), env=dict(os.environ))
+    return Workspace.from_config(load_config(config), env=bench_env())
+
+
+def bench_env() -> dict[str, str]:
+    env = dict(os.environ)
+    crds = ROOT.parent / "shared" / "contracts" / "kserve"
+    if "MLOPS_CI_CRDS" not in env and crds.is_dir():
+        env["MLOPS_CI_CRDS"] = str(crds)
+    return env
 
 
 def plain_git_push(bare: Path, files: dict[str, bytes], message: str) -> None:
@@ -224,7 +236,7 @@ def main() -> int:
     n = args.promoters
     kustomize = shutil.which("kubectl") or shutil.which("kustomize") or "none on PATH"
     print(f"CPU cores: {os.cpu_count()}; load average at the end: {os.getloadavg()[0]:.1f}; "
-          f"kustomize build by: {kustomize}\n")
+          f"kustomize build by: {kustomize}; CRD schemas: {bench_env().get('MLOPS_CI_CRDS') or 'not checked'}\n")
     print("| measure | mlops-ci | baseline | baseline is | ratio |")
     print("|---|---:|---:|---|---:|")
     print(f"| one promotion, median of {args.runs} (s) | {ours:.3f} | {plain:.3f} | "
