@@ -56,6 +56,7 @@ class Context(Record):
 
     source: Literal["local", "github"]
     event: str
+    action: str | None = None  # the event's activity type (pull_request: opened, synchronize, closed, ...)
     repository: str | None = None
     default_branch: str
     base_sha: str | None = None

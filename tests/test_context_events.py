@@ -52,7 +52,8 @@ class Case:
     expect: dict = field(default_factory=dict)  # the Context fields that differ from NOTHING
 
     def context(self) -> dict:
-        return {"source": "github", "event": self.event, "repository": REPO, "default_branch": "main",
+        return {"source": "github", "event": self.event, "action": self.payload.get("action"),
+                "repository": REPO, "default_branch": "main",
                 "base_sha": None, "ref": None, "pr_number": None, "pr_title": None, "fork": False,
                 "run_url": RUN_URL, "comment": None, "dirty": False, **self.expect}
 

@@ -93,16 +93,12 @@ def closed_pull_request(ctx) -> int:
     """The pull request a ``pull_request`` / ``pull_request_target`` event with action ``closed``
     names; anything else is refused, so a workflow wired to the wrong event type cannot stop the
     runs it just started."""
-    import os
-
-    from mlops_ci.context.github import _load_event
     from mlops_ci.errors import UsageError
 
     if ctx.source != "github" or ctx.event not in ("pull_request", "pull_request_target") or not ctx.pr_number:
         raise UsageError("--stop needs --pr N outside a pull_request event",
                          hint="mlops-ci train --stop --pr N [--dry-run]")
-    action = _load_event(os.environ["GITHUB_EVENT_PATH"]).get("action")
-    if action != "closed":
-        raise UsageError(f"this {ctx.event} event is {action!r}, not 'closed': its pull request is still open",
+    if ctx.action != "closed":
+        raise UsageError(f"this {ctx.event} event is {ctx.action!r}, not 'closed': its pull request is still open",
                          hint="call workflows/pr-closed.yml on `pull_request: types: [closed]`, or pass --pr N")
     return int(ctx.pr_number)

@@ -20,7 +20,7 @@ SUPPORTED_EVENTS = ("pull_request", "pull_request_target", "push", "issue_commen
                     "workflow_dispatch")
 
 
-def _load_event(path: str) -> dict[str, Any]:
+def load_event(path: str) -> dict[str, Any]:
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -36,7 +36,8 @@ def _load_event(path: str) -> dict[str, Any]:
     return data
 
 
-def _get(data: Any, *keys: str) -> Any:
+def dig(data: Any, *keys: str) -> Any:
+    """``data[k1][k2]...``, or None where a level is missing or not a mapping (event payloads vary)."""
     for key in keys:
         if not isinstance(data, dict):
             return None
@@ -60,9 +61,9 @@ def _checked_out(root: Path | None, default_branch: str) -> tuple[str | None, st
 
 def github_context(env: Mapping[str, str], *, default_branch: str, root: Path | None = None) -> Context:
     event = env.get("GITHUB_EVENT_NAME", "")
-    payload = _load_event(env["GITHUB_EVENT_PATH"])
-    repository = env.get("GITHUB_REPOSITORY") or _get(payload, "repository", "full_name")
-    default_branch = _get(payload, "repository", "default_branch") or default_branch
+    payload = load_event(env["GITHUB_EVENT_PATH"])
+    repository = env.get("GITHUB_REPOSITORY") or dig(payload, "repository", "full_name")
+    default_branch = dig(payload, "repository", "default_branch") or default_branch
     server = env.get("GITHUB_SERVER_URL", "https://github.com")
     run_url = None
     if repository and env.get("GITHUB_RUN_ID"):
@@ -72,20 +73,21 @@ def github_context(env: Mapping[str, str], *, default_branch: str, root: Path | 
         event=event,
         repository=repository,
         default_branch=default_branch,
-        actor=env.get("GITHUB_ACTOR") or _get(payload, "sender", "login"),
+        actor=env.get("GITHUB_ACTOR") or dig(payload, "sender", "login"),
         run_url=run_url,
+        action=payload.get("action") if isinstance(payload.get("action"), str) else None,
     )
     sha = env.get("GITHUB_SHA", "")
 
     if event in ("pull_request", "pull_request_target"):
         pr = payload.get("pull_request") or {}
-        base_repo = _get(pr, "base", "repo", "full_name")
-        head_repo = _get(pr, "head", "repo", "full_name")
+        base_repo = dig(pr, "base", "repo", "full_name")
+        head_repo = dig(pr, "head", "repo", "full_name")
         return Context(
             **common,
-            base_sha=_get(pr, "base", "sha"),
-            head_sha=_get(pr, "head", "sha") or sha,
-            ref=_get(pr, "head", "ref"),
+            base_sha=dig(pr, "base", "sha"),
+            head_sha=dig(pr, "head", "sha") or sha,
+            ref=dig(pr, "head", "ref"),
             pr_number=pr.get("number") or payload.get("number"),
             pr_title=pr.get("title"),
             fork=bool(head_repo is None or head_repo != base_repo),
@@ -102,7 +104,7 @@ def github_context(env: Mapping[str, str], *, default_branch: str, root: Path | 
     if event == "issue_comment":
         issue = payload.get("issue") or {}
         is_pr = bool(issue.get("pull_request"))
-        common["actor"] = _get(payload, "comment", "user", "login") or common["actor"]
+        common["actor"] = dig(payload, "comment", "user", "login") or common["actor"]
         # GITHUB_SHA is the default branch's tip here. `mlops-ci command` pins the PR's head
         # through the API; a job that then checked out that head runs on what it checked out.
         head, base = _checked_out(root, default_branch)
@@ -112,12 +114,12 @@ def github_context(env: Mapping[str, str], *, default_branch: str, root: Path | 
             base_sha=base,
             pr_number=issue.get("number") if is_pr else None,
             pr_title=issue.get("title") if is_pr else None,  # a plain issue's title is not a PR's
-            comment=_get(payload, "comment", "body"),
+            comment=dig(payload, "comment", "body"),
         )
     if event == "workflow_run":
         run = payload.get("workflow_run") or {}
         prs = run.get("pull_requests") or []  # empty for pull requests from forks
-        head_repo = _get(run, "head_repository", "full_name")
+        head_repo = dig(run, "head_repository", "full_name")
         return Context(
             **common,
             head_sha=run.get("head_sha") or sha,

@@ -58,12 +58,12 @@ def runtime_context(env: Mapping[str, str], default_branch: str) -> tuple[Contex
     ``workflow_run`` event the run's head repository (which the Context does not keep)."""
     if env.get("GITHUB_ACTIONS") != "true" or not env.get("GITHUB_EVENT_PATH"):
         return None, None
-    from mlops_ci.context.github import _get, _load_event, github_context
+    from mlops_ci.context.github import dig, github_context, load_event
 
     context = github_context(env, default_branch=default_branch)
     head_repo = None
     if context.event == "workflow_run":
-        head_repo = _get(_load_event(env["GITHUB_EVENT_PATH"]), "workflow_run", "head_repository", "full_name")
+        head_repo = dig(load_event(env["GITHUB_EVENT_PATH"]), "workflow_run", "head_repository", "full_name")
     return context, head_repo
 
 

@@ -89,7 +89,7 @@ def _outputs_line(outputs: Mapping[str, str]) -> str:
 
 def comment_event(env: Mapping[str, str]) -> CommentEvent:
     """The ``issue_comment`` event of this GitHub Actions job (from ``GITHUB_EVENT_PATH``)."""
-    from mlops_ci.context.github import _get, _load_event, github_context
+    from mlops_ci.context.github import dig, github_context, load_event
 
     if not env.get("GITHUB_EVENT_PATH"):
         raise InputError("GITHUB_EVENT_PATH is not set: `mlops-ci command` answers a GitHub "
@@ -99,16 +99,16 @@ def comment_event(env: Mapping[str, str]) -> CommentEvent:
     if name != "issue_comment":
         return CommentEvent(name, None, env.get("GITHUB_REPOSITORY"), None, None, None, None, "")
     context = github_context(env, default_branch="main")
-    payload = _load_event(env["GITHUB_EVENT_PATH"])
-    comment_id = _get(payload, "comment", "id")
+    payload = load_event(env["GITHUB_EVENT_PATH"])
+    comment_id = dig(payload, "comment", "id")
     return CommentEvent(
         event=name,
         action=payload.get("action") if isinstance(payload.get("action"), str) else None,
         repository=context.repository,
         pr_number=context.pr_number,
         comment_id=comment_id if isinstance(comment_id, int) and not isinstance(comment_id, bool) else None,
-        author=context.actor if _get(payload, "comment", "user", "login") else None,
-        author_type=_get(payload, "comment", "user", "type"),
+        author=context.actor if dig(payload, "comment", "user", "login") else None,
+        author_type=dig(payload, "comment", "user", "type"),
         body=context.comment if isinstance(context.comment, str) else "",
     )
 
