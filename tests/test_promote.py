@@ -305,3 +305,25 @@ def test_hostile_model_names_are_refused_in_the_config(tmp_path, model):
         load_config(path)
     line = text.splitlines().index("  tiny:") + 1
     assert f"{path}:{line}:" in str(err.value) and "is not a valid name" in str(err.value), str(err.value)
+
+
+def test_a_hand_commented_overlay_keeps_every_comment(ws, tmp_path):
+    """A golden test: promoting a new model into an environment whose overlay (kustomization.yaml)
+    was written and commented by hand appends one resource line and keeps every comment byte for
+    byte (head comment, comments between keys and list items, end-of-line and trailing ones)."""
+    remote = gitops_for(ws)
+    promote(ws, candidate("1", model="other"), "staging", tracking=RecordingTracking(), gitops=remote)
+    hand = (GOLDEN / "hand-commented-overlay.yaml").read_text()
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", ws.gitops_remote, str(clone))
+    (clone / "environments/staging/kustomization.yaml").write_text(hand)
+    git(clone, "commit", "--quiet", "-am", "hand-written overlay")
+    git(clone, "push", "--quiet", "origin", "main")
+
+    rec = promote(ws, candidate("4"), "staging", tracking=RecordingTracking(), gitops=remote)
+    after = show(ws, rec.commit_sha, "environments/staging/kustomization.yaml") + "\n"
+    golden("hand-commented-overlay.after.yaml", after)
+    comments = [line for line in hand.splitlines() if "#" in line]
+    assert comments and all(line in after.splitlines() for line in comments), "a comment was lost or moved"
+    added = [line for line in after.splitlines() if line not in hand.splitlines()]
+    assert added == ["- tiny"], added

@@ -102,6 +102,6 @@ def _ensure_resources(current: bytes, entries: list[str], *, remove: Sequence[st
             changed = True
     for entry in entries:
         if entry not in resources:
-            resources.append(entry)
+            yamlio.append_item(resources, entry)
             changed = True
     return yamlio.dump(doc) if changed else current

@@ -103,3 +103,22 @@ def _insert(node: Any, key: str, value: Any, order: list[str], index: int) -> No
         node.insert(keys.index(after[0]), key, value)
     else:
         node[key] = value
+
+
+def append_item(seq: Any, value: Any) -> None:
+    """Append ``value`` to a list read by ``load``, after its last item but before the comment
+    lines that follow that item (ruamel keeps those on the last item: `- a  # note` then
+    `# end of the list`), so a hand-written closing comment stays at the end of the list."""
+    last = len(seq) - 1
+    seq.append(value)
+    items = getattr(getattr(seq, "ca", None), "items", None)
+    token = (items.get(last) or [None])[0] if items is not None and last >= 0 else None
+    if token is None or "\n" not in token.value:
+        return
+    head, _, rest = token.value.partition("\n")
+    if not rest.strip():
+        return  # only the item's own end-of-line comment
+    from ruamel.yaml.tokens import CommentToken
+
+    token.value = head + "\n"
+    items[last + 1] = [CommentToken("\n" + rest, token.start_mark, None), None, None, None]

@@ -72,7 +72,7 @@ def merge_kustomization(base: bytes | None, theirs: bytes, ours: bytes) -> bytes
                 resources.remove(entry)
     for entry in new:
         if entry not in old and entry not in resources:
-            resources.append(entry)
+            yamlio.append_item(resources, entry)
     return yamlio.dump(a)
 
 
