@@ -58,10 +58,6 @@ def _shown(paths: list[str]) -> str:
     return ", ".join(paths[:MAX_LISTED]) + more
 
 
-def _under(path: str, prefix: str) -> bool:
-    return prefix in ("", ".") or path == prefix or path.startswith(prefix.rstrip("/") + "/")
-
-
 def _git_z(ws: Workspace, args: list[str]) -> list[str] | None:
     """NUL-separated output of a git command (paths taken literally), or None if git failed."""
     proc = gitutil.git(["--literal-pathspecs", *args], ws.top, check=False)
@@ -78,7 +74,7 @@ def _worktree_changes(ws: Workspace, head: str, paths: list[str]) -> list[str] |
     if diff is None or untracked is None:
         return None
     state = ws.repo_path(STATE_DIR)
-    return sorted({p for p in (*diff, *untracked) if not _under(p, state)
+    return sorted({p for p in (*diff, *untracked) if not gitutil.is_under(p, state)
                    and "__pycache__" not in p.split("/") and not p.endswith(".pyc")})
 
 

@@ -73,3 +73,9 @@ def changed_paths(base: str, head: str, cwd: Path) -> list[str]:
 
 def is_ancestor(ancestor: str, descendant: str, cwd: Path) -> bool:
     return git(["merge-base", "--is-ancestor", ancestor, descendant], cwd, check=False).returncode == 0
+
+
+def is_under(path: str, prefix: str) -> bool:
+    """Whether repository path ``path`` is ``prefix`` or inside it ("" and "." hold everything)."""
+    prefix = prefix.rstrip("/")
+    return prefix in ("", ".") or path == prefix or path.startswith(prefix + "/")

@@ -21,11 +21,6 @@ from mlops_ci.records import Context, DataVersion, ModelPlan
 from mlops_ci.workspace import Workspace
 
 
-def _under(path: str, prefix: str) -> bool:
-    prefix = prefix.rstrip("/")
-    return prefix in ("", ".") or path == prefix or path.startswith(prefix + "/")
-
-
 def data_versions(ws: Workspace, ctx: Context, model: str) -> list[DataVersion]:
     cfg = ws.model(model)
     out = []
@@ -65,7 +60,7 @@ def plan_model(ws: Workspace, ctx: Context, model: str, *, force: bool = False) 
     changed = [p for p in changed if p != ws.repo_path(PROMOTIONS_NAME)]
     watched = [ws.repo_path(p) for p in (*cfg.paths, cfg.params, "dvc.lock")]
     data_files = {dv.path for dv in data} | {dv.path + ".dvc" for dv in data}
-    relevant = sorted(p for p in changed if any(_under(p, w) for w in watched) or p in data_files)
+    relevant = sorted(p for p in changed if any(gitutil.is_under(p, w) for w in watched) or p in data_files)
     reasons = []
     data_changed = [dv for dv in data if dv.changed]
     for dv in data_changed:

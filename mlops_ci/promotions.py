@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops_ci import gitutil
-from mlops_ci.config.loader import _plain, _position
+from mlops_ci.config.loader import _plain, _position, load_yaml
 from mlops_ci.config.schema import Config, Name
 from mlops_ci.errors import ConfigError
 
@@ -100,24 +100,9 @@ def _message(where: str, loc: tuple, error: dict) -> str:
 
 def parse(data: bytes, config: Config, *, name: str = PROMOTIONS_NAME) -> dict[tuple[str, str], Desired]:
     """The entries of a promotions file, keyed by (env, model); ConfigError (file:line:column) if invalid."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
     if len(data) > MAX_BYTES:
         raise ConfigError(f"{name}: {len(data)} bytes is larger than the {MAX_BYTES} a promotions file may have")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{name}: not UTF-8 text (byte {err.start})", hint="save the file as UTF-8") from err
-    try:
-        doc = YAML(typ="rt").load(text)
-    except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
-        raise ConfigError(f"{where}: malformed YAML: {' '.join(x for x in (err.context, err.problem) if x)}",
-                          hint="fix the indentation or quoting at that place") from err
-    except YAMLError as err:
-        raise ConfigError(f"{name}: malformed YAML: {err}") from err
+    doc = load_yaml(data, name)
     if not isinstance(doc, dict):
         raise ConfigError(f"{name}:1:1: the top level must be a mapping with 'version: 1' and 'environments:'",
                           hint="see the example in the docstring of mlops_ci/promotions.py or the README")

@@ -49,10 +49,29 @@ def find_config(start: Path) -> Path:
     )
 
 
-def load_config(path: Path) -> LoadedConfig:
+def load_yaml(raw: bytes, name: str) -> Any:
+    """One YAML document (ruamel round-trip nodes, which keep positions for error messages);
+    ConfigError naming ``name``:line:column if it is not UTF-8 or not YAML."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{name}: not UTF-8 text (byte {err.start})", hint="save the file as UTF-8") from err
+    try:
+        return YAML(typ="rt").load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+        what = " ".join(x for x in (err.context, err.problem) if x) or "invalid YAML"
+        raise ConfigError(f"{where}: malformed YAML: {what}",
+                          hint="fix the indentation or quoting at that place") from err
+    except YAMLError as err:
+        raise ConfigError(f"{name}: malformed YAML: {err}") from err
+
+
+def load_config(path: Path) -> LoadedConfig:
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -62,22 +81,7 @@ def load_config(path: Path) -> LoadedConfig:
         raise ConfigError(f"{path}: cannot be read: {err.strerror}") from err
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: {len(raw)} bytes is larger than the 1 MiB a config may have")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})", hint="save the file as UTF-8") from err
-
-    yaml = YAML(typ="rt")
-    try:
-        doc = yaml.load(text)
-    except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        what = " ".join(x for x in (err.context, err.problem) if x) or "invalid YAML"
-        raise ConfigError(f"{where}: malformed YAML: {what}",
-                          hint="fix the indentation or quoting at that place") from err
-    except YAMLError as err:
-        raise ConfigError(f"{path}: malformed YAML: {err}") from err
+    doc = load_yaml(raw, str(path))
     if doc is None:
         raise ConfigError(f"{path}:1:1: the file is empty", hint="start with 'version: 1'")
     if not isinstance(doc, dict):

@@ -36,6 +36,21 @@ def workload_path(root: str, env: str, model: str, serving: ServingConfig) -> st
     return posixpath.join(model_dir(root, env, model), FILES[serving.kind][0])
 
 
+def pinned(data: bytes | None) -> tuple[str, str, str] | None:
+    """(version, artifact URI, digest) that a workload manifest we wrote pins (its mlops-ci.dev/*
+    annotations); None if there is no such file or it pins no version."""
+    if data is None:
+        return None
+    doc = yamlio.load(data)
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    notes = (meta.get("annotations") if isinstance(meta, dict) else None) or {}
+    version = notes.get(f"{kserve.LABEL_PREFIX}/model-version")
+    if not version:
+        return None
+    return (str(version), str(notes.get(f"{kserve.LABEL_PREFIX}/artifact-uri", "")),
+            str(notes.get(f"{kserve.LABEL_PREFIX}/digest", "")))
+
+
 def _render(name: str, v: kserve.ServedVersion, serving: ServingConfig):
     if name == ISVC_FILE:
         return kserve.render(v, serving), kserve.owned_fields(v, serving)

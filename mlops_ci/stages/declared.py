@@ -23,27 +23,23 @@ from mlops_ci.backends.tracking import Tracking
 from mlops_ci.errors import BackendError, FatalError
 from mlops_ci.promotions import Desired, changed_entries, desired
 from mlops_ci.records import Context, PromotionRecord, PromotionRequest
-from mlops_ci.serving import hold, kserve, layout, yamlio
+from mlops_ci.serving import hold, layout
 from mlops_ci.stages.promote import Candidate, candidate_from_registry, promote
 from mlops_ci.workspace import Workspace
 
-WORKLOAD_FILES = ("inferenceservice.yaml", "deployment.yaml")  # the file that pins the served version
 METRIC_TAG = "mlops_ci.metric."
 
 
-def served_version(co: Checkout, root: str, env: str, model: str) -> str | None:
-    """The version the GitOps checkout serves for ``model`` in ``env`` (its manifest annotation)."""
-    folder = layout.model_dir(root, env, model)
-    for name in WORKLOAD_FILES:
-        data = co.read(posixpath.join(folder, name))
-        if data is None:
-            continue
-        doc = yamlio.load(data)
-        meta = doc.get("metadata") if isinstance(doc, dict) else None
-        notes = (meta.get("annotations") if isinstance(meta, dict) else None) or {}
-        version = notes.get(f"{kserve.LABEL_PREFIX}/model-version")
-        if version:
-            return str(version)
+def served_version(ws: Workspace, co: Checkout, env: str, model: str) -> str | None:
+    """The version the GitOps checkout serves for ``model`` in ``env`` (its workload manifest's
+    annotation; the configured serving kind's file first, then the other kinds')."""
+    configured = ws.model(model).serving.kind
+    kinds = [configured, *(k for k in layout.FILES if k != configured)]
+    for kind in kinds:
+        path = posixpath.join(layout.model_dir(ws.config.gitops.path, env, model), layout.FILES[kind][0])
+        facts = layout.pinned(co.read(path))
+        if facts:
+            return facts[0]
     return None
 
 
@@ -110,7 +106,7 @@ def apply_declared(ws: Workspace, *, tracking: Tracking, gitops: GitOpsRemote, r
         return []
     root = ws.config.gitops.path
     with gitops.checkout() as co:
-        state = {e.key: (served_version(co, root, e.env, e.model), co.read(hold.path(root, e.env, e.model)))
+        state = {e.key: (served_version(ws, co, e.env, e.model), co.read(hold.path(root, e.env, e.model)))
                  for e in entries}
     out = []
     for entry in entries:

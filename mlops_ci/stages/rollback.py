@@ -26,7 +26,7 @@ from mlops_ci.backends.gitops.base import Checkout, HistoryEntry
 from mlops_ci.backends.tracking import Tracking
 from mlops_ci.errors import BackendError, PromotionError
 from mlops_ci.records import FileChange, RollbackRecord
-from mlops_ci.serving import hold, kserve, layout, validate, yamlio
+from mlops_ci.serving import hold, kserve, layout, validate
 from mlops_ci.stages.promote import candidate_from_registry
 from mlops_ci.stages.register import EVALUATION_TAG
 from mlops_ci.workspace import Workspace
@@ -62,20 +62,6 @@ def _change(path: str, old: bytes | None, new: bytes | None) -> FileChange:
     diff = "".join(difflib.unified_diff(a, b, fromfile="/dev/null" if old is None else f"a/{path}",
                                        tofile="/dev/null" if new is None else f"b/{path}"))
     return FileChange(path=path, action="create" if old is None else "delete" if new is None else "modify", diff=diff)
-
-
-def _served_version(isvc: bytes | None) -> tuple[str, str, str] | None:
-    """(version, artifact URI, digest) that an InferenceService manifest pins; None if it pins none."""
-    if isvc is None:
-        return None
-    doc = yamlio.load(isvc)
-    meta = doc.get("metadata") if isinstance(doc, dict) else None
-    notes = (meta.get("annotations") if isinstance(meta, dict) else None) or {}
-    version = notes.get(f"{kserve.LABEL_PREFIX}/model-version")
-    if not version:
-        return None
-    return (str(version), str(notes.get(f"{kserve.LABEL_PREFIX}/artifact-uri", "")),
-            str(notes.get(f"{kserve.LABEL_PREFIX}/digest", "")))
 
 
 def _version_commits(history: list[HistoryEntry], model: str, env: str) -> list[tuple[HistoryEntry, str]]:
@@ -115,7 +101,7 @@ def _plan_revert(ws: Workspace, co: Checkout, gitops: GitOpsRemote, model: str, 
             hint=f"pass --to {older[0][1]} to render v{older[0][1]} on top of those changes")
     files = {p: co.show(first.parent, p) for p in paths}
     isvc = layout.workload_path(ws.config.gitops.path, env, model, ws.model(model).serving)
-    pinned = _served_version(files[isvc] if isvc in files else co.read(isvc))
+    pinned = layout.pinned(files[isvc] if isvc in files else co.read(isvc))
     if pinned is None:
         raise PromotionError(f"before {first.sha[:12]} ({first.subject!r}) {isvc} pinned no version of {model} "
                              f"in {where}: nothing to restore",
@@ -132,7 +118,7 @@ def _plan_repin(ws: Workspace, co: Checkout, gitops: GitOpsRemote, model: str, e
     root = ws.config.gitops.path
     served = _version_commits(history, model, env)
     isvc = layout.workload_path(root, env, model, ws.model(model).serving)
-    pinned = _served_version(co.read(isvc))
+    pinned = layout.pinned(co.read(isvc))
     current = pinned[0] if pinned else served[0][1] if served else None
     if current is None:
         raise PromotionError(f"{env} serves no version of {model} in {gitops.url} ({gitops.branch}): "
