@@ -16,6 +16,12 @@ from mlops_ci import gitutil
 from mlops_ci.argo.workflow import MlflowRun, build_workflow
 
 
+
+def repository_label(ctx, top: Path) -> str:
+    """The repository a training Workflow is labelled with: the event's owner/name, else the
+    checkout's folder name (local runs)."""
+    return ctx.repository or top.name
+
 def public_clone_url(url: str) -> str | None:
     """``url`` without user info: a token GitHub Actions or a user put in a remote never reaches Argo."""
     url = url.strip()
@@ -62,7 +68,7 @@ def workflow_for_checkout(
     config = loaded.config
     top = gitutil.toplevel(loaded.root)
     ctx = detect_context(loaded.root, config.default_branch, env=env)
-    repository = ctx.repository or top.name
+    repository = repository_label(ctx, top)
     argo = config.models[model].train.argo if model in config.models else None
     repo = (argo.repo if argo is not None else None) or clone_url(top, ctx.repository, env)
     config_path = Path(os.path.relpath(Path(loaded.path).resolve(), top.resolve())).as_posix()

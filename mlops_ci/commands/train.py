@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def stop(args: argparse.Namespace) -> int:
+    from mlops_ci.argo.checkout import repository_label
     from mlops_ci.backends.trainers.argo import ArgoTrainer
     from mlops_ci.console import echo
     from mlops_ci.errors import UsageError
@@ -78,7 +79,7 @@ def stop(args: argparse.Namespace) -> int:
     pr = args.pr if args.pr is not None else closed_pull_request(ctx)
     if pr < 1:
         raise UsageError(f"--pr {pr}: a pull request number is 1 or more")
-    repository = ctx.repository or ws.top.name  # as the Workflows were labelled (mlops_ci.stages.train)
+    repository = repository_label(ctx, ws.top)  # as the Workflows were labelled
     runs = ArgoTrainer().stop_pull_request(ws.config, ws.models(args.model), repository=repository, pr=pr,
                                            reason=f"mlops-ci: pull request #{pr} was closed", dry_run=args.dry_run)
     for r in runs:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from mlops_ci import fingerprint
+from mlops_ci.argo.checkout import repository_label
 from mlops_ci.backends.tracking import Tracking
 from mlops_ci.backends.trainers import RemoteSpec, Trainer, TrainSpec
 from mlops_ci.console import NullProgress, Progress
@@ -75,7 +76,7 @@ def remote_spec(ws: Workspace, ctx: Context, *, tracking_uri: str, experiment_id
     """What a trainer off this machine needs: the commit, where it comes from, the MLflow run."""
     config_path = os.path.relpath(Path(ws.loaded.path).resolve(), ws.top.resolve()).replace(os.sep, "/")
     return RemoteSpec(config=ws.config, config_path=config_path, root=ws.top, head_sha=ctx.head_sha,
-                      repository=ctx.repository or ws.top.name, pr=ctx.pr_number, tracking_uri=tracking_uri,
+                      repository=repository_label(ctx, ws.top), pr=ctx.pr_number, tracking_uri=tracking_uri,
                       experiment_id=experiment_id, run_id=run_id)
 
 
