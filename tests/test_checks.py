@@ -127,8 +127,12 @@ def test_policies_are_configurable():
     assert found == []
     shifted = frame(seed=1)
     shifted["amount"] += 15
+    # a partial override keeps the default fail level; `fail: null` turns it off
     _, found = findings(frame(), shifted, drift={"psi": {"warn": 0.1}, "js": {"warn": 0.1},
                                                  "wasserstein": {"warn": 0.1}})
+    assert [f.status for f in found] == ["fail"]
+    _, found = findings(frame(), shifted, drift={"psi": {"warn": 0.1, "fail": None}, "js": {"warn": 0.1, "fail": None},
+                                                 "wasserstein": {"warn": 0.1, "fail": None}})
     assert [f.status for f in found] == ["warn"]
     _, found = findings(frame(), shifted, ignore_columns=["amount"])
     assert found == []

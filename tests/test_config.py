@@ -137,6 +137,9 @@ def test_json_schema_describes_the_file():
 
 def test_cli_config_validate_and_schema(tmp_path):
     write(tmp_path, GOOD)
+    (tmp_path / "data").mkdir()
+    for name in ("train.py", "data/train.csv", "data/eval.csv"):  # validate also needs what it names
+        (tmp_path / name).write_text("")
     ok = cli(tmp_path, "config", "validate")
     assert ok.returncode == 0, ok.stderr
     assert "valid (1 model(s): churn" in ok.stdout
@@ -152,3 +155,33 @@ def test_no_config_found(tmp_path):
     proc = cli(tmp_path, "config", "validate")
     assert proc.returncode == ExitCode.CONFIG
     assert "no .mlops-ci.yaml found" in proc.stderr
+
+
+def test_gate_hint_suggests_only_valid_metrics(tmp_path):
+    # rmse is not a metric of binary_classification: it is refused, and never offered as the fix
+    text = GOOD.replace("    evaluation:\n", "    evaluation:\n      metrics: [rmse, accuracy]\n").replace(
+        "roc_auc: {min", "auc: {min")
+    lines = error_of(tmp_path, text).splitlines()
+    assert any("evaluation.metrics.0: unknown metric 'rmse'" in line for line in lines)
+    gate = next(line for line in lines if "gate on metric 'auc'" in line)
+    assert "(fix: gate one of ['accuracy'])" in gate and "rmse" not in gate
+    # a metric of the task that is not listed: add it (nothing invalid offered beside it)
+    text = GOOD.replace("    evaluation:\n", "    evaluation:\n      metrics: [rmse]\n")
+    gate = next(line for line in error_of(tmp_path, text).splitlines() if "gate on metric 'roc_auc'" in line)
+    assert gate.endswith("(fix: add 'roc_auc' to evaluation.metrics)")
+    # nothing valid listed, an unknown gate: the task's metrics, with the closest first
+    text = GOOD.replace("    evaluation:\n", "    evaluation:\n      metrics: [rmse]\n").replace(
+        "roc_auc: {min", "roc_aux: {min")
+    gate = next(line for line in error_of(tmp_path, text).splitlines() if "gate on metric 'roc_aux'" in line)
+    assert "did you mean 'roc_auc'?" in gate and "rmse" not in gate.split("(fix:")[1]
+
+
+@pytest.mark.parametrize("field,value", [("max_categories", "many"), ("sample_size", "lots"),
+                                         ("memory_limit_mb", "big")])
+def test_number_hint_is_a_valid_value(tmp_path, field, value):
+    text = GOOD.replace("    evaluation:\n", f"    checks:\n      {field}: {value}\n    evaluation:\n")
+    msg = error_of(tmp_path, text)
+    example = int(msg.split("write a whole number such as ")[1].split(")")[0].split()[0])
+    from mlops_ci.config.schema import ChecksConfig
+
+    ChecksConfig.model_validate({field: example})  # the example given is accepted

@@ -9,7 +9,9 @@ from mlops_ci.commands import _common
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    v = sub.add_parser("validate", help="validate .mlops-ci.yaml; errors name file:line:column and the fix")
+    v = sub.add_parser("validate", help="validate .mlops-ci.yaml and that the training scripts and data it "
+                       "names exist (in the work tree or tracked by DVC); errors name file:line:column "
+                       "and the fix")
     _common.add_config(v)
     sub.add_parser("schema", help="print the JSON Schema of .mlops-ci.yaml (for editors)")
 
@@ -24,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "schema":
         echo(json.dumps(json_schema(), indent=2))
         return 0
-    loaded = load_config(args.config or find_config(Path.cwd()))
+    loaded = load_config(args.config or find_config(Path.cwd()), check_paths=True)
     cfg = loaded.config
     echo(f"{loaded.path}: valid ({len(cfg.models)} model(s): {', '.join(cfg.models)}; "
          f"{len(cfg.environments)} environment(s): {', '.join(cfg.environments)})")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from mlops_ci.config.schema import Config
 from mlops_ci.config.semantics import problems
@@ -71,7 +72,10 @@ def load_yaml(raw: bytes, name: str) -> Any:
         raise ConfigError(f"{name}: malformed YAML: {err}") from err
 
 
-def load_config(path: Path) -> LoadedConfig:
+def load_config(path: Path, *, check_paths: bool = False) -> LoadedConfig:
+    """Read and validate ``path``. With ``check_paths``, the files each model names must also be
+    there (:func:`mlops_ci.config.paths.path_problems`): what `config validate` and the commands
+    that run stages ask for."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -94,6 +98,10 @@ def load_config(path: Path) -> LoadedConfig:
         lines = [_format_pydantic_error(path, doc, e) for e in err.errors()]
         raise ConfigError("\n".join(lines)) from None
     found = problems(config)
+    if check_paths:
+        from mlops_ci.config.paths import path_problems
+
+        found += path_problems(config, path.resolve().parent)
     if found:
         lines = []
         for p in found:
@@ -146,28 +154,56 @@ def _position(path: Path, doc: Any, loc: tuple) -> str:
     return f"{path}:{line + 1}:{col + 1}"
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
-    """The keys the schema accepts in the mapping at ``loc`` (for 'did you mean')."""
+def _model_at(loc: tuple) -> Any:
+    """The schema type (a model, or a plain type) of the value at ``loc``; None if unknown."""
     model: Any = Config
     for part in loc:
         if isinstance(model, type) and issubclass(model, BaseModel):
-            field = model.model_fields.get(part) or next(
-                (f for f in model.model_fields.values() if f.alias == part), None
-            )
+            field = _field_of(model, part)
             if field is None:
-                return []
+                return None
             model = field.annotation
         elif typing.get_origin(model) is dict:
             model = typing.get_args(model)[1]
         else:
-            return []
+            return None
         # unwrap Optional[...] / X | None / Annotated[...]
         while typing.get_origin(model) in (typing.Union, types.UnionType, typing.Annotated):
             args = [a for a in typing.get_args(model) if a is not type(None)]
             model = args[0]
+    return model
+
+
+def _field_of(model: type[BaseModel], key: Any) -> FieldInfo | None:
+    return model.model_fields.get(key) or next((f for f in model.model_fields.values() if f.alias == key), None)
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    """The keys the schema accepts in the mapping at ``loc`` (for 'did you mean')."""
+    model = _model_at(loc)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return [f.alias or name for name, f in model.model_fields.items()]
     return []
+
+
+def _number_example(loc: tuple, whole: bool) -> str:
+    """A number the setting at ``loc`` accepts: its default, else 2 / 0.75 moved inside its bounds."""
+    parent = _model_at(loc[:-1]) if loc else None
+    field = _field_of(parent, loc[-1]) if isinstance(parent, type) and issubclass(parent, BaseModel) else None
+    default = field.default if field is not None else None
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        return str(default)
+    value: float = 2 if whole else 0.75
+    for bound in field.metadata if field is not None else ():
+        if getattr(bound, "ge", None) is not None:
+            value = max(value, bound.ge)
+        if getattr(bound, "gt", None) is not None and value <= bound.gt:
+            value = bound.gt + 1 if whole else bound.gt + 0.5
+        if getattr(bound, "le", None) is not None:
+            value = min(value, bound.le)
+        if getattr(bound, "lt", None) is not None and value >= bound.lt:
+            value = bound.lt - 1 if whole else bound.lt / 2
+    return str(int(value) if whole else value)
 
 
 def _format_pydantic_error(path: Path, doc: Any, error: dict) -> str:
@@ -189,13 +225,15 @@ def _format_pydantic_error(path: Path, doc: Any, error: dict) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
         return f"{where}: {_dotted(loc)}: {msg}"
-    fix = next((hint for prefix, hint in _FIXES if kind.startswith(prefix)), None)
+    if kind.startswith(("int", "float")):
+        fix = f"write a {'whole ' if kind.startswith('int') else ''}number such as " \
+              f"{_number_example(loc, kind.startswith('int'))}"
+    else:
+        fix = next((hint for prefix, hint in _FIXES if kind.startswith(prefix)), None)
     return f"{where}: {_dotted(loc)}: {msg}, got {shown}" + (f" (fix: {fix})" if fix else "")
 
 
 _FIXES = (
-    ("float", "write a number such as 0.75"),
-    ("int", "write a whole number such as 2"),
     ("bool", "write true or false"),
     ("string", "write text, quoted if it looks like a number"),
     ("list", "write a list, e.g. [a, b]"),

@@ -6,10 +6,12 @@ file:line:column where the user must make the fix.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
+from mlops_ci.config.checks import setting, threshold_fields
 from mlops_ci.config.schema import ARGO_TEMPLATES as TEMPLATES
-from mlops_ci.config.schema import Config, TrainConfig
+from mlops_ci.config.schema import Config, ModelConfig, Threshold, TrainConfig
 from mlops_ci.metrics import METRICS
 
 
@@ -46,13 +48,12 @@ def problems(config: Config) -> list[Problem]:
                             f"use one of {sorted(known)}")
                 )
         computed = set(ev.metrics or known)
+        valid = sorted(computed & set(known))  # never suggest a metric that is itself an error
         for metric, gate in ev.gates.items():
             loc = base + ("evaluation", "gates", metric)
             if metric not in computed:
-                found.append(
-                    Problem(loc, f"gate on metric {metric!r}, which is not computed",
-                            f"gate one of {sorted(computed)}")
-                )
+                found.append(Problem(loc, f"gate on metric {metric!r}, which is not computed",
+                                     _gate_hint(metric, valid, sorted(known))))
             if gate.min is None and gate.max is None and gate.max_regression is None:
                 found.append(Problem(loc, f"gate on {metric!r} sets no bound",
                                      "set min, max or max_regression"))
@@ -65,20 +66,54 @@ def problems(config: Config) -> list[Problem]:
                         f"min_replicas {serving.min_replicas} is above max_replicas {serving.max_replicas}")
             )
         checks = model.checks
-        thresholds = [(("drift", key), getattr(checks.drift, key)) for key in ("psi", "js", "wasserstein")]
-        thresholds += [(("label", key), getattr(checks.label, key)) for key in ("psi", "js", "wasserstein")]
-        thresholds += [(("nulls", key), getattr(checks.nulls, key)) for key in ("max_increase", "max_rate")]
-        thresholds += [(("rows", "max_change"), checks.rows.max_change)]
-        for column, over in checks.columns.items():
-            thresholds += [(("columns", column, key), th) for key, th in over if th is not None]
-        for path, th in thresholds:
-            if th.warn is not None and th.fail is not None and th.warn > th.fail:
-                found.append(Problem(base + ("checks", *path, "warn"), f"warn {th.warn} is above fail {th.fail}"))
+        found += _threshold_problems(base + ("checks",), model)
         found += _argo_problems(base + ("train",), model.train)
         if model.data.label in checks.ignore_columns:
             found.append(Problem(base + ("checks", "ignore_columns"),
                                  f"the label column {model.data.label!r} cannot be ignored"))
     return found
+
+
+def _gate_hint(metric: str, valid: list[str], known: list[str]) -> str:
+    if metric in known:  # a metric of the task, left out of evaluation.metrics
+        return f"add {metric!r} to evaluation.metrics" + (f", or gate one of {valid}" if valid else "")
+    close = difflib.get_close_matches(metric, valid or known, n=1)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    if valid:
+        return f"{guess}gate one of {valid}"
+    return f"{guess}gate one of {known}, listed in evaluation.metrics"
+
+
+def _threshold_problems(loc: tuple[str | int, ...], model: ModelConfig) -> list[Problem]:
+    """warn above fail, in every threshold as it applies: model-level ones after their defaults
+    filled in, column overrides after the model-level threshold filled in."""
+    checks = model.checks
+    found = []
+    for path, default in threshold_fields():
+        th: Threshold = setting(checks, path)
+        if _inverted(th):
+            # point at the level the file changed; the other one is the default
+            level, kept = ("fail", "warn") if th.warn == default.warn else ("warn", "fail")
+            same = getattr(th, kept) == getattr(default, kept)
+            note = f" ({kept} {getattr(th, kept)} is the default)" if same else ""
+            found.append(Problem(loc + (*path, level), f"warn {th.warn} is above fail {th.fail}{note}",
+                                 "lower warn, raise fail, or write fail: null to only warn"))
+    for column, over in checks.columns.items():
+        merged = checks.column_thresholds(column, is_label=column == model.data.label)
+        for key, th in merged.items():
+            given = getattr(over, key)
+            if given is None or not _inverted(th):
+                continue
+            level = "warn" if "warn" in given.model_fields_set else "fail"
+            both = {"warn", "fail"} <= given.model_fields_set
+            note = "" if both else " (the other level is the model-level one)"
+            found.append(Problem(loc + ("columns", column, key, level), f"warn {th.warn} is above fail {th.fail}"
+                                 f"{note}", "lower warn, raise fail, or write fail: null to only warn"))
+    return found
+
+
+def _inverted(th: Threshold) -> bool:
+    return th.warn is not None and th.fail is not None and th.warn > th.fail
 
 
 def _argo_problems(loc: tuple[str | int, ...], train: TrainConfig) -> list[Problem]:
