@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from mlops_ci.checks import drift
+from mlops_ci.checks import drift, units
 from mlops_ci.checks.profile import ColumnProfile, TableProfile
 from mlops_ci.checks.profiler import sample_histogram
 from mlops_ci.config.schema import ChecksConfig, Threshold
@@ -50,16 +50,8 @@ class _Collector:
 
 
 def _thresholds(checks: ChecksConfig, name: str, is_label: bool) -> dict[str, Threshold]:
-    if is_label:
-        ths = {"psi": checks.label.psi, "js": checks.label.js, "wasserstein": checks.label.wasserstein}
-    else:
-        ths = {"psi": checks.drift.psi, "js": checks.drift.js, "wasserstein": checks.drift.wasserstein}
-    ths["max_null_increase"] = checks.nulls.max_increase
-    ths["max_null_rate"] = checks.nulls.max_rate
-    over = checks.columns.get(name)
-    if over is not None:
-        ths.update({key: th for key, th in over if th is not None})
-    return ths
+    # a column's override keeps the levels it leaves out from the model-level threshold
+    return checks.column_thresholds(name, is_label=is_label)
 
 
 def compare_profiles(role: str, base: TableProfile, head: TableProfile, checks: ChecksConfig, *,
@@ -102,7 +94,7 @@ def _column(out: _Collector, base_t: TableProfile, head_t: TableProfile, b: Colu
     what = "label" if is_label else "column"
     ths = _thresholds(checks, name, is_label)
     summary = ColumnSummary(column=name, kind=h.kind, base_type=b.arrow_type, head_type=h.arrow_type,
-                            base_null_rate=b.null_rate, head_null_rate=h.null_rate)
+                            base_null_rate=b.null_rate, head_null_rate=h.null_rate, label=is_label)
     statuses = ["pass"]
     for note in h.notes:
         statuses.append(out.add(checks.schema_.mixed_types, "types", note, name))
@@ -112,9 +104,36 @@ def _column(out: _Collector, base_t: TableProfile, head_t: TableProfile, b: Colu
     statuses += _nulls(out, b, h, ths, checks, what)
     comparable = b.kind == h.kind and h.kind in ("numeric", "categorical", "boolean") and b.valid and h.valid
     if comparable:
+        if h.kind == "numeric" and h.edges != b.edges:  # profiled against other edges (e.g. alone)
+            h = replace(h, edges=b.edges, hist=sample_histogram(head_t.column_sample(name), b.edges or [], h.valid))
         statuses += _drift(out, summary, base_t, head_t, b, h, ths, checks, is_label=is_label)
     summary.status = worst(s for s in statuses if s != "ignore")
+    flagged = summary.status in ("warn", "fail")
+    if comparable and (flagged or is_label):  # the label's class balance is worth showing anyway
+        _natural(summary, base_t, head_t, b, h, is_label=is_label, flagged=flagged)
     return summary
+
+
+def _natural(summary: ColumnSummary, base_t: TableProfile, head_t: TableProfile, b: ColumnProfile,
+             h: ColumnProfile, *, is_label: bool, flagged: bool = True) -> str:
+    """Fill in the column's drift in natural units (once) and return it as text for a message.
+    A label that did not drift gets its class balance only (no chart)."""
+    if summary.histogram is None and not summary.shares and summary.base_stats is None:
+        classes = (units.class_counts(base_t, b), units.class_counts(head_t, h)) if is_label else (None, None)
+        if classes[0] and classes[1]:
+            summary.shares = units.class_balance(*classes)
+            summary.histogram = units.category_histogram(*classes) if flagged else None
+        elif not flagged:
+            return ""
+        elif h.kind == "numeric":
+            summary.base_stats, summary.head_stats = units.numeric_summary(base_t, b), units.numeric_summary(head_t, h)
+            summary.histogram = units.numeric_histogram(b, h)
+        else:
+            bc, hc = units.category_counts(b), units.category_counts(h)
+            summary.shares = units.share_changes(bc, hc)
+            summary.histogram = units.category_histogram(bc, hc)
+    return units.describe(summary.base_stats, summary.head_stats, summary.shares, label=summary.label,
+                          quoted=h.kind != "numeric")
 
 
 def _nulls(out: _Collector, b: ColumnProfile, h: ColumnProfile, ths: dict[str, Threshold],
@@ -144,8 +163,6 @@ def _drift(out: _Collector, summary: ColumnSummary, base_t: TableProfile, head_t
            b: ColumnProfile, h: ColumnProfile, ths: dict[str, Threshold], checks: ChecksConfig, *,
            is_label: bool) -> list[str]:
     name = h.name
-    if h.kind == "numeric" and h.edges != b.edges:  # profiled against other edges (e.g. alone)
-        h = replace(h, edges=b.edges, hist=sample_histogram(head_t.column_sample(name), b.edges or [], h.valid))
     bc, hc, _ = drift.aligned_counts(b, h, top_k=checks.drift.top_categories)
     summary.psi = drift.psi(bc, hc)
     summary.js = drift.js_distance(bc, hc)
@@ -161,9 +178,11 @@ def _drift(out: _Collector, summary: ColumnSummary, base_t: TableProfile, head_t
     statuses = []
     if flagged:
         metric, value, th, status = max(flagged, key=lambda g: (g[3] == "fail", g[1] / (limit(g[2], g[3]) or 1)))
-        shown = ", ".join(f"{_LABEL[m]} {v:.3f} ≥ {limit(t, st)}" for m, v, t, st in flagged)
-        statuses.append(out.add(status, check, f"{what} {name!r} drifted: {shown}", name,
-                                metric=metric, value=value, threshold=limit(th, status)))
+        natural = _natural(summary, base_t, head_t, b, h, is_label=is_label)
+        crossed = _crossed(flagged)
+        message = f"{what} {name!r} drifted" + (f": {natural} ({crossed})" if natural else f" ({crossed})")
+        statuses.append(out.add(status, check, message, name, metric=metric, value=value,
+                                threshold=limit(th, status)))
     new = drift.new_categories(b, h)
     if new:
         action = checks.label.new_classes if is_label else checks.drift.new_categories
@@ -176,3 +195,14 @@ def _drift(out: _Collector, summary: ColumnSummary, base_t: TableProfile, head_t
 
 
 _LABEL = {"psi": "PSI", "js": "JS", "wasserstein": "W/σ"}
+
+
+def _crossed(flagged: list[tuple[str, float, Threshold, str]]) -> str:
+    """The scores over a threshold, grouped by the threshold crossed: "fail: PSI 0.349 ≥ 0.25;
+    warn: JS 0.120 ≥ 0.1" (scores in three decimals, as the report's table shows them)."""
+    groups = []
+    for severity in ("fail", "warn"):
+        shown = [f"{_LABEL[m]} {v:.3f} ≥ {limit(t, st):g}" for m, v, t, st in flagged if st == severity]
+        if shown:
+            groups.append(f"{severity}: " + ", ".join(shown))
+    return "; ".join(groups)
