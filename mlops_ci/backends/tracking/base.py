@@ -32,7 +32,14 @@ class ModelVersionInfo:
 
 
 class Tracking(Protocol):
+    """What mlops-ci needs of a tracking server and model registry. Every backend passes the
+    contract suite in tests/test_tracking_contract.py."""
+
     uri: str
+
+    def ping(self) -> None:
+        """Raise BackendError (with what to do) unless the server answers and accepts our credentials."""
+        ...
 
     def experiment(self, name: str) -> str: ...
 
@@ -41,6 +48,16 @@ class Tracking(Protocol):
     def end_run(self, run_id: str, status: str) -> None: ...
 
     def get_run(self, run_id: str) -> RunInfo: ...
+
+    def search_runs(self, experiment: str, tags: dict[str, str], *, status: str | None = None) -> list[RunInfo]:
+        """Runs of the experiment named ``experiment`` carrying every tag in ``tags`` (newest first)."""
+        ...
+
+    def set_run_tags(self, run_id: str, tags: dict[str, str]) -> None: ...
+
+    def metric_history(self, run_id: str) -> list[dict[str, float]]:
+        """The run's logged metrics by step: one dict per step, with its ``step``."""
+        ...
 
     def run_url(self, run_id: str, experiment_id: str) -> str | None: ...
 
@@ -53,6 +70,10 @@ class Tracking(Protocol):
     def version_by_alias(self, name: str, alias: str) -> ModelVersionInfo | None: ...
 
     def get_version(self, name: str, version: str) -> ModelVersionInfo: ...
+
+    def search_versions(self, name: str, tags: dict[str, str], *, limit: int | None = None) -> list[ModelVersionInfo]:
+        """Versions of model ``name`` carrying every tag in ``tags`` (newest first; [] if no such model)."""
+        ...
 
     def register(self, name: str, model_uri: str, *, run_id: str | None, tags: dict[str, str]) -> ModelVersionInfo: ...
 

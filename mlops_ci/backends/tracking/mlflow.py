@@ -2,7 +2,9 @@
 
 mlflow is imported inside the methods (it costs ~2 s). The client is built from the URI
 given here and never from process-wide settings: model URIs are resolved to their artifact
-locations through this client before the model is loaded.
+locations through this client before the model is loaded. Reads of the embedded SQLite
+database go through :mod:`mlflow_sqlite` instead, without importing MLflow (a rerun that only
+reuses what the registry holds never pays for it); writes always go through the client.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_ci.backends.tracking.base import ModelVersionInfo, RunInfo
-from mlops_ci.errors import BackendError
+from mlops_ci.backends.tracking.mlflow_db import seed_embedded_db
+from mlops_ci.backends.tracking.mlflow_sqlite import SqliteReader, Unsupported
+from mlops_ci.errors import BackendError, NotFound
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,69 +28,35 @@ if TYPE_CHECKING:
 _QUIET = ("mlflow", "alembic", "mlflow.store.db.utils", "mlflow.tracking", "mlflow.pyfunc")
 
 
+_FILTER_VALUE = re.compile(r"[A-Za-z0-9:._/@+-]{0,200}")
+_FILTER_KEY = re.compile(r"[A-Za-z0-9_.]{1,100}")
+PING_TIMEOUT_S = 10
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+
+
+def _tag_filter(tags: dict[str, str]) -> list[str]:
+    """MLflow filter clauses for exact tag values (only plain keys and values: no quoting games)."""
+    clauses = []
+    for key, value in tags.items():
+        if not _FILTER_KEY.fullmatch(key) or not _FILTER_VALUE.fullmatch(value):
+            raise ValueError(f"cannot search MLflow for tag {key!r} = {value!r}")
+        clauses.append(f"tags.`{key}` = '{value}'")
+    return clauses
+
+
+def _auth(env) -> tuple[dict[str, str], tuple[str, str] | None]:
+    """The headers and basic auth MLflow's own client would send, from its environment variables."""
+    token = env.get("MLFLOW_TRACKING_TOKEN")
+    user, password = env.get("MLFLOW_TRACKING_USERNAME"), env.get("MLFLOW_TRACKING_PASSWORD")
+    return ({"Authorization": f"Bearer {token}"} if token else {}), ((user, password) if user and password else None)
+
+
+_EMPTY = object()  # the embedded database does not exist yet
+
+
 def _not_found(err: Exception) -> bool:
     code = getattr(err, "error_code", "")
     return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or "not found" in str(err).lower()
-
-
-def _schema_template() -> Path | None:
-    """An empty MLflow SQLite database with every migration applied, made once per MLflow version
-    in the user's cache (creating one runs ~50 alembic migrations: about 2 s on every new repo)."""
-    import sqlite3
-    import tempfile
-    from importlib.metadata import version
-
-    from mlops_ci.checks.suites.env import cache_root
-
-    folder = cache_root() / "mlflow-schema"
-    template = folder / f"mlflow-{version('mlflow')}.db"
-    if template.is_file():
-        return template
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        db = Path(tmp) / "schema.db"
-        from mlflow import MlflowClient
-
-        MlflowClient(tracking_uri=f"sqlite:///{db.as_posix()}").search_experiments()  # runs the migrations
-        with sqlite3.connect(db) as con:
-            if not con.execute("SELECT 1 FROM alembic_version").fetchone():
-                return None
-        try:
-            os.link(db, template)  # atomic and never replaces: a concurrent maker may have won
-        except FileExistsError:
-            pass
-        except OSError:
-            return None
-    return template
-
-
-def _seed_embedded_db(db: Path, artifact_root: str | None) -> None:
-    """Start a new embedded database as a copy of the migrated empty schema; the Default
-    experiment's artifact location is this workspace's artifact root, not the template's."""
-    import shutil
-    import sqlite3
-    import tempfile
-
-    db.parent.mkdir(parents=True, exist_ok=True)
-    if db.exists():
-        return
-    try:
-        template = _schema_template()
-    except Exception:  # noqa: BLE001 - only a speed-up: MLflow creates the database itself
-        return
-    if template is None:
-        return
-    with tempfile.TemporaryDirectory(dir=db.parent) as tmp:
-        copy = Path(tmp) / db.name
-        shutil.copyfile(template, copy)
-        if artifact_root:
-            with sqlite3.connect(copy) as con:
-                con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
-                            (f"{artifact_root}/0",))
-        try:
-            os.link(copy, db)  # never replaces a database another process created meanwhile
-        except OSError:
-            pass
 
 
 class MlflowTracking:
@@ -93,11 +64,31 @@ class MlflowTracking:
         self.uri = uri
         self.artifact_root = artifact_root
         self._client = None
+        self._reader: SqliteReader | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
     def embedded(self) -> bool:
         return self.uri.startswith("sqlite:")
+
+    @property
+    def _db(self) -> Path:
+        return Path(self.uri.removeprefix("sqlite:///"))
+
+    def _read(self, method: str, *args, **kwargs) -> Any:
+        """``method`` of the SQLite reader for the embedded database; NotImplemented where the MLflow
+        client must answer (a server, or tables laid out otherwise). ``_EMPTY`` when there is no
+        database yet: nothing was ever recorded."""
+        if not self.embedded:
+            return NotImplemented
+        if not self._db.is_file():
+            return _EMPTY
+        if self._reader is None:
+            self._reader = SqliteReader(self._db)
+        try:
+            return getattr(self._reader, method)(*args, **kwargs)
+        except Unsupported:
+            return NotImplemented
 
     @property
     def client(self):
@@ -106,7 +97,7 @@ class MlflowTracking:
             for name in _QUIET:
                 logging.getLogger(name).setLevel(logging.WARNING)
             if self.embedded:
-                _seed_embedded_db(Path(self.uri.removeprefix("sqlite:///")), self.artifact_root)
+                seed_embedded_db(Path(self.uri.removeprefix("sqlite:///")), self.artifact_root)
             from mlflow import MlflowClient
 
             self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
@@ -125,6 +116,9 @@ class MlflowTracking:
     def experiment(self, name: str) -> str:
         from mlflow.exceptions import MlflowException
 
+        found = self._read("experiment_id", name)
+        if isinstance(found, str):
+            return found
         exp = self._call("get experiment", self.client.get_experiment_by_name, name)
         if exp is not None:
             return exp.experiment_id
@@ -147,9 +141,69 @@ class MlflowTracking:
         self._call("end run", self.client.set_terminated, run_id, status=status)
 
     def get_run(self, run_id: str) -> RunInfo:
+        found = self._read("get_run", run_id)
+        if isinstance(found, RunInfo):
+            return found
         run = self._call(f"get run {run_id}", self.client.get_run, run_id)
         return RunInfo(run_id=run_id, experiment_id=run.info.experiment_id, status=run.info.status,
                        params=dict(run.data.params), metrics=dict(run.data.metrics), tags=dict(run.data.tags))
+
+    def search_runs(self, experiment: str, tags: dict[str, str], *, status: str | None = None) -> list[RunInfo]:
+        found = self._read("search_runs", experiment, tags, status=status)
+        if found is _EMPTY:
+            return []
+        if found is not NotImplemented:
+            return found
+        exp = self._call("get experiment", self.client.get_experiment_by_name, experiment)
+        if exp is None:
+            return []
+        clauses = _tag_filter(tags)
+        if status is not None:
+            if status not in RUN_STATUSES:
+                raise ValueError(f"unknown MLflow run status {status!r}")
+            clauses.append(f"attributes.status = '{status}'")
+        runs = self._call("search runs", self.client.search_runs, [exp.experiment_id],
+                          filter_string=" and ".join(clauses),
+                          order_by=["attributes.start_time DESC"], max_results=100)
+        return [RunInfo(run_id=r.info.run_id, experiment_id=r.info.experiment_id, status=r.info.status,
+                        params=dict(r.data.params), metrics=dict(r.data.metrics), tags=dict(r.data.tags))
+                for r in runs]
+
+    def set_run_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self._call(f"tag run {run_id}", self.client.set_tag, run_id, key, value)
+
+    def metric_history(self, run_id: str) -> list[dict[str, float]]:
+        found = self._read("metric_history", run_id)
+        if isinstance(found, list):
+            return found
+        run = self._call(f"get run {run_id}", self.client.get_run, run_id)
+        steps: dict[int, dict[str, float]] = {}
+        for key in sorted(run.data.metrics):
+            for m in self._call(f"get the history of {key}", self.client.get_metric_history, run_id, key):
+                steps.setdefault(int(m.step), {"step": float(m.step)})[key] = float(m.value)
+        return [steps[s] for s in sorted(steps)]
+
+    def ping(self) -> None:
+        """An http(s) server must answer an API call with our credentials; SQLite needs nothing."""
+        if not self.uri.startswith(("http://", "https://")):
+            return
+        import requests
+
+        headers, auth = _auth(os.environ)
+        url = f"{self.uri.rstrip('/')}/api/2.0/mlflow/experiments/search"
+        try:
+            resp = requests.get(url, params={"max_results": 1}, headers=headers, auth=auth, timeout=PING_TIMEOUT_S)
+        except requests.RequestException as err:
+            raise BackendError(f"MLflow at {self.uri} does not answer ({type(err).__name__})",
+                               hint="check MLFLOW_TRACKING_URI (or tracking.uri) and that the server is up") from err
+        if resp.status_code in (401, 403):
+            raise BackendError(f"MLflow at {self.uri} refused the credentials (HTTP {resp.status_code})",
+                               hint="set MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or "
+                                    "MLFLOW_TRACKING_TOKEN from a secret")
+        if resp.status_code >= 400:
+            raise BackendError(f"MLflow at {self.uri} answered HTTP {resp.status_code} to an API call",
+                               hint="check that MLFLOW_TRACKING_URI points at an MLflow tracking server")
 
     def run_url(self, run_id: str, experiment_id: str) -> str | None:
         if self.uri.startswith(("http://", "https://")):
@@ -159,6 +213,9 @@ class MlflowTracking:
     # -- models -----------------------------------------------------------------------------
     def logged_model_uri(self, run_id: str, experiment_id: str) -> str | None:
         """The newest model logged by a run, as ``models:/<model id>`` (None if it logged none)."""
+        found = self._read("logged_model_uri", run_id, experiment_id)
+        if found is _EMPTY or isinstance(found, str):
+            return None if found is _EMPTY else found
         models = self._call("search logged models", self.client.search_logged_models, [experiment_id],
                             filter_string=f"source_run_id = '{run_id}'")
         if not models:
@@ -192,7 +249,14 @@ class MlflowTracking:
             first = (str(err).strip().splitlines() or [""])[0][:300]
             raise BackendError(f"model {model_uri} failed to load or predict: {type(err).__name__}: {first}",
                                hint="run the model's predict on the eval data locally to reproduce") from err
-        arr = np.asarray(getattr(out, "values", out), dtype=float)
+        try:
+            arr = np.asarray(getattr(out, "values", out), dtype=float)
+        except (TypeError, ValueError) as err:
+            raise BackendError(f"model {model_uri} returned predictions that are not numbers ({err})",
+                               hint="predict must return scores: P(class 1) for a classifier, the value for a "
+                                    "regressor (see 'The model contract' in the README)") from err
+        if arr.ndim > 2 or arr.ndim == 0:
+            raise BackendError(f"model {model_uri} returned an array of shape {arr.shape}, not one score per row")
         if arr.ndim == 2:
             arr = arr[:, -1] if arr.shape[1] > 1 else arr[:, 0]
         if arr.shape[0] != len(frame):
@@ -207,6 +271,9 @@ class MlflowTracking:
                                 aliases=tuple(getattr(mv, "aliases", ()) or ()))
 
     def version_by_alias(self, name: str, alias: str) -> ModelVersionInfo | None:
+        from_db = self._read("version_by_alias", name, alias)
+        if from_db is not NotImplemented:
+            return None if from_db is _EMPTY else from_db
         from mlflow.exceptions import MlflowException
 
         try:
@@ -218,16 +285,35 @@ class MlflowTracking:
         return self._version_info(mv)
 
     def get_version(self, name: str, version: str) -> ModelVersionInfo:
+        from_db = self._read("get_version", name, version)
+        if isinstance(from_db, ModelVersionInfo):
+            return from_db
+        if from_db is None or from_db is _EMPTY:
+            raise NotFound(f"model version {name} v{version} does not exist in MLflow at {self.uri}",
+                           hint="list versions in the MLflow UI or pass a version that exists")
         from mlflow.exceptions import MlflowException
 
         try:
             mv = self.client.get_model_version(name, str(version))
         except MlflowException as err:
             if _not_found(err):
-                raise BackendError(f"model version {name} v{version} does not exist in MLflow at {self.uri}",
-                                   hint="list versions in the MLflow UI or pass a version that exists") from err
+                raise NotFound(f"model version {name} v{version} does not exist in MLflow at {self.uri}",
+                               hint="list versions in the MLflow UI or pass a version that exists") from err
             raise BackendError(f"MLflow at {self.uri}: get version {name} v{version}: {err.message}") from err
         return self._version_info(mv)
+
+    def search_versions(self, name: str, tags: dict[str, str], *, limit: int | None = None) -> list[ModelVersionInfo]:
+        clauses = [f"name = '{name}'", *_tag_filter(tags)] if _FILTER_VALUE.fullmatch(name) else None
+        if clauses is None:
+            raise ValueError(f"cannot search MLflow for model {name!r}")
+        from_db = self._read("search_versions", name, tags, limit=limit or 1000)
+        if from_db is _EMPTY:
+            return []
+        if from_db is not NotImplemented:
+            return from_db
+        found = self._call("search model versions", self.client.search_model_versions, " and ".join(clauses),
+                           max_results=limit or 1000, order_by=["version_number DESC"])
+        return [self._version_info(mv) for mv in sorted(found, key=lambda v: int(v.version), reverse=True)]
 
     def register(self, name: str, model_uri: str, *, run_id: str | None, tags: dict[str, str]) -> ModelVersionInfo:
         from mlflow.exceptions import MlflowException
