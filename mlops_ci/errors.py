@@ -61,6 +61,10 @@ class GitError(InputError):
     pass
 
 
+class NotFound(InputError):
+    """Something the user named (a model version, a run) does not exist where it was looked up."""
+
+
 class BackendError(FatalError):
     """An external component failed (tracking server, DVC, a git remote, the trainer)."""
 

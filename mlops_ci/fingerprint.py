@@ -1,39 +1,44 @@
-"""Training fingerprint: a sha256 over everything a trained model is a function of.
+"""Training fingerprint: a sha256 over everything a trained model is a function of, taken from the
+content of the tree that is trained (never from a commit SHA).
 
 Components, each a sha256 kept in the record and as an MLflow tag on the training run and on
-the registered version:
+the registered version (tag names in mlops_ci.registry):
 
-- ``code``: the git blob ids of the model's configured ``paths`` (and its training script) at
-  the head commit, less the params file, the data files and the config file (counted below);
-- ``data``: the content hashes of the train and eval data (DVC md5 or git blob id);
-- ``params``: the bytes of the params file at the head commit;
+- ``code``: the git blob ids of the files under the model's configured ``paths`` (and its
+  training script), less the params file, the data files and the config file (counted below);
+- ``data``: the content ids of the train and eval data (DVC md5 or git blob id);
+- ``params``: the bytes of the params file;
 - ``settings``: what the config says about training and evaluation (data columns, script,
   args, env, process counts; task, metrics, threshold) — not the gates, which are applied anew;
 - ``image``: the training image digest on Argo, else the trainer kind.
 
-A model whose fingerprint equals the champion's would be trained from the same inputs, so the
-train stage reuses the champion instead (mlops_ci.stages.train). There is no fingerprint, so
-the model is always trained, when the work tree differs from the head commit in those paths
-(uncommitted or untracked files, or a checkout of another commit such as a pull request's
-merge commit) or a data file has no content hash.
+Where the content is read depends on the trainer: a trainer that trains this checkout (torchrun)
+is fingerprinted from the work tree as it is, untracked files under the model's paths included
+(ignored ones and mlops-ci's state aside); one that clones the head commit elsewhere (Argo) from
+that commit. Content ids are the same either way, so a pull request's test-merge checkout, the
+merge commit on the default branch, a squash or a rebase of the same change all have the same
+fingerprint: identical inputs are never trained twice (mlops_ci.stages.candidate finds the
+model they were trained into).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 
-from mlops_ci import gitutil
+from mlops_ci import gitutil, registry
 from mlops_ci.config.schema import ModelConfig
+from mlops_ci.data.versions import blob_id, worktree_tracked
 from mlops_ci.promotions import PROMOTIONS_NAME
 from mlops_ci.records import Context, Fingerprint, ModelPlan
 from mlops_ci.workspace import STATE_DIR, Workspace
 
-FINGERPRINT_TAG = "mlops_ci.fingerprint"
-COMPONENT_TAG_PREFIX = "mlops_ci.fingerprint."
+FINGERPRINT_TAG = registry.FINGERPRINT
+COMPONENT_TAG_PREFIX = registry.FINGERPRINT_PART
 COMPONENTS = ("code", "data", "params", "settings", "image")
-SCHEME = "mlops-ci/fingerprint/v1"  # bump when what goes in changes: old fingerprints then never match
+SCHEME = "mlops-ci/fingerprint/v2"  # bump when what goes in changes: old fingerprints then never match
 MAX_LISTED = 5
 
 
@@ -66,16 +71,42 @@ def _git_z(ws: Workspace, args: list[str]) -> list[str] | None:
     return [x for x in proc.stdout.split("\0") if x]
 
 
-def _worktree_changes(ws: Workspace, head: str, paths: list[str]) -> list[str] | None:
-    """Files under ``paths`` whose work-tree content differs from ``head``: modified, staged,
-    deleted, or untracked and not ignored (mlops-ci's state folder and Python bytecode aside)."""
-    diff = _git_z(ws, ["diff", "--no-ext-diff", "--name-only", "-z", head, "--", *paths])
-    untracked = _git_z(ws, ["ls-files", "--others", "--exclude-standard", "-z", "--", *paths])
-    if diff is None or untracked is None:
+def _ours(ws: Workspace, path: str) -> bool:
+    """mlops-ci's state folder and Python bytecode are never part of what is trained."""
+    return (gitutil.is_under(path, ws.repo_path(STATE_DIR)) or "__pycache__" in path.split("/")
+            or path.endswith(".pyc"))
+
+
+def _worktree_blobs(ws: Workspace, paths: list[str]) -> list[tuple[str, str]] | None:
+    """(path, blob id) of every file under ``paths`` as the work tree has it: tracked files that
+    exist and untracked files that are not ignored."""
+    listed = _git_z(ws, ["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *paths])
+    if listed is None:
         return None
-    state = ws.repo_path(STATE_DIR)
-    return sorted({p for p in (*diff, *untracked) if not gitutil.is_under(p, state)
-                   and "__pycache__" not in p.split("/") and not p.endswith(".pyc")})
+    out = []
+    for rel in sorted(set(listed)):
+        full = ws.top / rel
+        if _ours(ws, rel) or not os.path.lexists(full):
+            continue
+        if full.is_symlink():  # git stores a link's target as its blob
+            target = os.readlink(full).encode()
+            out.append((rel, hashlib.sha1(b"blob %d\0" % len(target) + target, usedforsecurity=False).hexdigest()))
+        elif full.is_file():
+            out.append((rel, blob_id(full)))
+    return out
+
+
+def _commit_blobs(ws: Workspace, head: str, paths: list[str]) -> list[tuple[str, str]] | None:
+    """(path, blob id) of every file under ``paths`` at commit ``head``."""
+    listed = _git_z(ws, ["ls-tree", "-r", "-z", "--full-tree", head, "--", *paths])
+    if listed is None:
+        return None
+    out = []
+    for entry in listed:
+        meta, _, rel = entry.partition("\t")
+        if meta.split()[1:2] == ["blob"] and not _ours(ws, rel):
+            out.append((rel, meta.split()[2]))
+    return out
 
 
 def settings_of(cfg: ModelConfig) -> dict:
@@ -93,15 +124,16 @@ def settings_of(cfg: ModelConfig) -> dict:
 
 
 def image_of(ws: Workspace, model: str, backend: str) -> str:
-    """The training image pinned by digest on Argo, else the trainer kind."""
+    """The training image pinned by digest where the trainer runs one (train.argo), else the trainer kind."""
     argo = ws.model(model).train.argo
     if backend == "argo" and argo is not None:
         return argo.image
     return f"trainer:{backend}"
 
 
-def compute(ws: Workspace, ctx: Context, plan: ModelPlan, *, backend: str) -> Fingerprint:
-    """The fingerprint of ``plan.model`` at ``ctx.head_sha`` for training on ``backend``."""
+def compute(ws: Workspace, ctx: Context, plan: ModelPlan, *, backend: str, worktree: bool) -> Fingerprint:
+    """The fingerprint of ``plan.model`` trained on ``backend``: from the work tree as it is
+    (``worktree``), else from commit ``ctx.head_sha``."""
     cfg = ws.model(plan.model)
     head = ctx.head_sha
     params = ws.repo_path(cfg.params)
@@ -112,34 +144,36 @@ def compute(ws: Workspace, ctx: Context, plan: ModelPlan, *, backend: str) -> Fi
     counted_elsewhere = data_files | {params, config, ws.repo_path(PROMOTIONS_NAME)}
 
     unavailable = None
-    listing = _git_z(ws, ["ls-tree", "-r", "-z", "--full-tree", head, "--", *paths])
-    if listing is None:
-        unavailable = f"commit {head[:12]} is not in this clone"
-        listing = []
-    code = _sha([SCHEME, *(e for e in listing if e.split("\t", 1)[-1] not in counted_elsewhere)])
+    if worktree:
+        source = "the work tree"
+        blobs = _worktree_blobs(ws, paths)
+        data_ids = {}
+        for dv in plan.data:
+            tracked = worktree_tracked(ws.top, dv.path)
+            data_ids[dv.role] = (dv.path, tracked.hash if tracked else None)
+        params_file = ws.top / params
+        params_bytes = params_file.read_bytes() if params_file.is_file() else None
+    else:
+        source = f"commit {head[:12]}"
+        blobs = _commit_blobs(ws, head, paths)
+        data_ids = {dv.role: (dv.path, dv.head_md5) for dv in plan.data}
+        params_bytes = gitutil.show_file(head, params, ws.top)
+    if blobs is None:
+        unavailable = (f"commit {head[:12]} is not in this clone" if not worktree
+                       else "git cannot list the work tree's files")
+        blobs = []
+    code = _sha([SCHEME, *(f"{blob}\t{rel}" for rel, blob in blobs if rel not in counted_elsewhere)])
 
-    missing = [dv.path for dv in plan.data if not dv.head_md5]
+    missing = [path for path, value in data_ids.values() if not value]
     if missing and unavailable is None:
-        unavailable = f"{_shown(missing)} has no content hash at {head[:12]} (tracked by neither git nor DVC)"
-    data = _sha([f"{dv.role}\t{dv.path}\t{dv.head_md5}" for dv in sorted(plan.data, key=lambda d: d.role)])
-
-    blob = gitutil.show_file(head, params, ws.top)
-    params_hash = _sha([params, blob if blob is not None else b"(absent)"])
+        unavailable = f"{_shown(missing)} has no content hash in {source} (tracked by neither git nor DVC)"
+    data = _sha([f"{role}\t{path}\t{value}" for role, (path, value) in sorted(data_ids.items())])
+    params_hash = _sha([params, params_bytes if params_bytes is not None else b"(absent)"])
     settings = _sha([json.dumps(settings_of(cfg), sort_keys=True)])
     image = _sha([image_of(ws, plan.model, backend)])
     components = {"code": code, "data": data, "params": params_hash, "settings": settings, "image": image}
-
-    if unavailable is None:
-        watched = sorted({*paths, params, *data_files})
-        changed = _worktree_changes(ws, head, watched)
-        if changed:  # settings are read from the work tree's config as it is: not a difference here
-            changed = [p for p in changed if p != config]
-        if changed is None:
-            unavailable = f"cannot compare the work tree with commit {head[:12]}"
-        elif changed:
-            unavailable = f"the work tree differs from commit {head[:12]}: {_shown(changed)}"
     digest = None if unavailable else _sha([SCHEME, *(f"{k}={components[k]}" for k in COMPONENTS)])
-    return Fingerprint(digest=digest, components=components, unavailable=unavailable)
+    return Fingerprint(digest=digest, components=components, unavailable=unavailable, source=source)
 
 
 def tags(fp: Fingerprint | None) -> dict[str, str]:
@@ -149,23 +183,23 @@ def tags(fp: Fingerprint | None) -> dict[str, str]:
     return {FINGERPRINT_TAG: fp.digest, **{COMPONENT_TAG_PREFIX + k: v for k, v in fp.components.items()}}
 
 
-def compare(fp: Fingerprint, champion_tags: Mapping[str, str], *, version: str) -> bool:
-    """Whether ``fp`` equals the fingerprint recorded on champion ``version``; notes the outcome
-    (and which components changed) in ``fp``."""
-    fp.champion_version = version
+def compare(fp: Fingerprint, theirs: Mapping[str, str], *, label: str) -> bool:
+    """Whether ``fp`` equals the fingerprint in tags ``theirs`` of the model called ``label``
+    (e.g. "champion v3"); notes the outcome (and which components changed) in ``fp``."""
+    fp.compared_with = label
     fp.changed = []
-    theirs = champion_tags.get(FINGERPRINT_TAG)
+    digest = theirs.get(FINGERPRINT_TAG)
     if fp.digest is None:
-        fp.note = f"not compared with champion v{version}: {fp.unavailable}"
+        fp.note = f"not compared with {label}: {fp.unavailable}"
         return False
-    if not theirs:
-        fp.note = (f"champion v{version} has no training fingerprint (registered by an older mlops-ci, "
-                   "or trained from uncommitted changes)")
+    if not digest:
+        fp.note = (f"{label} has no training fingerprint (registered by an older mlops-ci, "
+                   "or trained from a tree without content hashes)")
         return False
-    if theirs == fp.digest:
-        fp.note = f"{describe(COMPONENTS)} are unchanged since champion v{version}"
+    if digest == fp.digest:
+        fp.note = f"{describe(COMPONENTS)} are unchanged since {label}"
         return True
-    fp.changed = [k for k in COMPONENTS if champion_tags.get(COMPONENT_TAG_PREFIX + k) != fp.components.get(k)]
+    fp.changed = [k for k in COMPONENTS if theirs.get(COMPONENT_TAG_PREFIX + k) != fp.components.get(k)]
     what = describe(fp.changed) if fp.changed else "the fingerprint scheme"
-    fp.note = f"{what} changed since champion v{version}"
+    fp.note = f"{what} changed since {label}"
     return False

@@ -1,27 +1,36 @@
 """The flow for one head commit: plan -> check -> train -> evaluate -> register -> plan the deployment.
 
 Each step reads and extends the RunRecord; the CLI commands (`check`, `train`, `evaluate`,
-`run`) and the demo call these same functions.
+`run`) and the demo call these same functions. What the run will need later is checked first
+(:func:`preflight`), so a missing GitOps remote or an unreachable MLflow never costs a training.
+Every run writes a record for its own head, failed or not: a stage that stops the run leaves
+its name and its one-line error in ``RunRecord.failure`` (:func:`recording`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlops_ci import registry
 from mlops_ci.backends.gitops import GitOpsRemote
 from mlops_ci.backends.tracking import Tracking
 from mlops_ci.backends.trainers import Trainer, trainer_for
 from mlops_ci.console import NullProgress, Progress
-from mlops_ci.errors import TrainingError
+from mlops_ci.errors import ExitCode, FatalError, TrainingError
 from mlops_ci.plan import plan_model
-from mlops_ci.records import Context, ModelRecord, RunRecord, TrainingRecord, load_record, save_record
+from mlops_ci.records import (ClaimedResult, Context, EvaluationRecord, ModelRecord, RunRecord, StageFailure, TrainingRecord,
+                              load_record, save_record)
 from mlops_ci.stages.check import run_checks
-from mlops_ci.stages.evaluate import reused_evaluation, run_evaluation
+from mlops_ci.stages.evaluate import evaluation_tags, recorded_evaluation, run_evaluation
 from mlops_ci.stages.promote import candidate_from_record, promote
 from mlops_ci.stages.register import register_candidate, reused_registration
 from mlops_ci.stages.train import run_training
 from mlops_ci.workspace import Workspace
+
+MAX_ERROR = 500
 
 
 @dataclass
@@ -41,6 +50,56 @@ def default_backends(ws: Workspace) -> Backends:
     from mlops_ci.backends.tracking import tracking_for
 
     return Backends(tracking=tracking_for(ws), gitops=gitops_for(ws))
+
+
+def registry_kind(tracking: Tracking) -> str:
+    """"embedded" for MLflow on SQLite in this checkout (gone with a CI job), else "shared"."""
+    return "embedded" if tracking.uri.startswith("sqlite:") else "shared"
+
+
+def new_record(ctx: Context, backends: Backends) -> RunRecord:
+    return RunRecord(context=ctx, registry=registry_kind(backends.tracking))
+
+
+def preflight(ws: Workspace, backends: Backends) -> None:
+    """Fail fast, before anything trains: the tracking server answers with our credentials, and the
+    GitOps remote that the deployment plan (promotion.on_merge) renders against exists."""
+    backends.tracking.ping()
+    if ws.config.promotion.on_merge:
+        backends.gitops.check()
+
+
+@contextmanager
+def stage(name: str, model: str | None = None) -> Iterator[None]:
+    """Name the stage (and model) an error escaping this block stopped."""
+    try:
+        yield
+    except BaseException as err:
+        if not hasattr(err, "mlops_ci_stage"):
+            err.mlops_ci_stage = (name, model)  # type: ignore[attr-defined]
+        raise
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) if isinstance(err, FatalError) else f"{type(err).__name__}: {' '.join(str(err).split())}"
+    return text[:MAX_ERROR]
+
+
+@contextmanager
+def recording(record: RunRecord, path: Path) -> Iterator[RunRecord]:
+    """Save ``record`` at the end, and also when an error stops the run: then with the stage that
+    failed and its one-line error, so the head's record never says less than what happened."""
+    try:
+        yield record
+    except BaseException as err:
+        where, model = getattr(err, "mlops_ci_stage", ("run", None))
+        code = (err.exit_code if isinstance(err, FatalError) else ExitCode.INTERRUPTED
+                if isinstance(err, KeyboardInterrupt) else ExitCode.INTERNAL)
+        record.failure = StageFailure(stage=where, model=model, message=_one_line(err) or type(err).__name__,
+                                      exit_code=code)
+        save_record(record, path)
+        raise
+    save_record(record, path)
 
 
 def open_record(ws: Workspace, ctx: Context, path: Path | None = None) -> RunRecord:
@@ -72,43 +131,79 @@ def step_train(ws: Workspace, record: RunRecord, model: str, *, backends: Backen
                force: bool = False, dry_run: bool = False, backend: str | None = None) -> ModelRecord:
     entry = entry_for(ws, record, model, force=force)
     trainer = backends.trainer(backend or ws.model(model).train.backend)
-    entry.training = run_training(ws, record.context, entry.plan, tracking=backends.tracking, trainer=trainer,
-                                  progress=progress, dry_run=dry_run)
+    with stage("train", model):
+        entry.training = run_training(ws, record.context, entry.plan, tracking=backends.tracking, trainer=trainer,
+                                      progress=progress, dry_run=dry_run)
     if not dry_run:
         entry.evaluation = entry.registration = entry.deployment_plan = None
-        if entry.training.reused_from is not None:  # not retrained: the champion's metrics and version
+        if entry.training.reused is not None:  # not retrained: evaluate (or re-gate) the reused model
             step_evaluate(ws, record, model, backends=backends, progress=progress)
     return entry
 
 
+def _evaluate(ws: Workspace, record: RunRecord, entry: ModelRecord, tracking: Tracking,
+              progress: Progress) -> EvaluationRecord:
+    training = entry.training
+    reused = training.reused
+    if reused is None:
+        ev = run_evaluation(ws, record.context, entry.plan, training.model_uri, tracking=tracking, progress=progress)
+        fp = training.fingerprint
+        if fp is not None and fp.digest:  # trained here: a pull request without registry access may have
+            ev.claims = [ClaimedResult(pr=c.pr, head_sha=c.head_sha, metrics=c.metrics)  # reported these inputs
+                         for c in registry.find_claims(tracking, entry.model, fp.digest)]
+        return ev
+    return (recorded_evaluation(ws, entry.plan, reused, tracking=tracking)
+            or run_evaluation(ws, record.context, entry.plan, reused.model_uri, tracking=tracking, progress=progress,
+                              reused=reused))
+
+
+def _keep_evaluation(tracking: Tracking, entry: ModelRecord) -> None:
+    """The evaluation as tags on the candidate's run (and on a reused version), so that a rerun of
+    the same inputs re-applies the gates to it instead of predicting again."""
+    ev, training = entry.evaluation, entry.training
+    tags = evaluation_tags(ev)
+    run_id = training.run_id or (training.reused.run_id if training.reused else None)
+    if run_id:
+        run_tags = tracking.get_run(run_id).tags if training.reused else {}
+        if any(run_tags.get(k) != v for k, v in tags.items()):
+            tracking.set_run_tags(run_id, tags)
+    version = training.reused.version if training.reused else None
+    if version and not ev.recorded and ev.status != "fail":
+        tracking.set_version_tags(entry.model, version, tags)
+
+
 def step_evaluate(ws: Workspace, record: RunRecord, model: str, *, backends: Backends,
                   progress: Progress, dry_run: bool = False) -> ModelRecord:
-    """Evaluate, then register a passing candidate (not in a dry run) and plan its deployment."""
+    """Evaluate (or re-gate a reused model), then register a passing candidate (not in a dry run)
+    and plan its deployment."""
     entry = record.model(model)
     training = entry.training
-    if training is not None and training.reused_from is not None:
-        # the champion was trained from the same inputs: its recorded metrics under today's gates,
-        # its existing version (nothing is registered), and a deployment plan that is a no-op
-        # where it is served. Nothing is written, so a dry run does the same.
-        entry.evaluation = reused_evaluation(ws, entry.plan, training, tracking=backends.tracking)
-        entry.registration = entry.deployment_plan = None
-        if entry.evaluation.status != "fail":
-            entry.registration = reused_registration(entry.plan, training, tracking=backends.tracking)
-            _plan_deployment(ws, record, model, backends)
-        return entry
-    if training is None or training.status == "skipped":
-        entry.evaluation = None
+    entry.evaluation = entry.registration = entry.deployment_plan = None
+    if training is None or (training.status == "skipped" and training.reused is None):
         return entry
     if training.status == "failed":
         raise TrainingError(f"{model}: training failed, nothing to evaluate: {training.error}")
-    entry.evaluation = run_evaluation(ws, record.context, entry.plan, training, tracking=backends.tracking,
-                                      progress=progress)
-    entry.registration = entry.deployment_plan = None
-    if entry.evaluation.status != "fail" and not dry_run:
-        with progress.step(f"registering {model}"):
-            entry.registration = register_candidate(record.context, entry.plan, training, entry.evaluation,
-                                                    tracking=backends.tracking)
-        _plan_deployment(ws, record, model, backends)
+    tracking = backends.tracking
+    with stage("evaluate", model):
+        entry.evaluation = ev = _evaluate(ws, record, entry, tracking, progress)
+        if not dry_run:
+            _keep_evaluation(tracking, entry)
+    if ev.status == "fail":
+        return entry
+    reused = training.reused
+    with stage("register", model):
+        if reused is not None and reused.version:  # an existing version: nothing is registered, a read only
+            entry.registration = reused_registration(reused, tracking=tracking)
+        elif not dry_run:
+            with progress.step(f"registering {model}"):
+                lineage = (registry.lineage_tags(record.context, entry.plan) if reused is None
+                           else registry.lineage_from(tracking.get_run(reused.run_id).tags))
+                entry.registration = register_candidate(
+                    model, training.model_uri or reused.model_uri, run_id=training.run_id or reused.run_id,
+                    lineage=lineage, fp=training.fingerprint, evaluation=ev, tracking=tracking)
+    if entry.registration is not None:
+        with stage("deployment plan", model):
+            _plan_deployment(ws, record, model, backends)
     return entry
 
 
@@ -139,27 +234,35 @@ def run_pipeline(
     progress: Progress | None = None,
     force: bool = False,
     record_path: Path | None = None,
+    record: RunRecord | None = None,
 ) -> RunRecord:
-    """Everything a pull request gets: checks, training, evaluation and the deployment plan."""
+    """Everything a pull request gets: checks, training, evaluation and the deployment plan.
+
+    Pass ``record`` (see :func:`new_record`) to keep it when an error stops the run: it then holds
+    the failure, as the file written at ``record_path`` does."""
     progress = progress or NullProgress()
-    record = RunRecord(context=ctx)
+    record = record or new_record(ctx, backends)
     path = record_path or ws.record_path
-    step_promotion_requests(ws, record, backends=backends, models=models)  # first: an invalid file stops early
-    for model in models or list(ws.config.models):
-        with progress.step(f"{model}: plan"):
-            entry = entry_for(ws, record, model, force=force)
-        step_check(ws, record, model, progress=progress)
-        save_record(record, path)
-        if entry.checks is not None and entry.checks.status == "fail":
-            entry.training = TrainingRecord(status="skipped", backend=ws.model(model).train.backend,
-                                            skip_reason="data checks failed")
-            continue
-        step_train(ws, record, model, backends=backends, progress=progress)
-        save_record(record, path)
-        if entry.training and entry.training.status == "succeeded":
-            step_evaluate(ws, record, model, backends=backends, progress=progress)
+    with recording(record, path):
+        with stage("preflight"), progress.step("checking the registry and the GitOps remote"):
+            preflight(ws, backends)
+        with stage("promotion requests"):  # first: an invalid file stops early
+            step_promotion_requests(ws, record, backends=backends, models=models)
+        for model in models or list(ws.config.models):
+            with stage("plan", model), progress.step(f"{model}: plan"):
+                entry = entry_for(ws, record, model, force=force)
+            with stage("check", model):
+                step_check(ws, record, model, progress=progress)
             save_record(record, path)
-    save_record(record, path)
+            if entry.checks is not None and entry.checks.status == "fail":
+                entry.training = TrainingRecord(status="skipped", backend=ws.model(model).train.backend,
+                                                skip_reason="data checks failed")
+                continue
+            step_train(ws, record, model, backends=backends, progress=progress)
+            save_record(record, path)
+            if entry.training and entry.training.status == "succeeded":
+                step_evaluate(ws, record, model, backends=backends, progress=progress)
+                save_record(record, path)
     return record
 
 

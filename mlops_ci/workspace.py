@@ -69,6 +69,23 @@ class Workspace:
                              hint=f"use one of: {', '.join(sorted(self.config.environments))}")
         return name
 
+    def actor(self) -> str:
+        """Who is acting: $GITHUB_ACTOR in Actions, else the git identity of the project checkout."""
+        if self.env.get("GITHUB_ACTOR"):
+            return self.env["GITHUB_ACTOR"]
+        proc = gitutil.git(["var", "GIT_AUTHOR_IDENT"], self.top, check=False)
+        ident = proc.stdout.strip()
+        # "Name <email> 1700000000 +0000": drop the timestamp
+        return ident.rsplit(" ", 2)[0] if proc.returncode == 0 and ident.count(" ") >= 2 else "unknown"
+
+    def default_ref(self) -> str | None:
+        """The default branch as this clone knows it: its remote-tracking ref when there is one."""
+        branch = self.config.default_branch
+        for ref in (f"refs/remotes/origin/{branch}", f"refs/heads/{branch}"):
+            if gitutil.rev_parse(ref, self.top):
+                return ref
+        return None
+
     @property
     def tracking_uri(self) -> str:
         uri = self.env.get("MLFLOW_TRACKING_URI") or self.config.tracking.uri

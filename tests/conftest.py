@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).resolve().parent / "golden"
+REGEN = os.environ.get("MLOPS_CI_REGEN_GOLDEN") == "1"
 CONTRACTS = ROOT.parent / "shared" / "contracts"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AUTHOR = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
@@ -102,6 +104,14 @@ def tiny_repo(tmp_path) -> Path:
     return repo
 
 
+def golden(name: str, text: str) -> None:
+    """``text`` equals tests/golden/``name`` (written when missing, or with MLOPS_CI_REGEN_GOLDEN=1)."""
+    path = GOLDEN / name
+    if REGEN or not path.exists():
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} differs from the golden file (MLOPS_CI_REGEN_GOLDEN=1 to update)"
+
+
 @functools.cache
 def load_crd_schema(relative: str, version: str) -> dict:
     import yaml
@@ -123,3 +133,57 @@ def kserve_errors(obj: dict) -> list[str]:
     schema = load_crd_schema("kserve/serving.kserve.io_inferenceservices.yaml", "v1beta1")
     validator = jsonschema.Draft7Validator(schema)
     return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(obj)]
+
+
+# -- the loop on the tiny project (tests/test_flow.py and the tests of what ships) -------------------
+
+def registry(repo: Path):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / '.mlops-ci' / 'mlflow.db'}")
+    versions = client.search_model_versions("name='tiny'")
+    aliases = {}
+    if versions:
+        aliases = {k: str(v) for k, v in client.get_registered_model("tiny").aliases.items()}
+    return sorted(int(v.version) for v in versions), aliases
+
+
+def run_count(repo: Path) -> int:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / '.mlops-ci' / 'mlflow.db'}")
+    return len(client.search_runs([client.get_experiment_by_name("mlops-ci/tiny").experiment_id]))
+
+
+def gitops_commits(repo: Path) -> int:
+    bare = repo / ".mlops-ci" / "gitops.git"
+    if not (bare / "refs" / "heads" / "main").exists():
+        return 0
+    return int(git(bare, "rev-list", "--count", "main"))
+
+
+def one_line_error(proc) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("mlops-ci: error:")]
+    assert len(lines) == 1, proc.stderr[-2000:]
+    return lines[0]
+
+
+@pytest.fixture
+def champion_repo(tiny_repo, tmp_path_factory, tmp_path) -> Path:
+    """tiny with v1 trained on main and promoted to staging, as a fresh copy for each test.
+
+    Trained once per session (about 13 s saved per test). The copy's MLflow database still names
+    the first repository's artifact folder for v1 (MLflow keeps absolute artifact locations);
+    that folder stays in place for the session and tests only add runs of their own to it."""
+    first = tmp_path_factory.getbasetemp() / "flow-champion" / "tiny"
+    if not (first / ".mlops-ci" / "trained").exists():
+        shutil.rmtree(first.parent, ignore_errors=True)
+        shutil.copytree(tiny_repo, first, symlinks=True)
+        proc = cli(first, "run", "--quiet")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        proc = cli(first, "promote", "--model", "tiny", "--env", "staging")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        (first / ".mlops-ci" / "trained").touch()
+    repo = tmp_path / "champion"
+    shutil.copytree(first, repo, symlinks=True, ignore=shutil.ignore_patterns("trained"))
+    return repo

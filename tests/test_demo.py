@@ -31,14 +31,20 @@ def test_demo_runs_the_whole_loop(tmp_path):
     assert pr["checks"]["status"] == "warn"
     assert {f["column"] for f in pr["checks"]["findings"]} >= {"plan", "monthly_charges"}
     assert pr["evaluation"]["status"] == "pass" and pr["evaluation"]["champion"]["version"] == "1"
-    assert pr["promotions"][0]["commit_sha"] == result.gitops_commit
+    assert pr["registration"]["version"] == "2" and pr["training"]["history"]  # the real curve, from MLflow
+    # the merge ships what the pull request showed: v2, found by its fingerprint, not trained again
+    merge = json.loads((result.repo / ".mlops-ci/merge-record.json").read_text())["models"]["churn"]
+    assert merge["training"]["reused"]["version"] == "2" and merge["training"]["run_id"] is None
+    assert merge["registration"]["reused"] is True and not result.merge_retrained
+    assert merge["promotions"][0]["commit_sha"] == result.gitops_commit
 
     assert "## ⚠️ mlops-ci: warn" in text and "candidate vs champion v1 (alias `staging`)" in text
     assert "has new categories \\(" in text and "rows\\): 'fiber'" in text  # parentheses escaped for Markdown
     assert "Deployment plan: churn v2 → `staging`" in text
+    assert "```mermaid\nxychart-beta" in text and "Training curve (" in text  # drift charts and the curve
     gitops = result.repo / ".mlops-ci" / "gitops.git"
     trailers = git(gitops, "log", "-1", "--format=%(trailers:only,unfold)", result.gitops_commit)
-    assert "Model-Version: 2" in trailers and f"Source-Commit: {pr['plan']['data'] and ''}" in trailers
+    assert "Model-Version: 2" in trailers and f"MLflow-Run-Id: {pr['training']['run_id']}" in trailers
     isvc = yamlio.load(git(gitops, "show", f"{result.gitops_commit}:environments/staging/churn/inferenceservice.yaml"))
     assert kserve_errors(isvc) == []
     assert isvc["metadata"]["labels"]["mlops-ci.dev/model-version"] == "2"

@@ -1,5 +1,6 @@
 """Skip work that cannot change the answer: a model whose training fingerprint (code, data, params,
-settings, image) equals the champion's is not retrained; its model and metrics are reused.
+settings, image) equals the champion's (or any registered version's) is not retrained; its model and
+metrics are reused. The fingerprint is taken from the content that is trained, not from a SHA.
 
 One champion is trained and promoted for the module (the real pipeline: git, MLflow on SQLite,
 torchrun), and re-run as a user does (`mlops-ci run`). Tests that change the repository work on
@@ -63,6 +64,7 @@ def champion(tmp_path_factory) -> Path:
         first = record.model("tiny")
         assert first.training.status == "succeeded" and first.registration.version == "1"
         assert first.training.fingerprint.note == "no champion (tiny@staging is not set) to compare with"
+        assert first.training.fingerprint.source == "the work tree"
         promote(ws, candidate_from_record(ws, record, "tiny"), "staging", tracking=backends.tracking,
                 gitops=backends.gitops)
     return repo
@@ -74,6 +76,10 @@ def tracking_of(repo: Path) -> MlflowTracking:
 
 def client(repo: Path):
     return tracking_of(repo).client
+
+
+def mv_run_loss(repo: Path, run_id: str) -> float:
+    return client(repo).get_run(run_id).data.metrics["train_loss"]
 
 
 def runs(repo: Path) -> list:
@@ -108,7 +114,7 @@ def would_train(repo: Path, registry: Path, *, force: bool = False) -> TrainingR
 
 
 def reused(t: TrainingRecord) -> bool:
-    return t.reused_from is not None and not t.command
+    return t.reused is not None and not t.command
 
 
 # -- end to end ---------------------------------------------------------------------------------
@@ -122,13 +128,14 @@ def test_a_rerun_of_the_champion_s_commit_reuses_it(champion):
     entry = json.loads((champion / ".mlops-ci/record.json").read_text())["models"]["tiny"]
     t, ev, reg = entry["training"], entry["evaluation"], entry["registration"]
     mv = client(champion).get_model_version("tiny", "1")
-    assert t["status"] == "skipped" and t["reused_from"]["version"] == "1" and t["run_id"] is None
-    assert t["reused_from"]["run_id"] == mv.run_id
+    assert t["status"] == "skipped" and t["reused"]["version"] == "1" and t["run_id"] is None
+    assert t["reused"]["run_id"] == mv.run_id and t["reused"]["champion"] is True
     assert t["fingerprint"]["digest"] == mv.tags["mlops_ci.fingerprint"] == \
         client(champion).get_run(mv.run_id).data.tags["mlops_ci.fingerprint"]
-    assert ev["reused_from"]["version"] == "1" and ev["status"] == "pass"
+    assert ev["reused"]["version"] == "1" and ev["recorded"] is True and ev["status"] == "pass"
     assert {m["name"]: m["candidate"] for m in ev["metrics"]} == {
         k.removeprefix("mlops_ci.metric."): float(v) for k, v in mv.tags.items() if k.startswith("mlops_ci.metric.")}
+    assert t["history"] and t["history"][0]["train_loss"] == mv_run_loss(champion, mv.run_id)
     assert reg["reused"] is True and reg["version"] == "1" and reg["digest"] == mv.tags["mlops_ci.digest"]
     assert entry["deployment_plan"]["noop"] is True
 
@@ -136,7 +143,7 @@ def test_a_rerun_of_the_champion_s_commit_reuses_it(champion):
     assert ("Not retrained: code, data, params, settings and image are unchanged since the champion "
             f"(v1, run `{mv.run_id}`); metrics are the champion's.") in report
     assert "Reuses **tiny v1**" in report and "(nothing new registered)" in report
-    assert f"| roc_auc ↑ | {float(mv.tags['mlops_ci.metric.roc_auc']):.4f} | ✅ |" in report
+    assert f"| roc\\_auc ↑ | {float(mv.tags['mlops_ci.metric.roc_auc']):.4f} | ✅ |" in report  # names escaped
     assert "No change: staging already serves v1." in report
 
     # the merge-promote job promotes from this record: a no-op, nothing committed
@@ -152,11 +159,11 @@ def test_force_trains_an_unchanged_model(champion):
     ws = workspace(champion)
     ctx = local_context(champion, default_branch="main")
     plain = plan_pipeline(ws, ctx, backends=default_backends(ws)).model("tiny").training
-    assert plain.reused_from is not None and not plain.command
+    assert plain.reused is not None and not plain.command
     forced = plan_pipeline(ws, ctx, backends=default_backends(ws), force=True).model("tiny").training
-    assert forced.reused_from is None and forced.command[-1] == "train.py"
+    assert forced.reused is None and forced.command[-1] == "train.py"
     assert forced.fingerprint.digest == plain.fingerprint.digest
-    assert forced.fingerprint.note == "retrained because of --force (not compared with the champion)"
+    assert forced.fingerprint.note == "retrained because of --force (not compared with the registry)"
 
 
 # -- what the train stage decides against the champion -----------------------------------------
@@ -173,7 +180,7 @@ def test_each_changed_input_retrains_and_says_which(champion, clone, component, 
     change(clone)
     commit(clone, f"change {component}")
     t = would_train(clone, champion)
-    assert t.reused_from is None and t.command, t.skip_reason
+    assert t.reused is None and t.command, t.skip_reason
     assert t.fingerprint.changed == [component]
     assert t.fingerprint.note == f"{component} changed since champion v1"
 
@@ -186,7 +193,7 @@ def test_a_change_that_is_undone_is_not_retrained(champion, clone):
     ws, ctx = workspace(clone), local_context(clone, default_branch="main")
     assert plan_model(ws, ctx, "tiny").changed_paths == ["params.yaml"]  # changed against the base...
     t = would_train(clone, champion)
-    assert reused(t) and t.reused_from.version == "1"  # ...but identical to the champion
+    assert reused(t) and t.reused.version == "1"  # ...but identical to the champion
     assert t.skip_reason.startswith("not retrained: code, data, params, settings and image are unchanged "
                                     "since champion v1")
     assert would_train(clone, champion, force=True).command  # --force trains anyway
@@ -200,29 +207,55 @@ def test_uncommitted_changes_outside_the_model_s_paths_keep_the_match(champion, 
 
 
 @pytest.mark.parametrize("dirty", ["modified", "staged", "untracked"])
-def test_a_dirty_work_tree_never_matches(champion, clone, dirty):
+def test_a_dirty_work_tree_is_fingerprinted_as_it_is(champion, clone, dirty):
+    """What is trained is the work tree: uncommitted content is part of the fingerprint, so a change
+    retrains (and is recorded under the content it had), and the same content matches again."""
     if dirty == "untracked":
         (clone / "data" / "extra.csv").write_text("x1,x2,color,label\n0,0,red,1\n")
-        culprit = "data/extra.csv"
+        culprit = clone / "data" / "extra.csv"
     else:
         (clone / "tiny_model.py").write_text((clone / "tiny_model.py").read_text() + "# local edit\n")
-        culprit = "tiny_model.py"
+        culprit = clone / "tiny_model.py"
         if dirty == "staged":
             git(clone, "add", "tiny_model.py")
     t = would_train(clone, champion)
-    assert t.reused_from is None and t.command
+    assert t.reused is None and t.command
     fp = t.fingerprint
-    assert fp.digest is None and fingerprint.tags(fp) == {}  # nothing recorded that a later run could match
-    assert culprit in fp.unavailable and fp.unavailable.startswith("the work tree differs from commit")
-    assert fp.note.startswith("not compared with champion v1: the work tree differs")
+    assert fp.digest and fp.source == "the work tree" and fp.unavailable is None
+    assert fp.changed == ["code"] and fp.note == "code changed since champion v1"
+    culprit.unlink() if dirty == "untracked" else git(clone, "checkout", "HEAD", "--", "tiny_model.py")
+    assert reused(would_train(clone, champion))  # the same content again: the champion's fingerprint
 
 
-def test_no_champion_trains(champion, clone):
+def test_the_same_content_has_the_same_fingerprint_whatever_the_commit(champion, clone):
+    """A squash or rebase of the same change, or a test-merge checkout: other SHAs, same content."""
+    ws = workspace(clone)
+
+    def both():
+        ctx = local_context(clone, default_branch="main")
+        plan = plan_model(ws, ctx, "tiny", force=True)
+        return (fingerprint.compute(ws, ctx, plan, backend="torchrun", worktree=True),
+                fingerprint.compute(ws, ctx, plan, backend="torchrun", worktree=False))
+
+    first_tree, first_commit = both()
+    assert first_tree.digest == first_commit.digest  # the work tree and its commit: the same content
+    git(clone, "commit", "--quiet", "--allow-empty", "-m", "an empty commit: a new SHA, the same tree")
+    (clone / "tiny_model.py").write_text((clone / "tiny_model.py").read_text())  # touched, same bytes
+    tree, commit_ = both()
+    assert tree.digest == commit_.digest == first_tree.digest
+    assert tree.source == "the work tree" and commit_.source != first_commit.source  # another SHA
+
+
+def test_no_champion_trains_unless_a_version_has_the_same_inputs(champion, clone):
     cfg = clone / ".mlops-ci.yaml"  # the champion of prod, where nothing was promoted
     cfg.write_text(cfg.read_text().replace("environments:\n", "environments:\n  prod:\n    namespace: tiny-prod\n")
                    .replace("    evaluation:\n", "    evaluation:\n      champion_env: prod\n"))
     t = would_train(clone, champion)
-    assert t.reused_from is None and t.command
+    assert t.command == [] and t.reused.version == "1" and not t.reused.champion  # v1: same inputs, not champion
+    assert t.fingerprint.note == "code, data, params, settings and image are unchanged since v1"
+    set_params(clone, epochs=151)  # other inputs: nothing to reuse, and no champion to compare with
+    t = would_train(clone, champion)
+    assert t.reused is None and t.command
     assert t.fingerprint.digest and t.fingerprint.note == "no champion (tiny@prod is not set) to compare with"
 
 
@@ -237,8 +270,8 @@ def test_the_image_is_a_component(clone):
     ctx = local_context(clone, default_branch="main")
     ws = workspace(clone)
     plan = plan_model(ws, ctx, "tiny")
-    a = fingerprint.compute(ws, ctx, plan, backend="argo")
-    local = fingerprint.compute(ws, ctx, plan, backend="torchrun")
+    a = fingerprint.compute(ws, ctx, plan, backend="argo", worktree=False)
+    local = fingerprint.compute(ws, ctx, plan, backend="torchrun", worktree=True)
     assert fingerprint.image_of(ws, "tiny", "argo") == IMAGE
     assert fingerprint.image_of(ws, "tiny", "torchrun") == "trainer:torchrun"
     assert a.digest and a.digest != local.digest
@@ -248,18 +281,19 @@ def test_the_image_is_a_component(clone):
     commit(clone, "new training image")
     ctx = local_context(clone, default_branch="main")
     ws = workspace(clone)
-    b = fingerprint.compute(ws, ctx, plan_model(ws, ctx, "tiny"), backend="argo")
-    assert not fingerprint.compare(b, fingerprint.tags(a), version="3")
+    b = fingerprint.compute(ws, ctx, plan_model(ws, ctx, "tiny"), backend="argo", worktree=False)
+    assert not fingerprint.compare(b, fingerprint.tags(a), label="champion v3")
     assert b.changed == ["image"] and b.note == "image changed since champion v3"
-    again = fingerprint.compute(ws, ctx, plan_model(ws, ctx, "tiny"), backend="argo")
-    assert again.digest == b.digest and fingerprint.compare(again, fingerprint.tags(b), version="4")
+    again = fingerprint.compute(ws, ctx, plan_model(ws, ctx, "tiny"), backend="argo", worktree=False)
+    assert again.digest == b.digest and fingerprint.compare(again, fingerprint.tags(b), label="v4")
+    assert b.source == f"commit {ctx.head_sha[:12]}"
 
 
 def test_the_fingerprint_is_stable_and_names_its_components(clone):
     ws, ctx = workspace(clone), local_context(clone, default_branch="main")
     plan = plan_model(ws, ctx, "tiny")
-    fp = fingerprint.compute(ws, ctx, plan, backend="torchrun")
-    assert fp == fingerprint.compute(ws, ctx, plan, backend="torchrun")
+    fp = fingerprint.compute(ws, ctx, plan, backend="torchrun", worktree=True)
+    assert fp == fingerprint.compute(ws, ctx, plan, backend="torchrun", worktree=True)
     assert sorted(fp.components) == sorted(fingerprint.COMPONENTS)
     assert fp.digest.startswith("sha256:") and len(fp.digest) == 71
     tags = fingerprint.tags(fp)
@@ -271,12 +305,16 @@ def test_data_without_a_content_hash_has_no_fingerprint(clone):
     plan = ModelPlan(model="tiny", stages=["train", "evaluate"], data=[
         DataVersion(role="train", path="data/train.csv", head_md5=None),
         DataVersion(role="eval", path="data/eval.csv", head_md5="git:0123")])
-    fp = fingerprint.compute(ws, ctx, plan, backend="torchrun")
-    assert fp.digest is None and fp.unavailable.startswith("data/train.csv has no content hash")
+    fp = fingerprint.compute(ws, ctx, plan, backend="argo", worktree=False)
+    assert fp.digest is None and fp.unavailable.startswith("data/train.csv has no content hash in commit")
+    (clone / "data" / "train.csv").unlink()  # the work tree: neither there nor tracked by DVC
+    git(clone, "rm", "--quiet", "--cached", "data/train.csv")
+    fp = fingerprint.compute(ws, ctx, plan, backend="torchrun", worktree=True)
+    assert fp.digest is None and fp.unavailable.startswith("data/train.csv has no content hash in the work tree")
 
 
 def test_a_champion_without_a_fingerprint_is_not_matched(clone):
     ws, ctx = workspace(clone), local_context(clone, default_branch="main")
-    fp = fingerprint.compute(ws, ctx, plan_model(ws, ctx, "tiny"), backend="torchrun")
-    assert not fingerprint.compare(fp, {"mlops_ci.digest": "sha256:x"}, version="7")
+    fp = fingerprint.compute(ws, ctx, plan_model(ws, ctx, "tiny"), backend="torchrun", worktree=True)
+    assert not fingerprint.compare(fp, {"mlops_ci.digest": "sha256:x"}, label="champion v7")
     assert fp.note.startswith("champion v7 has no training fingerprint")

@@ -7,67 +7,14 @@ input ends with a one-line error, a non-zero exit, nothing registered and nothin
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import cli, commit, git, set_params, write_tiny_data
+from conftest import cli, commit, git, gitops_commits, one_line_error, registry, run_count, set_params, write_tiny_data
 from mlops_ci.errors import ExitCode
 
 pytestmark = pytest.mark.slow
-
-
-def registry(repo: Path):
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=f"sqlite:///{repo / '.mlops-ci' / 'mlflow.db'}")
-    versions = client.search_model_versions("name='tiny'")
-    aliases = {}
-    if versions:
-        aliases = {k: str(v) for k, v in client.get_registered_model("tiny").aliases.items()}
-    return sorted(int(v.version) for v in versions), aliases
-
-
-def run_count(repo: Path) -> int:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=f"sqlite:///{repo / '.mlops-ci' / 'mlflow.db'}")
-    return len(client.search_runs([client.get_experiment_by_name("mlops-ci/tiny").experiment_id]))
-
-
-def gitops_commits(repo: Path) -> int:
-    bare = repo / ".mlops-ci" / "gitops.git"
-    if not (bare / "refs" / "heads" / "main").exists():
-        return 0
-    return int(git(bare, "rev-list", "--count", "main"))
-
-
-def one_line_error(proc) -> str:
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("mlops-ci: error:")]
-    assert len(lines) == 1, proc.stderr[-2000:]
-    return lines[0]
-
-
-@pytest.fixture
-def champion_repo(tiny_repo, tmp_path_factory, tmp_path) -> Path:
-    """tiny with v1 trained on main and promoted to staging, as a fresh copy for each test.
-
-    Trained once per session (about 13 s saved per test). The copy's MLflow database still names
-    the first repository's artifact folder for v1 (MLflow keeps absolute artifact locations);
-    that folder stays in place for the session and tests only add runs of their own to it."""
-    first = tmp_path_factory.getbasetemp() / "flow-champion" / "tiny"
-    if not (first / ".mlops-ci" / "trained").exists():
-        shutil.rmtree(first.parent, ignore_errors=True)
-        shutil.copytree(tiny_repo, first, symlinks=True)
-        proc = cli(first, "run", "--quiet")
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        proc = cli(first, "promote", "--model", "tiny", "--env", "staging")
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        (first / ".mlops-ci" / "trained").touch()
-    repo = tmp_path / "champion"
-    shutil.copytree(first, repo, symlinks=True, ignore=shutil.ignore_patterns("trained"))
-    return repo
 
 
 def test_first_run_bootstraps_then_promotion_commits(champion_repo):
@@ -146,7 +93,7 @@ def test_pull_request_flow_with_separate_commands(champion_repo):
     # on main, before the merge, the record's head is not part of HEAD: refused
     git(repo, "checkout", "--quiet", "main")
     refused = cli(repo, "promote", "--model", "tiny", "--env", "staging")
-    assert refused.returncode == ExitCode.INPUT and "not part of HEAD" in one_line_error(refused)
+    assert refused.returncode == ExitCode.INPUT and "which is not merged into main" in one_line_error(refused)
     git(repo, "merge", "--quiet", "--no-ff", "pr/shift", "-m", "merge")
     dry = cli(repo, "promote", "--model", "tiny", "--env", "staging", "--dry-run")
     assert dry.returncode == 0 and "would change 1 file(s)" in dry.stdout and gitops_commits(repo) == 1
@@ -203,13 +150,14 @@ def test_nan_metric_fails_the_gate_and_registers_nothing(champion_repo):
     line = next(x for x in proc.stderr.splitlines() if x.startswith("mlops-ci: tiny: gates failed"))
     assert "on data/eval.csv" in line and "roc_auc of the candidate is NaN" in line
     report = (repo / ".mlops-ci/report.md").read_text()
-    assert "| roc_auc ↑ | NaN |" in report
+    assert "| roc\\_auc ↑ | NaN |" in report and "❌ **Nothing will be deployed**: tiny did not pass its gates" in report
     assert registry(repo) == ([1], {"staging": "1"})
     git(repo, "checkout", "--quiet", "main")
     git(repo, "merge", "--quiet", "--no-ff", "pr/broken", "-m", "merge")
     promote = cli(repo, "promote", "--model", "tiny", "--env", "staging")
-    assert promote.returncode == ExitCode.INPUT and "holds no registered version of tiny: its gates failed" in \
-        one_line_error(promote)
+    error = one_line_error(promote)  # never registered: only --force --reason registers and promotes it
+    assert promote.returncode == ExitCode.GATE_FAILED and "did not pass its gates" in error
+    assert "is not registered" in error and "--force --reason" in error
     assert gitops_commits(repo) == 1
 
 
@@ -219,6 +167,7 @@ def failed_training(repo: Path, **params) -> str:
     commit(repo, f"params {params}")
     proc = cli(repo, "train")
     assert proc.returncode == ExitCode.BACKEND, proc.stderr[-2000:]
+    assert "✘ training tiny: 1 process (torchrun)" in proc.stderr and "✔ training" not in proc.stderr
     return one_line_error(proc)
 
 

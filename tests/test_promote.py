@@ -6,12 +6,11 @@ the end-to-end tests use real MLflow.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from conftest import CONTRACTS, git, kserve_errors
+from conftest import CONTRACTS, GOLDEN, git, golden, kserve_errors
 from mlops_ci.backends.gitops import gitops_for
 from mlops_ci.backends.gitops.git import GitRemote
 from mlops_ci.cli.main import main
@@ -22,8 +21,6 @@ from mlops_ci.serving import kserve, yamlio
 from mlops_ci.stages.promote import Candidate, promote
 from mlops_ci.workspace import Workspace
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
-REGEN = os.environ.get("MLOPS_CI_REGEN_GOLDEN") == "1"
 
 
 class RecordingTracking:
@@ -40,13 +37,6 @@ class RecordingTracking:
 
     def set_version_tags(self, name, version, tags):
         self.tags.setdefault((name, str(version)), {}).update(tags)
-
-
-def golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if REGEN or not path.exists():
-        path.write_text(text)
-    assert text == path.read_text(), f"{name} differs from the golden file (MLOPS_CI_REGEN_GOLDEN=1 to update)"
 
 
 def candidate(version="3", model="tiny", passed=True) -> Candidate:

@@ -128,14 +128,14 @@ def test_a_pull_request_changing_a_version_shows_its_plan_and_gates(ws, tiny_rep
     [req] = record.promotion_requests
     assert (req.env, req.model, req.version, req.previous, req.status, req.gates) == (
         "staging", "tiny", "3", "1", "pass", "pass")
-    assert req.metrics == {"roc_auc": "0.73"} and req.lineage["source-pr"] == "7"
+    assert req.metrics == {"roc_auc": "0.7300"} and req.lineage["source-pr"] == "7"
     diff = next(c.diff for c in req.plan.changes if c.path == ISVC)
     assert "-    mlops-ci.dev/model-version: '1'" in diff and "+    mlops-ci.dev/model-version: '3'" in diff
     assert req.plan.dry_run and record.verdict == "pass"
     assert load_record(ws.record_path).promotion_requests == record.promotion_requests  # saved with the run
     report = render_report(record)
     assert "Promotion request: tiny v3 → `staging` (was v1)" in report
-    assert "| roc\\_auc | 0.73 |" in report and "+    mlops-ci.dev/model-version: '3'" in report
+    assert "| roc\\_auc | 0.7300 |" in report and "+    mlops-ci.dev/model-version: '3'" in report
     # nothing was applied: the plan is a dry run
     assert tracking.version_by_alias("tiny", "staging").version == "1"
 
@@ -197,7 +197,7 @@ def test_declared_respects_holds_and_refuses_failed_gates_without_a_reason(ws, t
     assert main(args) == 0
     declare(tiny_repo, "version: 1\nenvironments:\n  staging: {tiny: 2}\n", "v2")
     assert main(args) == 0
-    assert main(["rollback", "--config", str(ws.loaded.path), "-m", "tiny", "-e", "staging"]) == 0
+    assert main(["rollback", "--config", str(ws.loaded.path), "-m", "tiny", "-e", "staging", "--reason", "v2 bad"]) == 0
     capsys.readouterr()
     head = git(Path(ws.gitops_remote), "rev-parse", "main")
     declare(tiny_repo, "version: 1\nenvironments:\n  staging: {tiny: 3}\n  prod: {tiny: 4}\n", "v3, and v4 in prod")

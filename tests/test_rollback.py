@@ -255,3 +255,19 @@ def test_cli_dry_run_rollback_and_clear_hold(ws, tracking, monkeypatch, capsys):
     assert main([*base, "--clear-hold"]) == 0
     assert "released the hold" in capsys.readouterr().out and show(ws, "main", HOLD) is None
     assert main([*base[:4], "../../etc", "--env", "staging"]) == ExitCode.USAGE
+
+
+def test_cli_rollback_needs_a_reason_and_a_held_dry_run_promote_is_refused_first(ws, tracking, monkeypatch, capsys):
+    promote_version(ws, tracking, "1")
+    promote_version(ws, tracking, "2")
+    monkeypatch.delenv("MLOPS_CI_REASON", raising=False)
+    base = ["rollback", "--config", str(ws.loaded.path), "--model", "tiny", "--env", "staging"]
+    assert main(base) == ExitCode.USAGE and "a rollback needs a reason" in capsys.readouterr().err
+    assert main([*base, "--reason", "v2 regressed"]) == 0
+    capsys.readouterr()
+    promote_args = ["promote", "--config", str(ws.loaded.path), "--model", "tiny", "--env", "staging"]
+    assert main([*promote_args, "--version", "3", "--dry-run"]) == ExitCode.INPUT  # as the real one would be
+    out = capsys.readouterr().out
+    assert out.startswith(f"refused: {HOLD} holds tiny in staging") and "+      storageUri" in out
+    assert main([*promote_args, "--version", "99", "--dry-run"]) == ExitCode.INPUT  # unknown: unusable input
+    assert "tiny v99 does not exist" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONTRACTS, FIXTURES, kserve_errors, load_crd_schema
+from conftest import CONTRACTS, FIXTURES, golden, kserve_errors, load_crd_schema
 from mlops_ci.config import load_config
 from mlops_ci.config.schema import ServingConfig
 from mlops_ci.errors import ConfigError, PromotionError
@@ -24,8 +24,6 @@ from mlops_ci.serving import deployment, kserve, layout, rules, validate, yamlio
 IMAGE = "ghcr.io/acme/model-server@sha256:" + "b" * 64
 KSERVE_CRDS = CONTRACTS / "kserve"
 SETTINGS = validate.Settings(crd_paths=(KSERVE_CRDS,))
-GOLDEN = Path(__file__).resolve().parent / "golden"
-REGEN = os.environ.get("MLOPS_CI_REGEN_GOLDEN") == "1"
 
 VERSION = kserve.ServedVersion(model="churn", version="7", artifact_uri="s3://models/churn/m-7/artifacts",
                                digest="sha256:" + "d" * 64, env="prod", namespace="churn-prod",
@@ -45,13 +43,6 @@ VARIANTS = {
                             autoscaling={"metric": "memory", "target": 75}),
     "deployment-defaults.yaml": dict(kind="deployment", image=IMAGE),
 }
-
-
-def golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if REGEN or not path.exists():
-        path.write_text(text)
-    assert text == path.read_text(), f"{name} differs from the golden file (MLOPS_CI_REGEN_GOLDEN=1 to update)"
 
 
 def rendered(settings: dict) -> dict[str, bytes | None]:

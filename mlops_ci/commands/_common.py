@@ -35,13 +35,15 @@ def write_junit(record, path: Path | None) -> None:
     write_text_atomic(path, render_junit(record))
 
 
-def workspace(args: argparse.Namespace):
-    """Load and validate the config, then build the runtime workspace from it."""
+def workspace(args: argparse.Namespace, *, check_paths: bool = False):
+    """Load and validate the config, then build the runtime workspace from it. ``check_paths``:
+    commands that run stages also need the files the config names (training script, data) to be
+    there, or stop with a config error before anything runs."""
     from mlops_ci.config import find_config, load_config
     from mlops_ci.workspace import Workspace
 
     path = args.config or find_config(Path.cwd())
-    return Workspace.from_config(load_config(path))
+    return Workspace.from_config(load_config(path, check_paths=check_paths))
 
 
 def context(ws):
@@ -54,3 +56,34 @@ def progress():
     from mlops_ci.console import ConsoleProgress
 
     return ConsoleProgress()
+
+
+DEFAULT_RECORD = Path(".mlops-ci/record.json")
+
+
+def add_record_to_read(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--record", type=Path, default=None, metavar="PATH",
+                   help=f"the run record to {what} (default: .mlops-ci/record.json, only if it is the record of "
+                        "the current head)")
+
+
+def record_of_head(path: Path | None):
+    """The run record at ``path``; without ``path``, the default record, refused unless it is the
+    record of the head being worked on (a failed run's report never shows another commit's record)."""
+    from mlops_ci.context import detect_context
+    from mlops_ci.errors import FatalError, RecordError
+    from mlops_ci.records import load_record
+
+    record = load_record(path or DEFAULT_RECORD)
+    if path is not None:
+        return record
+    try:
+        head = detect_context(Path.cwd(), record.context.default_branch).head_sha
+    except FatalError as err:
+        raise RecordError(f"{DEFAULT_RECORD}: cannot tell which commit is checked out here ({err.message})",
+                          hint="pass --record PATH to use that record anyway") from err
+    if head != record.context.head_sha:
+        raise RecordError(f"{DEFAULT_RECORD} is the record of commit {record.context.head_sha[:12]}, not of the "
+                          f"head {head[:12]}: its run did not finish here, or another commit ran since",
+                          hint="run `mlops-ci run` for this head, or pass --record PATH to use that record anyway")
+    return record

@@ -17,21 +17,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlops_ci.console import echo
-    from mlops_ci.pipeline import open_record, step_check
-    from mlops_ci.records import save_record
+    from mlops_ci.pipeline import open_record, recording, stage, step_check
 
-    ws = _common.workspace(args)
+    ws = _common.workspace(args, check_paths=True)
     record = open_record(ws, _common.context(ws), args.record)
     progress = _common.progress()
     failed = False
-    for model in ws.models(args.model):
-        entry = step_check(ws, record, model, progress=progress, force=args.force)
-        checks = entry.checks
-        echo(f"{model}: checks {checks.status}" + (f" ({checks.skip_reason})" if checks.skip_reason else
-                                                  f", {len(checks.findings)} finding(s)"))
-        for f in checks.findings:
-            echo(f"  {f.status:4} {f.dataset}: {f.message}")
-        failed |= checks.status == "fail"
-    save_record(record, args.record or ws.record_path)
+    with recording(record, args.record or ws.record_path):
+        for model in ws.models(args.model):
+            with stage("check", model):
+                entry = step_check(ws, record, model, progress=progress, force=args.force)
+            checks = entry.checks
+            echo(f"{model}: checks {checks.status}" + (f" ({checks.skip_reason})" if checks.skip_reason else
+                                                      f", {len(checks.findings)} finding(s)"))
+            for f in checks.findings:
+                echo(f"  {f.status:4} {f.dataset}: {f.message}")
+            failed |= checks.status == "fail"
     _common.write_junit(record, args.junit)
     return 1 if failed else 0

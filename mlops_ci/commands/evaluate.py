@@ -20,11 +20,12 @@ def run(args: argparse.Namespace) -> int:
 
     from mlops_ci.console import echo
     from mlops_ci.errors import RecordError
-    from mlops_ci.pipeline import default_backends, open_record, step_evaluate
-    from mlops_ci.records import save_record
+    from contextlib import nullcontext
+
+    from mlops_ci.pipeline import default_backends, open_record, recording, step_evaluate
     from mlops_ci.stages.report import gate_failure_line
 
-    ws = _common.workspace(args)
+    ws = _common.workspace(args, check_paths=True)
     ctx = _common.context(ws)
     record = open_record(ws, ctx, args.record)
     if not record.models:
@@ -32,24 +33,23 @@ def run(args: argparse.Namespace) -> int:
     backends = default_backends(ws)
     progress = _common.progress()
     failed = []
-    for model in ws.models(args.model) if args.model else list(record.models):
-        entry = step_evaluate(ws, record, model, backends=backends, progress=progress, dry_run=args.dry_run)
-        if not args.dry_run:
-            save_record(record, args.record or ws.record_path)
-        ev = entry.evaluation
-        if ev is None:
-            echo(f"{model}: nothing to evaluate (training skipped)")
-            continue
-        echo(f"{model}: evaluation {ev.status}")
-        for g in ev.gates:
-            echo(f"  {g.status:7} {g.message}")
-        if entry.registration:
-            echo(f"  reuses {model} v{entry.registration.version} (nothing new registered)" if entry.registration.reused
-                 else f"  registered {model} v{entry.registration.version}")
-        elif args.dry_run and ev.status != "fail":
-            echo(f"  dry run: {model} would be registered (nothing was)")
-        if ev.status == "fail":
-            failed.append(gate_failure_line(model, ev))
+    with nullcontext() if args.dry_run else recording(record, args.record or ws.record_path):
+        for model in ws.models(args.model) if args.model else list(record.models):
+            entry = step_evaluate(ws, record, model, backends=backends, progress=progress, dry_run=args.dry_run)
+            ev = entry.evaluation
+            if ev is None:
+                echo(f"{model}: nothing to evaluate (training skipped)")
+                continue
+            echo(f"{model}: evaluation {ev.status}")
+            for g in ev.gates:
+                echo(f"  {g.status:7} {g.message}")
+            if entry.registration:
+                echo(f"  reuses {model} v{entry.registration.version} (nothing new registered)" if entry.registration.reused
+                     else f"  registered {model} v{entry.registration.version}")
+            elif args.dry_run and ev.status != "fail":
+                echo(f"  dry run: {model} would be registered (nothing was)")
+            if ev.status == "fail":
+                failed.append(gate_failure_line(model, ev))
     for line in failed:
         echo(line, stream=sys.stderr)
     return 1 if failed else 0

@@ -115,10 +115,11 @@ def _declared(args: argparse.Namespace, ws, backends) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from mlops_ci.console import echo
-    from mlops_ci.errors import UsageError
+    from mlops_ci.errors import ExitCode, GateFailed, UsageError
     from mlops_ci.pipeline import default_backends
     from mlops_ci.records import load_record, save_record
-    from mlops_ci.stages.promote import candidate_from_record, candidate_from_registry, check_with_registry, promote
+    from mlops_ci.stages.promote import (candidate_from_record, candidate_from_registry, check_with_registry,
+                                         promote, register_forced)
 
     if args.force and not args.reason:
         raise UsageError("--force needs --reason TEXT (it is recorded with the promotion)")
@@ -141,6 +142,20 @@ def run(args: argparse.Namespace) -> int:
         candidate = candidate_from_record(ws, record, args.model,
                                           check_merged=not (args.force or args.allow_unmerged))
         candidate = check_with_registry(backends.tracking, candidate)  # the file may have been altered
+    if not candidate.registered:  # its gates failed, so it never reached the registry
+        if not args.force:
+            raise GateFailed(f"{args.model}: the candidate of run {candidate.run_id} did not pass its gates "
+                             f"({candidate.gate_summary}) and is not registered",
+                             hint="fix the model, or pass --force --reason TEXT to register and promote it "
+                                  "anyway (recorded)")
+        if args.dry_run:
+            echo(f"dry run: would register run {candidate.run_id} as a new version of {args.model} although its "
+                 f"gates failed ({candidate.gate_summary}), recording the override ({args.reason}), and promote "
+                 f"it to {args.env}")
+            return 0
+        candidate = register_forced(backends.tracking, candidate, reason=args.reason, actor=ws.actor())
+        echo(f"registered {args.model} v{candidate.version} from run {candidate.run_id}: gates failed, override "
+             f"recorded ({args.reason})")
     gitops = _remote(args, ws, backends, args.env, args.model, candidate.version)
     result = promote(ws, candidate, args.env, tracking=backends.tracking, gitops=gitops,
                      dry_run=args.dry_run, force_reason=args.reason if args.force else None)
@@ -149,6 +164,11 @@ def run(args: argparse.Namespace) -> int:
         result.branch = gitops.head_branch
     changed = [c for c in result.changes if c.action != "unchanged"]
     if args.dry_run:
+        refused = bool(result.on_hold) and not args.force
+        if refused:  # first: the diff below is what it would be, but a real promote stops here
+            echo(f"refused: {result.on_hold} holds {args.model} in {args.env}: a real promote is refused without "
+                 f"--force --reason (release it with `mlops-ci rollback --model {args.model} --env {args.env} "
+                 "--clear-hold`)")
         effect = (f"open a pull request from {gitops.head_branch} in {gitops.repository} changing "
                   f"{len(changed)} file(s)" if proposing else
                   f"change {len(changed)} file(s) and move alias {result.alias!r}")
@@ -156,10 +176,7 @@ def run(args: argparse.Namespace) -> int:
              + ("change nothing" if result.noop else effect))
         for c in changed:
             echo(c.diff)
-        if result.on_hold and not args.force:
-            echo(f"note: {result.on_hold} holds this model in {args.env}: a real promote is refused "
-                 "without --force --reason (or `mlops-ci rollback --clear-hold`)")
-        return 0
+        return ExitCode.INPUT if refused else ExitCode.OK
     if result.noop:
         echo(f"{args.model} v{result.version} is already what {args.env} serves (no commit); "
              f"alias {result.alias!r} -> v{result.version}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from pathlib import Path
+from mlops_ci.commands import _common
 
 _SHA = re.compile(r"[0-9a-fA-F]{40}")
 
@@ -22,8 +22,7 @@ def _sha(value: str) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--record", type=Path, default=Path(".mlops-ci/record.json"), metavar="PATH",
-                   help="the run record to publish (default: .mlops-ci/record.json)")
+    _common.add_record_to_read(p, "publish")
     p.add_argument("--to", choices=("github", "local"), default=None,
                    help="where to publish (default: github inside GitHub Actions, else local)")
     p.add_argument("--pr", type=int, default=None, metavar="N",
@@ -39,12 +38,13 @@ def run(args: argparse.Namespace) -> int:
 
     from mlops_ci.backends.publishers import GitHubPublisher, LocalPublisher
     from mlops_ci.console import echo
-    from mlops_ci.records import load_record, write_text_atomic
+    from mlops_ci.records import write_text_atomic
     from mlops_ci.stages.report import render_report
 
-    record = load_record(args.record)
+    record = _common.record_of_head(args.record)
     markdown = render_report(record)
-    report_path = args.record.with_name("report.md")
+    record_path = args.record or _common.DEFAULT_RECORD
+    report_path = record_path.with_name("report.md")
     to = args.to or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "local")
     if to == "local":
         if args.dry_run:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     publisher = GitHubPublisher.from_env(
         default_branch=record.context.default_branch, pr=args.pr, head_sha=args.head_sha,
-        record_path=args.record, report_path=report_path,
+        record_path=record_path, report_path=report_path,
         on_note=lambda line: echo(f"mlops-ci: {line}", stream=sys.stderr))
     if args.dry_run:
         echo(publisher.preview(record, markdown))
@@ -63,4 +63,37 @@ def run(args: argparse.Namespace) -> int:
     write_text_atomic(report_path, markdown)
     where = publisher.publish(record, markdown)
     echo(f"published the report (verdict: {record.verdict})" + (f": {where}" if where else ""))
+    if publisher.posted_to is not None:
+        keep_claims(record, *publisher.posted_to, env=os.environ)
     return 0
+
+
+def keep_claims(record, pr: int, head_sha: str, *, env) -> None:
+    """A pull request that ran without the shared registry (a fork: no secrets) reported metrics for
+    its training fingerprint; where this job can reach the registry, keep them as the pull request's
+    claim, for the merge job to show its reproduction beside. ``pr`` and ``head_sha`` are the ones the
+    comment was posted for (found from the event); a claim never decides anything."""
+    import re
+    import sys
+
+    from mlops_ci import registry
+    from mlops_ci.backends.tracking import TRACKING
+    from mlops_ci.config.schema import NAME_RE
+    from mlops_ci.console import echo
+    from mlops_ci.errors import FatalError
+
+    uri = env.get("MLFLOW_TRACKING_URI", "")
+    if record.registry != "embedded" or not uri.startswith(("http://", "https://")):
+        return
+    tracking = TRACKING["mlflow"](uri=uri)
+    for name, entry in record.models.items():
+        fp = entry.training.fingerprint if entry.training else None
+        ev = entry.evaluation
+        if (fp is None or not re.fullmatch(r"sha256:[0-9a-f]{64}", fp.digest or "") or ev is None
+                or not NAME_RE.fullmatch(name)):
+            continue
+        metrics = {m.name: m.candidate for m in ev.metrics if m.candidate is not None}
+        try:
+            registry.record_claim(tracking, name, fingerprint=fp.digest, pr=pr, head_sha=head_sha, metrics=metrics)
+        except (FatalError, ValueError) as err:
+            echo(f"mlops-ci: warning: the claim of PR #{pr} for {name} was not kept: {err}", stream=sys.stderr)

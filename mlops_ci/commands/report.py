@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mlops_ci.commands import _common
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--record", type=Path, default=Path(".mlops-ci/record.json"), metavar="PATH",
-                   help="the run record to render (default: .mlops-ci/record.json)")
+    _common.add_record_to_read(p, "render")
     p.add_argument("--out", type=Path, default=None, metavar="PATH",
                    help="where to write the Markdown (default: report.md beside the record)")
     p.add_argument("--quiet", "-q", action="store_true", help="write the file without printing the report")
@@ -19,15 +19,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlops_ci.backends.publishers import LocalPublisher
     from mlops_ci.console import echo
-    from mlops_ci.records import load_record
     from mlops_ci.stages.report import render_report
 
-    record = load_record(args.record)
+    record = _common.record_of_head(args.record)
     markdown = render_report(record)
     if args.dry_run:
         echo(markdown)
         return 0
-    out = args.out or args.record.with_name("report.md")
+    out = args.out or (args.record or _common.DEFAULT_RECORD).with_name("report.md")
     where = LocalPublisher(out, print_report=not args.quiet).publish(record, markdown)
     if args.quiet:
         echo(f"report written to {where} (verdict: {record.verdict})")

@@ -17,22 +17,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     action.add_argument("--clear-hold", action="store_true",
                         help="remove the hold a rollback left, so automatic promotion resumes")
     p.add_argument("--reason", metavar="TEXT",
-                   help="why (kept in the commit, the hold marker and the record; default: $MLOPS_CI_REASON, "
-                        "which workflows use because free text does not survive word splitting)")
+                   help="why (required; kept in the commit, the hold marker and the record; default: "
+                        "$MLOPS_CI_REASON, which workflows use because free text does not survive word splitting)")
     p.add_argument("--dry-run", action="store_true", help="print the manifest diff; commit and move nothing")
 
 
 def run(args: argparse.Namespace) -> int:
     from mlops_ci.console import echo
+    from mlops_ci.errors import UsageError
     from mlops_ci.pipeline import default_backends
-    from mlops_ci.stages.rollback import clear_hold, current_actor, rollback
+    from mlops_ci.stages.rollback import clear_hold, rollback
 
     ws = _common.workspace(args)
     ws.model(args.model)
     ws.environment(args.env)
+    reason = " ".join((args.reason or ws.env.get("MLOPS_CI_REASON") or "").split()) or None
+    if reason is None and not args.dry_run:
+        raise UsageError("a rollback needs a reason: --reason TEXT (or $MLOPS_CI_REASON)",
+                         hint="it is kept in the commit, the hold marker and the record, as the rollback workflow does")
     backends = default_backends(ws)
-    actor = current_actor(ws)
-    reason = args.reason or ws.env.get("MLOPS_CI_REASON") or None
+    actor = ws.actor()
     if args.clear_hold:
         result = clear_hold(ws, args.model, args.env, gitops=backends.gitops, reason=reason, actor=actor,
                             dry_run=args.dry_run)

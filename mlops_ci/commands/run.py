@@ -27,10 +27,10 @@ def run(args: argparse.Namespace) -> int:
 
     from mlops_ci.backends.publishers import LocalPublisher
     from mlops_ci.console import echo
-    from mlops_ci.pipeline import default_backends, plan_pipeline, run_pipeline
+    from mlops_ci.pipeline import default_backends, new_record, plan_pipeline, run_pipeline
     from mlops_ci.stages.report import failure_lines, render_report
 
-    ws = _common.workspace(args)
+    ws = _common.workspace(args, check_paths=True)
     ctx = _common.context(ws)
     if args.dry_run:
         planned = plan_pipeline(ws, ctx, backends=default_backends(ws), models=ws.models(args.model),
@@ -40,17 +40,23 @@ def run(args: argparse.Namespace) -> int:
             plan = entry.plan
             echo(f"{model}: " + (f"skip: {plan.skip_reason}" if plan.skip_reason else
                                  f"would run {', '.join(plan.stages)}: {'; '.join(plan.reasons)}"))
-            if entry.training and entry.training.reused_from:
-                echo(f"  not retrained: {entry.training.skip_reason}")
+            if entry.training and entry.training.reused:
+                echo(f"  {entry.training.skip_reason}")
             elif entry.training and entry.training.command:
                 echo("  train: " + shlex.join(entry.training.command))
         return 0
-    record = run_pipeline(ws, ctx, backends=default_backends(ws), models=ws.models(args.model),
-                          progress=_common.progress(), force=args.force, record_path=args.record)
-    _common.write_junit(record, args.junit)
-    where = LocalPublisher(args.report or ws.state_dir / "report.md", print_report=not args.quiet).publish(
-        record, render_report(record))
-    for line in failure_lines(record):
-        echo(line, stream=sys.stderr)
-    echo(f"verdict: {record.verdict} (report: {where})", stream=sys.stderr)
+    backends = default_backends(ws)
+    record = new_record(ctx, backends)
+    try:
+        run_pipeline(ws, ctx, backends=backends, models=ws.models(args.model), progress=_common.progress(),
+                     force=args.force, record_path=args.record, record=record)
+    finally:  # a run stopped by an error still reports it: nothing will be deployed, and why
+        _common.write_junit(record, args.junit)
+        where = LocalPublisher(args.report or ws.state_dir / "report.md",
+                               print_report=not args.quiet and record.failure is None).publish(
+            record, render_report(record))
+        if record.failure is None:
+            for line in failure_lines(record):
+                echo(line, stream=sys.stderr)
+            echo(f"verdict: {record.verdict} (report: {where})", stream=sys.stderr)
     return 1 if record.verdict == "fail" else 0

@@ -36,30 +36,30 @@ def run(args: argparse.Namespace) -> int:
 
     from mlops_ci.console import echo
     from mlops_ci.errors import TrainingError
-    from mlops_ci.pipeline import default_backends, open_record, step_train
-    from mlops_ci.records import save_record
+    from contextlib import nullcontext
 
-    ws = _common.workspace(args)
+    from mlops_ci.pipeline import default_backends, open_record, recording, step_train
+
+    ws = _common.workspace(args, check_paths=True)
     record = open_record(ws, _common.context(ws), args.record)
     backends = default_backends(ws)
     progress = _common.progress()
     failed = []
-    for model in ws.models(args.model):
-        entry = step_train(ws, record, model, backends=backends, progress=progress, force=args.force,
-                           dry_run=args.dry_run, backend=args.backend)
-        t = entry.training
-        if args.dry_run:
-            echo(f"{model}: would run in {ws.root}:\n  {shlex.join(t.command)}" if t.command
-                 else f"{model}: would not train ({t.skip_reason})")
-            continue
-        if t.status == "succeeded":
-            echo(f"{model}: trained in {t.duration_s:.0f}s, MLflow run {t.run_id}, model {t.model_uri}")
-        elif t.status == "skipped":
-            echo(f"{model}: training skipped ({t.skip_reason})")
-        else:
-            failed.append(f"{model}: {t.error}")
-    if not args.dry_run:
-        save_record(record, args.record or ws.record_path)
+    with nullcontext() if args.dry_run else recording(record, args.record or ws.record_path):
+        for model in ws.models(args.model):
+            entry = step_train(ws, record, model, backends=backends, progress=progress, force=args.force,
+                               dry_run=args.dry_run, backend=args.backend)
+            t = entry.training
+            if args.dry_run:
+                echo(f"{model}: would run in {ws.root}:\n  {shlex.join(t.command)}" if t.command
+                     else f"{model}: would not train ({t.skip_reason})")
+                continue
+            if t.status == "succeeded":
+                echo(f"{model}: trained in {t.duration_s:.0f}s, MLflow run {t.run_id}, model {t.model_uri}")
+            elif t.status == "skipped":
+                echo(f"{model}: training skipped ({t.skip_reason})")
+            else:
+                failed.append(f"{model}: {t.error}")
     if failed:
         raise TrainingError("training failed: " + "; ".join(failed))
     return 0

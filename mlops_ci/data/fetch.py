@@ -7,22 +7,11 @@ there, else DVC fetches it through `DVCFileSystem(rev=...)` from the configured 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from mlops_ci import gitutil
-from mlops_ci.data.versions import TrackedFile
+from mlops_ci.data.versions import TrackedFile, file_md5
 from mlops_ci.errors import BackendError, DataError
-
-_CHUNK = 1 << 20
-
-
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def worktree_file(top: Path, tracked: TrackedFile) -> Path:

@@ -1,8 +1,9 @@
 """`mlops-ci demo`: the whole loop on a scratch copy of examples/churn.
 
     main:  data v1 -> train -> evaluate (no champion: bootstrap) -> promote v1 to staging
-    PR:    new month of data + wider model -> checks (drift) -> train -> evaluate vs v1 -> report
-    merge: promote the PR's candidate to staging -> GitOps commit; alias staging -> v2
+    PR:    new month of data + wider model -> checks (drift) -> train -> evaluate vs v1 -> register v2 -> report
+    merge: the run on main finds v2 by its training fingerprint (no retraining) -> promote v2 to staging
+           -> GitOps commit; alias staging -> v2
 
 Everything runs for real: git, DVC with a local remote, MLflow on SQLite, torchrun with two
 gloo processes, and a local bare repository standing in for the GitOps remote.
@@ -30,6 +31,7 @@ class DemoResult:
     gitops_commit: str
     report_path: Path
     seconds: float
+    merge_retrained: bool = False
 
 
 def _workspace(repo: Path):
@@ -96,13 +98,20 @@ def run_demo(workdir: Path, *, out: TextIO | None = None, progress: ConsoleProgr
     if pr_record.verdict == "fail":
         raise GateFailed(f"demo: the pull request's verdict is fail; see {report_path}")
 
-    with progress.step("5/5 merge the PR and promote its candidate"):
+    with progress.step("5/5 merge the PR: the reviewed candidate ships, not retrained"):
         scaffold.git(repo, "checkout", "--quiet", "main")
         scaffold.git(repo, "merge", "--quiet", "--no-ff", PR_BRANCH, "-m", f"Merge branch '{PR_BRANCH}'")
-        result = promote(ws, candidate_from_record(ws, pr_record, "churn"), env, tracking=backends.tracking,
+        merge_ctx = local_context(repo, default_branch="main")
+        merge_path = ws.state_dir / "merge-record.json"
+        merge_record = run_pipeline(ws, merge_ctx, backends=backends, progress=progress, record_path=merge_path)
+        merged = merge_record.model("churn")
+        if merged.training is not None and merged.training.reused is not None:
+            progress.log(f"churn v{merged.training.reused.version} found by its training fingerprint: "
+                         f"{merged.training.fingerprint.note}; not retrained")
+        result = promote(ws, candidate_from_record(ws, merge_record, "churn"), env, tracking=backends.tracking,
                          gitops=backends.gitops)
-        pr_record.model("churn").promotions.append(result)
-        save_record(pr_record, pr_record_path)
+        merged.promotions.append(result)
+        save_record(merge_record, merge_path)
         alias = backends.tracking.version_by_alias("churn", ws.config.alias_for(env))
 
     gitops = Path(ws.gitops_remote)
@@ -122,8 +131,9 @@ def run_demo(workdir: Path, *, out: TextIO | None = None, progress: ConsoleProgr
         f"{ws.config.alias_for(env)!r}; v{champion.version} was the champion before the merge.")
     say(f"  repository      {repo}")
     say(f"  PR report       {report_path}")
-    say(f"  run records     {ws.state_dir / 'main-record.json'}, {pr_record_path}")
+    say(f"  run records     {ws.state_dir / 'main-record.json'}, {pr_record_path}, {merge_path}")
     say(f"  GitOps history  git -C {gitops} log --stat")
     say(f"  MLflow UI       mlflow ui --backend-store-uri {ws.tracking_uri}")
     return DemoResult(workdir=workdir, repo=repo, champion_version=champion.version, candidate_version=result.version,
-                      gitops_commit=result.commit_sha or "", report_path=report_path, seconds=seconds)
+                      gitops_commit=result.commit_sha or "", report_path=report_path, seconds=seconds,
+                      merge_retrained=merged.training is None or merged.training.reused is None)

@@ -74,6 +74,7 @@ def render_files(root: str, v: kserve.ServedVersion, serving: ServingConfig,
             files[path] = yamlio.dump(fresh)
         else:
             doc = yamlio.load(current)
+            yamlio.drop_unowned(doc, owned, kserve.LABEL_PREFIX + "/")
             yamlio.merge_owned(doc, owned)
             files[path] = yamlio.dump(doc)
     # after a change of kind, the other kind's files are the ones its kustomization still lists

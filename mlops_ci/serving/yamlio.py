@@ -78,6 +78,25 @@ def merge_owned(node: Any, owned: dict[str, Any]) -> None:
             node[key] = prune(value)
 
 
+def drop_unowned(node: Any, owned: dict[str, Any], prefix: str) -> None:
+    """Remove the keys starting with ``prefix`` that ``owned`` no longer has, in every mapping where
+    ``owned`` holds such keys (labels and annotations mlops-ci owns by name: lineage from an
+    earlier version or a rollback never survives a promotion)."""
+    if not isinstance(node, dict):
+        return
+    if any(isinstance(k, str) and k.startswith(prefix) for k in owned):
+        for key in [k for k in node if isinstance(k, str) and k.startswith(prefix) and k not in owned]:
+            del node[key]
+    for key, value in owned.items():
+        if isinstance(value, dict) and isinstance(node.get(key), dict):
+            drop_unowned(node[key], value, prefix)
+        elif _named(value) and isinstance(node.get(key), list):
+            for item in value:
+                current = next((x for x in node[key] if isinstance(x, dict) and x.get("name") == item["name"]), None)
+                if current is not None:
+                    drop_unowned(current, item, prefix)
+
+
 def _named(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(x, dict) and "name" in x for x in value)
 

@@ -17,17 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from mlops_ci import registry
 from mlops_ci.backends.gitops import GitOpsRemote
 from mlops_ci.backends.gitops.base import Checkout
 from mlops_ci.backends.tracking import Tracking
-from mlops_ci.errors import BackendError, FatalError
+from mlops_ci.errors import BackendError, FatalError, NotFound
 from mlops_ci.promotions import Desired, changed_entries, desired
 from mlops_ci.records import Context, PromotionRecord, PromotionRequest
 from mlops_ci.serving import hold, layout
 from mlops_ci.stages.promote import Candidate, candidate_from_registry, promote
 from mlops_ci.workspace import Workspace
 
-METRIC_TAG = "mlops_ci.metric."
 
 
 def served_version(ws: Workspace, co: Checkout, env: str, model: str) -> str | None:
@@ -50,9 +50,9 @@ def plan_request(ws: Workspace, entry: Desired, previous: str | None, *, trackin
     try:
         candidate = candidate_from_registry(tracking, entry.model, entry.version)
         tags = tracking.get_version(entry.model, entry.version).tags
-    except BackendError as err:
+    except (BackendError, NotFound) as err:
         return PromotionRequest(**base, status="fail", gates="fail", error=err.message)
-    metrics = {k.removeprefix(METRIC_TAG): v for k, v in sorted(tags.items()) if k.startswith(METRIC_TAG)}
+    metrics = registry.metric_tags(tags)
     forced = entry.reason if not candidate.gates_passed else None
     # the diff is what the merge commits; whether the gates allow it is judged below
     plan = promote(ws, replace(candidate, gates_passed=True), entry.env, tracking=tracking, gitops=gitops,

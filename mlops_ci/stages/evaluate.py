@@ -4,9 +4,12 @@ The champion is the model version holding the MLflow alias of the champion envir
 Both models are loaded through their pyfunc interface, so any MLflow model works. NaN never
 passes a gate; "no champion" is an explicit state decided by evaluation.no_champion.
 
-A candidate that was not retrained because the champion was trained from the same inputs
-(see mlops_ci.fingerprint) is not evaluated again: the champion's metrics, recorded on its
-registered version, are reused and today's gates applied to them.
+A candidate that was not retrained because a model was trained before from the same inputs
+(see mlops_ci.stages.candidate) is not trained again, and where possible not evaluated again
+either: the evaluation recorded on its run or version (its metrics, and the champion's it was
+compared with) is reused when the champion is still the same version, and today's gates are
+applied to it. When the champion changed since, the reused model is evaluated against the new
+one (a prediction on the eval set, no training).
 """
 
 from __future__ import annotations
@@ -14,20 +17,20 @@ from __future__ import annotations
 import math
 import time
 
+from mlops_ci import registry
 from mlops_ci.backends.tracking import ModelVersionInfo, Tracking
 from mlops_ci.config.schema import EvaluationConfig
 from mlops_ci.console import NullProgress, Progress
 from mlops_ci.data.fetch import worktree_file
 from mlops_ci.data.tables import label_missing, read_frame
 from mlops_ci.data.versions import TrackedFile
-from mlops_ci.errors import BackendError, DataError, InputError
+from mlops_ci.errors import BackendError, DataError
 from mlops_ci.metrics import METRICS
 from mlops_ci.records import (ChampionRef, Context, EvaluationRecord, GateResult, MetricComparison, ModelPlan,
-                              TrainingRecord)
+                              ReusedModel)
 from mlops_ci.stages.suites import findings_of, run_model_suite
 from mlops_ci.workspace import Workspace
 
-METRIC_TAG_PREFIX = "mlops_ci.metric."  # the evaluation metrics of a registered version, one tag each
 
 
 def load_eval_data(ws: Workspace, plan: ModelPlan):
@@ -133,68 +136,85 @@ def metric_names(ev: EvaluationConfig) -> list[str]:
     return ev.metrics or list(METRICS[ev.task])
 
 
-def recorded_metrics(ev: EvaluationConfig, mv: ModelVersionInfo) -> dict[str, float] | None:
-    """The metrics recorded on a registered version at its evaluation; None if one is missing."""
-    out = {}
-    for name in metric_names(ev):
-        try:
-            value = float(mv.tags[METRIC_TAG_PREFIX + name])
-        except (KeyError, ValueError):
-            return None
-        if math.isnan(value):
-            return None
-        out[name] = value
-    return out
+def evaluation_tags(e: EvaluationRecord) -> dict[str, str]:
+    """The evaluation as tags for the candidate's run and version (what a later reuse reads)."""
+    return registry.evaluation_tags(
+        "fail" if e.status == "fail" else "pass", {m.name: m.candidate for m in e.metrics},
+        champion_version=e.champion.version if e.champion is not None and e.champion_state == "present" else None,
+        champion_metrics={m.name: m.champion for m in e.metrics}, eval_data=e.dataset_md5)
 
 
-def reused_evaluation(ws: Workspace, plan: ModelPlan, training: TrainingRecord, *,
-                      tracking: Tracking) -> EvaluationRecord:
-    """The evaluation of a candidate that was not retrained: the champion's recorded metrics,
-    with today's gates applied to them (the comparison with the champion is with itself)."""
-    ref = training.reused_from
-    if ref is None:
-        raise InputError(f"{plan.model}: training was not reused from a champion",
-                         hint="run `mlops-ci evaluate` on a trained candidate")
-    start = time.monotonic()
+def _record(ws: Workspace, plan: ModelPlan, comparisons: list[MetricComparison], *, candidate_uri: str,
+            champion: ChampionRef | None, label: str, reused: ReusedModel, start: float) -> EvaluationRecord:
     cfg = ws.model(plan.model)
     ev = cfg.evaluation
-    mv = tracking.get_version(ref.name, ref.version)
-    metrics = recorded_metrics(ev, mv)
-    if metrics is None:
-        raise BackendError(f"{plan.model} v{ref.version} has no recorded {', '.join(metric_names(ev))} metrics "
-                           f"(tags {METRIC_TAG_PREFIX}*) to reuse", hint="run `mlops-ci train --force` to retrain")
-    table = METRICS[ev.task]
-    comparisons = [MetricComparison(name=n, higher_is_better=table[n].higher_is_better, candidate=v, champion=v)
-                   for n, v in metrics.items()]
-    gates = apply_gates(ev, comparisons, champion_present=True, champion_label=f"alias {plan.model}@{ref.alias}")
+    present = champion is not None
+    gates = apply_gates(ev, comparisons, champion_present=present, champion_label=label)
     version = next((dv for dv in plan.data if dv.role == "eval"), None)
     return EvaluationRecord(status="fail" if any(g.status == "fail" for g in gates) else "pass",
                             dataset=cfg.data.eval, dataset_md5=version.head_md5 if version else None,
-                            candidate_uri=ref.model_uri, champion=ref, champion_state="present",
-                            no_champion_policy=ev.no_champion, metrics=comparisons, gates=gates,
-                            duration_s=round(time.monotonic() - start, 3), reused_from=ref)
+                            candidate_uri=candidate_uri, champion=champion,
+                            champion_state="present" if present else "none", no_champion_policy=ev.no_champion,
+                            metrics=comparisons, gates=gates, duration_s=round(time.monotonic() - start, 3),
+                            reused=reused, recorded=True)
+
+
+def recorded_evaluation(ws: Workspace, plan: ModelPlan, reused: ReusedModel, *,
+                        tracking: Tracking) -> EvaluationRecord | None:
+    """The evaluation recorded for a reused model, under today's gates, if it still holds: the
+    champion is the model itself, or the same version it was compared with (and the same eval
+    set). None when it must be evaluated again (champion changed, tags missing, model suites)."""
+    start = time.monotonic()
+    cfg = ws.model(plan.model)
+    ev = cfg.evaluation
+    if cfg.checks.suites.model_evaluation.enabled and not reused.champion:
+        return None  # suites are not recorded: run them again on the reused model
+    names = metric_names(ev)
+    tags = (tracking.get_version(plan.model, reused.version).tags if reused.version
+            else tracking.get_run(reused.run_id).tags)
+    alias, mv = resolve_champion(ws, plan.model, tracking)
+    table = METRICS[ev.task]
+    eval_data = next((dv.head_md5 for dv in plan.data if dv.role == "eval"), None)
+    if reused.champion and mv is not None:  # the champion itself: compared with itself
+        metrics = registry.recorded_metrics(tags, names)
+        if metrics is None:
+            return None
+        comparisons = [MetricComparison(name=n, higher_is_better=table[n].higher_is_better, candidate=v, champion=v)
+                       for n, v in metrics.items()]
+        return _record(ws, plan, comparisons, candidate_uri=reused.model_uri, champion=champion_ref(plan.model, alias, mv),
+                       label=f"alias {plan.model}@{alias}", reused=reused, start=start)
+    rec = registry.recorded_evaluation(tags, names)
+    if rec is None or rec.champion_version != (mv.version if mv else None) or (rec.eval_data or eval_data) != eval_data:
+        return None
+    comparisons = [MetricComparison(name=n, higher_is_better=table[n].higher_is_better, candidate=rec.metrics[n],
+                                    champion=rec.champion_metrics.get(n)) for n in names]
+    champion = champion_ref(plan.model, alias, mv) if mv is not None else None
+    label = f"alias {plan.model}@{alias}" if alias else "no champion environment configured"
+    return _record(ws, plan, comparisons, candidate_uri=reused.model_uri, champion=champion, label=label,
+                   reused=reused, start=start)
 
 
 def run_evaluation(
     ws: Workspace,
     ctx: Context,
     plan: ModelPlan,
-    training: TrainingRecord,
+    candidate_uri: str,
     *,
     tracking: Tracking,
     progress: Progress | None = None,
+    reused: ReusedModel | None = None,
 ) -> EvaluationRecord:
+    """Predict the eval set with the candidate (``candidate_uri``) and the champion, then the gates."""
+    import numpy as np
+
     progress = progress or NullProgress()
     model = plan.model
     cfg = ws.model(model)
     ev = cfg.evaluation
-    if training.status != "succeeded" or not training.model_uri:
-        raise InputError(f"{model}: no trained candidate to evaluate (training {training.status})",
-                         hint="run `mlops-ci train` first")
     start = time.monotonic()
     with progress.step(f"evaluating {model} on {cfg.data.eval}"):
         frame, y, data_hash = load_eval_data(ws, plan)
-        scores = tracking.predict(training.model_uri, frame)
+        scores = tracking.predict(candidate_uri, frame)
         candidate = compute_metrics(ev, y, scores)
         champion, champion_metrics, state = None, {}, "none"
         alias, mv = resolve_champion(ws, model, tracking)
@@ -214,11 +234,16 @@ def run_evaluation(
         label += f" points at v{mv.version}, which failed to predict"
     gates = apply_gates(ev, comparisons, champion_present=state == "present", champion_label=label)
     suites = run_model_suite(ws, plan, cfg, eval_frame=frame, eval_labels=y, eval_scores=scores,
-                             predict=lambda f: tracking.predict(training.model_uri, f), progress=progress)
+                             predict=lambda f: tracking.predict(candidate_uri, f), progress=progress)
     gates += [GateResult(metric=f.dataset, kind="suite", status="fail" if f.status == "fail" else "pass",
                          message=f.message) for r in suites for f in findings_of(r)]
     status = "fail" if any(g.status == "fail" for g in gates) else "pass"
-    return EvaluationRecord(status=status, dataset=cfg.data.eval, dataset_md5=data_hash, rows=len(y),
-                            candidate_uri=training.model_uri, champion=champion, champion_state=state,
+    notes = []
+    if ev.task == "binary_classification" and len(scores) and set(np.unique(scores)) <= {0.0, 1.0}:
+        notes.append("every score of the candidate is exactly 0 or 1: it predicts labels, so roc_auc and log_loss "
+                     "see labels, not P(class 1); log a scikit-learn classifier with "
+                     "pyfunc_predict_fn='predict_proba' (see 'The model contract' in the README)")
+    return EvaluationRecord(status=status, dataset=cfg.data.eval, dataset_md5=data_hash, rows=len(y), notes=notes,
+                            candidate_uri=candidate_uri, champion=champion, champion_state=state,
                             no_champion_policy=ev.no_champion, metrics=comparisons, gates=gates, suites=suites,
-                            duration_s=round(time.monotonic() - start, 3))
+                            duration_s=round(time.monotonic() - start, 3), reused=reused)

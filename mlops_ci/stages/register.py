@@ -1,55 +1,61 @@
 """Register a candidate whose gates passed: a registry version with lineage and a digest.
 
 Only evaluated, passing candidates reach the registry, so a failed gate (a NaN metric, a
-regression) leaves nothing registered. A candidate that was not retrained (the champion was
-trained from the same inputs) registers nothing either: its record names the champion's
-existing version, so promoting it is a no-op where the champion is served.
+regression) leaves nothing registered, unless a writer promotes it anyway (`promote --force
+--reason`, which registers it then with the override recorded). Registration is idempotent per
+training fingerprint (mlops_ci.registry.register_once): a retry after a crash, a rerun of the
+same head, or a merge of a reviewed pull request finds the version that exists instead of
+registering a duplicate. A model reused from an earlier version registers nothing.
 """
 
 from __future__ import annotations
 
-from mlops_ci import fingerprint
+from mlops_ci import fingerprint, registry
 from mlops_ci.backends.tracking import Tracking
-from mlops_ci.errors import GateFailed, InputError
-from mlops_ci.records import Context, EvaluationRecord, ModelPlan, RegistrationRecord, TrainingRecord
-from mlops_ci.stages.evaluate import METRIC_TAG_PREFIX
-from mlops_ci.stages.train import lineage_tags
+from mlops_ci.errors import GateFailed
+from mlops_ci.records import EvaluationRecord, Fingerprint, RegistrationRecord, ReusedModel
+from mlops_ci.stages.evaluate import evaluation_tags
 
-EVALUATION_TAG = "mlops_ci.evaluation"
-DIGEST_TAG = "mlops_ci.digest"
+EVALUATION_TAG = registry.EVALUATION
+DIGEST_TAG = registry.DIGEST
+
+
+def failed_gates(evaluation: EvaluationRecord) -> str:
+    return "; ".join(g.message for g in evaluation.gates if g.status == "fail")
 
 
 def register_candidate(
-    ctx: Context,
-    plan: ModelPlan,
-    training: TrainingRecord,
-    evaluation: EvaluationRecord,
+    model: str,
+    model_uri: str,
     *,
+    run_id: str | None,
+    lineage: dict[str, str],
+    fp: Fingerprint | None,
+    evaluation: EvaluationRecord,
     tracking: Tracking,
+    override: dict[str, str] | None = None,
 ) -> RegistrationRecord:
-    if evaluation.status == "fail":
-        failed = "; ".join(g.message for g in evaluation.gates if g.status == "fail")
-        raise GateFailed(f"{plan.model}: not registered because gates failed: {failed}")
-    tags = lineage_tags(ctx, plan)
-    tags.update(fingerprint.tags(training.fingerprint))
-    tags["mlops_ci.training_run"] = training.run_id or ""
-    tags[EVALUATION_TAG] = "pass"
-    for m in evaluation.metrics:
-        if m.candidate is not None:
-            tags[f"{METRIC_TAG_PREFIX}{m.name}"] = f"{m.candidate:.6g}"
-    mv = tracking.register(plan.model, training.model_uri, run_id=training.run_id, tags=tags)
-    digest = tracking.digest(mv.artifact_uri)
-    tracking.set_version_tags(plan.model, mv.version, {DIGEST_TAG: digest})
-    return RegistrationRecord(name=plan.model, version=mv.version, source=mv.source, artifact_uri=mv.artifact_uri,
-                              digest=digest, run_id=training.run_id)
+    """Register ``model_uri`` (or find the version of its fingerprint) with its lineage, fingerprint
+    and evaluation; ``override`` (registry.OVERRIDE_* tags) lets a candidate whose gates failed in."""
+    if evaluation.status == "fail" and not override:
+        raise GateFailed(f"{model}: not registered because gates failed: {failed_gates(evaluation)}")
+    tags = {**lineage, **fingerprint.tags(fp), registry.TRAINING_RUN: run_id or "", **evaluation_tags(evaluation),
+            **(override or {})}
+    mv, created = registry.register_once(tracking, model, model_uri, run_id=run_id, tags=tags)
+    latest = {**evaluation_tags(evaluation), **(override or {})}
+    if not created and any(mv.tags.get(k) != v for k, v in latest.items()):
+        tracking.set_version_tags(model, mv.version, latest)  # today's evaluation of the same model
+    digest = mv.tags.get(DIGEST_TAG) or tracking.digest(mv.artifact_uri)
+    if mv.tags.get(DIGEST_TAG) != digest:
+        tracking.set_version_tags(model, mv.version, {DIGEST_TAG: digest})
+    return RegistrationRecord(name=model, version=mv.version, source=mv.source, artifact_uri=mv.artifact_uri,
+                              digest=digest, run_id=run_id, reused=not created,
+                              override=(override or {}).get(registry.OVERRIDE_REASON))
 
 
-def reused_registration(plan: ModelPlan, training: TrainingRecord, *, tracking: Tracking) -> RegistrationRecord:
-    """The champion's existing version for a candidate that was not retrained (nothing is registered)."""
-    ref = training.reused_from
-    if ref is None:
-        raise InputError(f"{plan.model}: training was not reused from a champion")
-    mv = tracking.get_version(ref.name, ref.version)
+def reused_registration(reused: ReusedModel, *, tracking: Tracking) -> RegistrationRecord:
+    """The existing version of a model reused from the registry (nothing is registered)."""
+    mv = tracking.get_version(reused.name, reused.version or "")
     digest = mv.tags.get(DIGEST_TAG) or tracking.digest(mv.artifact_uri)
     return RegistrationRecord(name=mv.name, version=mv.version, source=mv.source, artifact_uri=mv.artifact_uri,
                               digest=digest, run_id=mv.run_id, reused=True)

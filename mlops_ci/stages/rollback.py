@@ -20,7 +20,7 @@ import difflib
 import posixpath
 from dataclasses import dataclass
 
-from mlops_ci import gitutil
+from mlops_ci import registry
 from mlops_ci.backends.gitops import GitOpsRemote
 from mlops_ci.backends.gitops.base import Checkout, HistoryEntry
 from mlops_ci.backends.tracking import Tracking
@@ -28,7 +28,6 @@ from mlops_ci.errors import BackendError, PromotionError
 from mlops_ci.records import FileChange, RollbackRecord
 from mlops_ci.serving import hold, kserve, layout, validate
 from mlops_ci.stages.promote import candidate_from_registry
-from mlops_ci.stages.register import EVALUATION_TAG
 from mlops_ci.workspace import Workspace
 
 
@@ -42,16 +41,6 @@ class _Plan:
     digest: str
     gates_passed: bool
     reverted: tuple[HistoryEntry, ...] = ()
-
-
-def current_actor(ws: Workspace) -> str:
-    """Who is rolling back: $GITHUB_ACTOR in Actions, else the git identity of the project checkout."""
-    if ws.env.get("GITHUB_ACTOR"):
-        return ws.env["GITHUB_ACTOR"]
-    proc = gitutil.git(["var", "GIT_AUTHOR_IDENT"], ws.top, check=False)
-    ident = proc.stdout.strip()
-    # "Name <email> 1700000000 +0000": drop the timestamp
-    return ident.rsplit(" ", 2)[0] if proc.returncode == 0 and ident.count(" ") >= 2 else "unknown"
 
 
 def _change(path: str, old: bytes | None, new: bytes | None) -> FileChange:
@@ -109,8 +98,8 @@ def _plan_revert(ws: Workspace, co: Checkout, gitops: GitOpsRemote, model: str, 
     version, artifact_uri, digest = pinned
     mv = tracking.get_version(model, version)  # the alias must be able to follow: fail before committing
     return _Plan(action="revert", version=version, rollback_of=current, files=files,
-                 artifact_uri=artifact_uri or mv.artifact_uri, digest=digest or mv.tags.get("mlops_ci.digest", ""),
-                 gates_passed=mv.tags.get(EVALUATION_TAG) == "pass", reverted=tuple(run))
+                 artifact_uri=artifact_uri or mv.artifact_uri, digest=digest or mv.tags.get(registry.DIGEST, ""),
+                 gates_passed=mv.tags.get(registry.EVALUATION) == "pass", reverted=tuple(run))
 
 
 def _plan_repin(ws: Workspace, co: Checkout, gitops: GitOpsRemote, model: str, env: str, to: str,
@@ -204,7 +193,7 @@ def rollback(
                 touched, commit_message(model, env, alias, plan, hold_file, actor, reason))
     try:
         tracking.set_alias(model, alias, plan.version)
-        tracking.set_version_tags(model, plan.version, {f"mlops_ci.deployed.{env}": record.commit_sha or ""})
+        tracking.set_version_tags(model, plan.version, {registry.deployed(env): record.commit_sha or ""})
     except BackendError as err:
         raise BackendError(f"{model} v{plan.version} is restored in the GitOps repository "
                            f"({(record.commit_sha or '')[:12]}) but the MLflow alias {alias!r} was not moved: "

@@ -43,5 +43,9 @@ class GitOpsRemote(Protocol):
     url: str
     branch: str
 
+    def check(self) -> None:
+        """Raise BackendError (saying how to create or configure it) unless the remote answers and
+        either has the branch or is empty (the first promotion creates the branch)."""
+
     def checkout(self) -> AbstractContextManager[Checkout]:
         """A fresh working copy at the tip of the branch, removed afterwards."""

@@ -194,6 +194,22 @@ class GitRemote:
             path.mkdir(parents=True, exist_ok=True)
             gitutil.git(["init", "--quiet", "--bare", f"--initial-branch={self.branch}", str(path)], path.parent)
 
+    def check(self) -> None:
+        """The remote answers, and has the branch or no branch at all (a new repository)."""
+        if self.create_if_missing:
+            return  # the embedded default is created on first use
+        proc = gitutil.git(["ls-remote", "--heads", "--", self.url], Path.cwd(), check=False)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise BackendError(f"the GitOps repository {self.url} cannot be read: {last}",
+                               hint="check gitops.remote in .mlops-ci.yaml and the credentials; for a new local "
+                                    f"one, `git init --bare {self.url}`")
+        heads = [line.split("\t", 1)[-1] for line in proc.stdout.splitlines() if "\t" in line]
+        if heads and f"refs/heads/{self.branch}" not in heads:
+            shown = ", ".join(h.removeprefix("refs/heads/") for h in heads[:5])
+            raise BackendError(f"the GitOps repository {self.url} has no branch {self.branch!r} (it has: {shown})",
+                               hint="set gitops.branch in .mlops-ci.yaml to the branch Argo CD syncs")
+
     @contextmanager
     def checkout(self) -> Iterator[GitCheckout]:
         self.ensure_exists()

@@ -154,6 +154,9 @@ class PullRequestRemote:
         self._client = client
         self.pull_request: str | None = None
 
+    def check(self) -> None:
+        self.git.check()
+
     @contextmanager
     def checkout(self) -> Iterator[PullRequestCheckout]:
         with self.git.checkout() as co:

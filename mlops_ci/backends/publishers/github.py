@@ -111,6 +111,7 @@ class GitHubPublisher:
         self.notes: list[str] = []
         self.comment_url: str | None = None
         self.check_url: str | None = None
+        self.posted_to: tuple[int, str] | None = None  # (pull request, head SHA) the comment was posted for
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, default_branch: str = "main",
@@ -189,6 +190,8 @@ class GitHubPublisher:
             return
         if pull is not None and not self._comment(repo, pull, target, pub):
             return  # the PR moved on: a newer run reports there
+        if pull is not None:
+            self.posted_to = (pull.number, pub.head_sha)
         with self._api("POST", f"/repos/{target.repository}/check-runs"):
             kind, url = post_check(repo, pub, details_url=self.context.run_url if self.context else None)
         if kind == "commit status":

@@ -55,6 +55,7 @@ def transport_for(argo: Any, env: Mapping[str, str] | None = None) -> ArgoTransp
 
 class ArgoTrainer:
     name = "argo"
+    reads_worktree = False  # the pods clone the head commit
 
     def __init__(self, transport: ArgoTransport | None = None, *, poll_s: float = 5.0, max_poll_s: float = 30.0,
                  env: Mapping[str, str] | None = None) -> None:

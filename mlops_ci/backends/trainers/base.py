@@ -53,6 +53,7 @@ class TrainResult:
 
 class Trainer(Protocol):
     name: str
+    reads_worktree: bool  # trains the work tree as it is (else the head commit, cloned elsewhere)
 
     def command(self, spec: TrainSpec) -> list[str]:
         """The command that would run (for --dry-run and the record)."""

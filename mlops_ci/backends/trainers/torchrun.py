@@ -42,6 +42,7 @@ def summarize_failure(lines: tuple[str, ...] | list[str]) -> tuple[int | None, s
 
 class TorchrunTrainer:
     name = "torchrun"
+    reads_worktree = True  # trains the checkout as it is on this machine
 
     def command(self, spec: TrainSpec) -> list[str]:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone",
