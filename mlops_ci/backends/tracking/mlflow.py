@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import re
+from urllib.parse import urlsplit
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,7 @@ class MlflowTracking:
         self.artifact_root = artifact_root
         self._client = None
         self._reader: SqliteReader | None = None
+        self._models: dict[str, Any] = {}  # loaded pyfunc models by location (the eval set, the suites)
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -149,6 +151,9 @@ class MlflowTracking:
                        params=dict(run.data.params), metrics=dict(run.data.metrics), tags=dict(run.data.tags))
 
     def search_runs(self, experiment: str, tags: dict[str, str], *, status: str | None = None) -> list[RunInfo]:
+        clauses = _tag_filter(tags)  # the same values are accepted whichever path answers
+        if status is not None and status not in RUN_STATUSES:
+            raise ValueError(f"unknown MLflow run status {status!r}")
         found = self._read("search_runs", experiment, tags, status=status)
         if found is _EMPTY:
             return []
@@ -157,10 +162,7 @@ class MlflowTracking:
         exp = self._call("get experiment", self.client.get_experiment_by_name, experiment)
         if exp is None:
             return []
-        clauses = _tag_filter(tags)
         if status is not None:
-            if status not in RUN_STATUSES:
-                raise ValueError(f"unknown MLflow run status {status!r}")
             clauses.append(f"attributes.status = '{status}'")
         runs = self._call("search runs", self.client.search_runs, [exp.experiment_id],
                           filter_string=" and ".join(clauses),
@@ -240,10 +242,17 @@ class MlflowTracking:
     def predict(self, model_uri: str, frame: pd.DataFrame) -> np.ndarray:
         import numpy as np
         import mlflow.pyfunc
+        from mlflow.artifacts import download_artifacts
 
         location = self.artifact_location(model_uri)
         try:
-            model = mlflow.pyfunc.load_model(location)
+            model = self._models.get(location)
+            if model is None:
+                # downloaded through this backend's server: an mlflow-artifacts:/ location never
+                # resolves against a process-wide MLFLOW_TRACKING_URI (tracking.uri may name another)
+                local = location if urlsplit(location).scheme in ("", "file") else \
+                    download_artifacts(artifact_uri=location, tracking_uri=self.uri)
+                model = self._models[location] = mlflow.pyfunc.load_model(local)
             out = model.predict(frame)
         except Exception as err:  # user model code can raise anything
             first = (str(err).strip().splitlines() or [""])[0][:300]
