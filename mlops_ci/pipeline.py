@@ -57,6 +57,14 @@ def registry_kind(tracking: Tracking) -> str:
     return "embedded" if tracking.uri.startswith("sqlite:") else "shared"
 
 
+def throwaway(record: RunRecord) -> bool:
+    """A pull request's job on GitHub without the shared registry (a fork: no secrets): what it would
+    register lives and dies with the job, so it registers nothing and plans no deployment."""
+    ctx = record.context
+    return record.registry == "embedded" and ctx.source == "github" and registry.origin_of(
+        ctx.event, ctx.pr_number) == "pull_request"
+
+
 def new_record(ctx: Context, backends: Backends) -> RunRecord:
     return RunRecord(context=ctx, registry=registry_kind(backends.tracking))
 
@@ -194,7 +202,7 @@ def step_evaluate(ws: Workspace, record: RunRecord, model: str, *, backends: Bac
     with stage("register", model):
         if reused is not None and reused.version:  # an existing version: nothing is registered, a read only
             entry.registration = reused_registration(reused, tracking=tracking)
-        elif not dry_run:
+        elif not dry_run and not throwaway(record):
             with progress.step(f"registering {model}"):
                 lineage = (registry.lineage_tags(record.context, entry.plan) if reused is None
                            else registry.lineage_from(tracking.get_run(reused.run_id).tags))

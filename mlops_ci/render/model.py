@@ -205,7 +205,7 @@ def run_notes(record: RunRecord) -> list[str]:
         why = ("a pull request from a fork gets no secrets" if ctx.fork else
                "the job was given no MLFLOW_TRACKING_URI: pass the registry secrets to pr-checks.yml")
         out += ["", f"⚠️ Evaluated without the champion: this run had no access to the shared model registry ({why}), "
-                    "so nothing was compared with what is served and nothing it registered outlives the job. Merging "
-                    "trains the model once in the trusted merge job, which reports the reproduction next to these "
-                    "numbers."]
+                    "so nothing was compared with what is served, and nothing was registered or planned for deployment "
+                    "(that registry would not outlive the job). Merging trains the model once in the trusted merge "
+                    "job, which reports the reproduction next to these numbers."]
     return out
