@@ -185,3 +185,45 @@ def test_number_hint_is_a_valid_value(tmp_path, field, value):
     from mlops_ci.config.schema import ChecksConfig
 
     ChecksConfig.model_validate({field: example})  # the example given is accepted
+
+
+@pytest.mark.parametrize("text, message", [
+    (GOOD + "defaults: &d {epochs: 3}\n", "YAML anchors and aliases (&name, *name) are not allowed"),
+    ("a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n" + GOOD, "YAML anchors and aliases"),
+    ("x: " + "[" * 70 + "]" * 70 + "\n" + GOOD, "nested more than 64 levels deep"),
+    (GOOD.replace("namespace: ml-staging", "namespace: ml-staging\n    replicas: " + "9" * 5000),
+     "not a usable config"),
+])
+def test_hostile_yaml_is_refused_before_anything_is_built(tmp_path, text, message):
+    assert message in error_of(tmp_path, text)
+
+
+@pytest.mark.parametrize("gitops, message", [
+    ("remote: --upload-pack=touch /tmp/pwned", "is not a git URL or path"),
+    ("remote: https://bot:hunter2@github.com/acme/gitops.git", "holds a password or token"),
+    ("branch: ../../etc", "is not a branch name git accepts"),
+    ("branch: -f", "is not a branch name git accepts"),
+    ("branch: 'main\\nX: y'", "gitops.branch"),
+])
+def test_gitops_remote_and_branch_cannot_smuggle_options_or_credentials(tmp_path, gitops, message):
+    err = error_of(tmp_path, GOOD + "gitops:\n  " + gitops + "\n")
+    assert message in err and "hunter2" not in err
+
+
+def test_anchored_regexes_match_the_whole_value(tmp_path):
+    """A name with a trailing newline passes ``re.match(r"^...$")``: names are matched whole."""
+    assert "is not a valid name" in error_of(tmp_path, GOOD.replace("  churn:", '  "churn\\n":'))
+
+
+@pytest.mark.parametrize("argo, message", [
+    ("server_url: https://argo:Pw0rd-xyz@argo.example.com", "'https://argo.example.com' holds credentials"),
+    ("server_url: https://argo.example.com\n        repo: ssh://git:Pw0rd-xyz@github.com/acme/m.git",
+     "'ssh://github.com/acme/m.git' holds a password or token"),
+    ("server_url: https://argo.example.com\n        repo: https://x-access-token:Pw0rd-xyz@github.com/acme/m.git",
+     "'https://github.com/acme/m.git' holds a password or token"),
+])
+def test_a_credential_in_a_url_is_refused_without_repeating_it(tmp_path, argo, message):
+    image = "ghcr.io/acme/train@sha256:" + "0" * 64
+    text = GOOD + f"    train:\n      backend: argo\n      argo:\n        image: {image}\n        {argo}\n"
+    err = error_of(tmp_path, text)
+    assert message in err and "Pw0rd" not in err

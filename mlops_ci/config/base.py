@@ -26,7 +26,7 @@ IMAGE_DIGEST_RE = re.compile(
 
 
 def _name(value: str) -> str:
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid name: use 1-40 lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"

@@ -50,9 +50,34 @@ def find_config(start: Path) -> Path:
     )
 
 
+MAX_DEPTH = 64  # deeper than any config needs; far from Python's recursion limit
+
+
+def _refuse_aliases(yaml, text: str, name: str) -> None:
+    """A config has no use for anchors and aliases, and a few hundred bytes of nested aliases expand
+    to gigabytes (a "billion laughs"): refused, naming the first, before anything is built."""
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
+
+    depth = 0
+    for event in yaml.parse(text):
+        anchor = getattr(event, "anchor", None)
+        if isinstance(event, AliasEvent) or anchor:
+            mark = event.start_mark
+            raise ConfigError(f"{name}:{mark.line + 1}:{mark.column + 1}: YAML anchors and aliases (&name, *name) "
+                              "are not allowed in this file", hint="write the values out where they are used")
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise ConfigError(f"{name}:{mark.line + 1}:{mark.column + 1}: nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+
+
 def load_yaml(raw: bytes, name: str) -> Any:
     """One YAML document (ruamel round-trip nodes, which keep positions for error messages);
-    ConfigError naming ``name``:line:column if it is not UTF-8 or not YAML."""
+    ConfigError naming ``name``:line:column if it is not UTF-8 or not YAML, holds anchors or
+    aliases, or nests too deeply."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -61,7 +86,9 @@ def load_yaml(raw: bytes, name: str) -> Any:
     except UnicodeDecodeError as err:
         raise ConfigError(f"{name}: not UTF-8 text (byte {err.start})", hint="save the file as UTF-8") from err
     try:
-        return YAML(typ="rt").load(text)
+        yaml = YAML(typ="rt")
+        _refuse_aliases(yaml, text, name)
+        return yaml.load(text)
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
@@ -70,6 +97,8 @@ def load_yaml(raw: bytes, name: str) -> Any:
                           hint="fix the indentation or quoting at that place") from err
     except YAMLError as err:
         raise ConfigError(f"{name}: malformed YAML: {err}") from err
+    except (RecursionError, ValueError) as err:  # nesting; an integer of more than 4300 digits
+        raise ConfigError(f"{name}: not a usable config: {type(err).__name__}: {str(err)[:200]}") from err
 
 
 def load_config(path: Path, *, check_paths: bool = False) -> LoadedConfig:

@@ -9,9 +9,9 @@ and the small sections; the large ones have their own modules (``base``: names, 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, StringConstraints
 
 from mlops_ci.config.base import IMAGE_DIGEST_RE, NAME_RE, Action, Name, RelPath, Strict, Threshold
 from mlops_ci.config.checks import (ChecksConfig, ColumnChecks, DriftChecks, LabelChecks, NullChecks,
@@ -89,11 +89,36 @@ class TrackingConfig(Strict):
     )
 
 
+def _git_remote(value: str | None) -> str | None:
+    """A git URL or path: never an option (a leading '-'), never a password in it (ssh included)."""
+    from urllib.parse import urlsplit
+
+    if value is None:
+        return None
+    if value.startswith("-") or any(c in value for c in "\n\r\t\0"):
+        raise ValueError(f"remote {value!r} is not a git URL or path")
+    if "://" in value and urlsplit(value).password is not None:
+        from mlops_ci.masking import strip_credentials
+
+        raise ValueError(f"remote {strip_credentials(value)!r} holds a password or token (not shown): remove it; git "
+                         "takes credentials from a credential helper or MLOPS_CI_GITOPS_TOKEN")
+    return value
+
+
+def _git_ref(value: str) -> str:
+    if value.startswith(("-", "/")) or ".." in value or value.endswith((".", "/", ".lock")):
+        raise ValueError(f"{value!r} is not a branch name git accepts")
+    return value
+
+
+GitRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]{1,200}$"), AfterValidator(_git_ref)]
+
+
 class GitOpsConfig(Strict):
-    remote: str | None = Field(
+    remote: Annotated[str | None, AfterValidator(_git_remote)] = Field(
         default=None, description="git URL or path of the GitOps repository; default: .mlops-ci/gitops.git"
     )
-    branch: str = "main"
+    branch: GitRef = "main"
     path: RelPath = Field(default="environments", description="folder holding one kustomize overlay per environment")
     author_name: str = "mlops-ci"
     author_email: str = "mlops-ci@users.noreply.github.com"

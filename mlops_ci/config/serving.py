@@ -19,7 +19,7 @@ _QUANTITY_SCALE = {"": 1, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "
 
 def quantity_value(text: str) -> float | None:
     """The number a Kubernetes quantity stands for (1Gi -> 1073741824.0); None if it is not one."""
-    match = QUANTITY_RE.match(text)
+    match = QUANTITY_RE.fullmatch(text)
     if not match:
         return None
     suffix = match.group(3) or ""
@@ -59,7 +59,7 @@ class Autoscaling(Strict):
 
 
 def _server_image(value: str) -> str:
-    if not IMAGE_DIGEST_RE.match(value):
+    if not IMAGE_DIGEST_RE.fullmatch(value):
         raise ValueError(f"image {value!r} is not pinned by digest (a tag can move, and the served version "
                          "would change without a promotion): write name@sha256:<64 hex digits>, e.g. "
                          "ghcr.io/acme/model-server@sha256:...; `docker buildx imagetools inspect <image>` "

@@ -24,7 +24,7 @@ def _plain_value(value: str, what: str) -> str:
 
 
 def _image_digest(value: str) -> str:
-    if not IMAGE_DIGEST_RE.match(value):
+    if not IMAGE_DIGEST_RE.fullmatch(value):
         raise ValueError(
             f"image {value!r} is not pinned by digest (a tag can move under a running training): "
             "write name@sha256:<64 hex digits>, "
@@ -35,13 +35,13 @@ def _image_digest(value: str) -> str:
 
 
 def _namespace(value: str) -> str:
-    if not DNS_LABEL_RE.match(value):
+    if not DNS_LABEL_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a Kubernetes namespace: 1-63 lowercase letters, digits and '-'")
     return value
 
 
 def _template_name(value: str) -> str:
-    if len(value) > 253 or not DNS_SUBDOMAIN_RE.match(value):
+    if len(value) > 253 or not DNS_SUBDOMAIN_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a WorkflowTemplate name: lowercase letters, digits, '-' and '.'")
     return value
 
@@ -54,7 +54,10 @@ def _https_url(value: str) -> str:
     if not parts.netloc or (parts.scheme != "https" and not local):
         raise ValueError(f"{value!r} is not an https:// URL (plain http is accepted for localhost only)")
     if parts.username or parts.password:
-        raise ValueError(f"{value!r} holds credentials: remove them; the token comes from ARGO_TOKEN")
+        from mlops_ci.masking import strip_credentials
+
+        raise ValueError(f"{strip_credentials(value)!r} holds credentials (not shown): remove them; the token comes "
+                         "from ARGO_TOKEN")
     return value.rstrip("/")
 
 
@@ -65,10 +68,12 @@ def _clone_url(value: str) -> str:
     if value.startswith("-"):
         raise ValueError(f"repo {value!r} must not start with '-'")
     parts = urlsplit(value)
-    if parts.scheme in ("http", "https") and parts.password is not None:
+    if parts.password is not None:  # any scheme: an ssh:// password is as secret as a token
+        from mlops_ci.masking import strip_credentials
+
         raise ValueError(
-            f"repo {value!r} holds a password or token: remove it from the URL; give private "
-            "repositories' credentials to the templates through a Secret (argo/README.md)"
+            f"repo {strip_credentials(value)!r} holds a password or token (not shown): remove it from the URL; "
+            "give private repositories' credentials to the templates through a Secret (argo/README.md)"
         )
     if parts.scheme not in ("https", "http", "ssh", "git", "file") and not re.match(r"^[\w.-]+@[\w.-]+:", value):
         raise ValueError(f"repo {value!r} is not a git clone URL: use https://..., ssh://... or git@host:path")

@@ -137,7 +137,7 @@ class GitCheckout:
                 break
             time.sleep(backoff(attempt, time.monotonic() - started))
             started = time.monotonic()
-            gitutil.git(["fetch", "--quiet", "origin", branch], self.path, env=env)
+            gitutil.git(["fetch", "--quiet", "origin", "--", branch], self.path, env=env)
             rebase = gitutil.git(["rebase", "--quiet", "FETCH_HEAD"], self.path, check=False, env=env)
             if rebase.returncode != 0 and not self._resolve_rebase(env):
                 conflicted = gitutil.git(["diff", "--name-only", "--diff-filter=U"], self.path,
@@ -200,8 +200,9 @@ class GitRemote:
             return  # the embedded default is created on first use
         proc = gitutil.git(["ls-remote", "--heads", "--", self.url], Path.cwd(), check=False)
         if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            raise BackendError(f"the GitOps repository {self.url} cannot be read: {last}",
+            lines = [x.strip() for x in proc.stderr.strip().splitlines() if x.strip()]
+            cause = next((x for x in lines if x.startswith(("fatal:", "error:"))), lines[0] if lines else "no output")
+            raise BackendError(f"the GitOps repository {self.url} does not exist or cannot be read (git: {cause})",
                                hint="check gitops.remote in .mlops-ci.yaml and the credentials; for a new local "
                                     f"one, `git init --bare {self.url}`")
         heads = [line.split("\t", 1)[-1] for line in proc.stdout.splitlines() if "\t" in line]
@@ -217,12 +218,12 @@ class GitRemote:
         try:
             work = tmp / "repo"
             proc = gitutil.git(["clone", "--quiet", "--no-tags", "--single-branch", "--branch", self.branch,
-                                self.url, str(work)], tmp, check=False)
+                                "--", self.url, str(work)], tmp, check=False)
             if proc.returncode != 0:
                 # an empty repository (or a branch that does not exist yet) clones without a branch
                 if "not found in upstream" in proc.stderr or "Remote branch" in proc.stderr:
                     shutil.rmtree(work, ignore_errors=True)
-                    gitutil.git(["clone", "--quiet", "--no-tags", self.url, str(work)], tmp)
+                    gitutil.git(["clone", "--quiet", "--no-tags", "--", self.url, str(work)], tmp)
                     gitutil.git(["checkout", "--quiet", "--orphan", self.branch], work)
                     gitutil.git(["rm", "-r", "--quiet", "--cached", "--ignore-unmatch", "."], work, check=False)
                     for entry in work.iterdir():

@@ -111,10 +111,10 @@ class PullRequestCheckout:
         env = remote.git.identity_env()
         ref = f"refs/heads/{remote.head_branch}"
         diffs = [_diff(p, self.inner.read(p), data) for p, data in files.items()]
-        listed = gitutil.git(["ls-remote", "origin", ref], work, env=env).stdout.split()
+        listed = gitutil.git(["ls-remote", "origin", "--", ref], work, env=env).stdout.split()
         old = listed[0] if listed else None
         if old is not None:
-            gitutil.git(["fetch", "--quiet", "origin", ref], work, env=env)
+            gitutil.git(["fetch", "--quiet", "origin", "--", ref], work, env=env)
         if old is not None and all(gitutil.show_file(old, p, work) == data for p, data in files.items()):
             sha = old  # the open proposal already holds exactly this change
         else:
