@@ -636,3 +636,17 @@ def test_jobset_manifest_is_plain_yaml() -> None:
     """Argo substitutes into the manifest text, then parses it: no anchors or tags to trip on."""
     manifest = _jobset_templates()["jobset"]["resource"]["manifest"]
     assert not re.search(r"[&*!][A-Za-z]", re.sub(r"\$\(JOB_INDEX\)", "", manifest))
+
+
+def test_credentials_in_the_tracking_uri_never_reach_the_workflow() -> None:
+    """A Workflow's parameters are plain text in the cluster and become pod environment: the URI
+    goes without userinfo or query tokens (pods authenticate through the mlops-ci-trainer Secret)."""
+    import json
+
+    for uri in ("https://ci:S3cret!pass@mlflow.example.com/ml", "https://mlf_tok_9f8e7d6c5b4a@mlflow.example.com/ml",
+                "https://mlflow.example.com/ml?token=mlf_tok_9f8e7d6c5b4a", "https://u:pa/ss@mlflow.example.com/ml"):
+        wf = _build(mlflow=MlflowRun(tracking_uri=uri, experiment_id="3", run_id="abc123"))
+        assert _args(wf)["mlflow-tracking-uri"] == "https://mlflow.example.com/ml", uri
+        text = json.dumps(wf)
+        for secret in ("S3cret", "mlf_tok", "pa/ss", "ci:"):
+            assert secret not in text, (uri, secret)

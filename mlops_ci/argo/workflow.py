@@ -26,6 +26,7 @@ from typing import Any
 
 from mlops_ci.config.schema import ARGO_TEMPLATES, UNSAFE_CHARS, ArgoConfig, Config
 from mlops_ci.errors import ConfigError, InputError, UsageError
+from mlops_ci.masking import strip_credentials
 
 API_VERSION = "argoproj.io/v1alpha1"
 MAX_NAME = 52
@@ -153,7 +154,11 @@ def build_workflow(
         raise ConfigError(f"models.{model}.train.argo.checkpoint_uri is needed for {nodes} nodes",
                           hint="set it to storage every pod reaches (s3://..., gs://...)")
     mlflow = mlflow or MlflowRun()
-    for key, value in (("mlflow-tracking-uri", mlflow.tracking_uri), ("mlflow-experiment-id", mlflow.experiment_id),
+    # a Workflow's parameters are plain text in the cluster (and in the pods' environment): the
+    # tracking URI goes without userinfo or query tokens; pods authenticate through the
+    # mlops-ci-trainer Secret (MLFLOW_TRACKING_TOKEN or _USERNAME/_PASSWORD)
+    tracking_uri = strip_credentials(mlflow.tracking_uri) if mlflow.tracking_uri else None
+    for key, value in (("mlflow-tracking-uri", tracking_uri), ("mlflow-experiment-id", mlflow.experiment_id),
                        ("mlflow-run-id", mlflow.run_id)):
         if value:
             params[key] = value
@@ -210,7 +215,7 @@ def check_env(env: dict[str, str], model: str) -> dict[str, str]:
     credentials (a Workflow's parameters are readable by everyone who may list Workflows)."""
     where = f"models.{model}.train.env"
     for key in env:
-        if not ENV_NAME_RE.match(key):
+        if not ENV_NAME_RE.fullmatch(key):
             raise ConfigError(f"{where}: {key!r} is not an environment variable name",
                               hint="use letters, digits and '_', not starting with a digit")
         if key in RESERVED_ENV or key.startswith(RESERVED_PREFIXES):
@@ -225,7 +230,7 @@ def check_env(env: dict[str, str], model: str) -> dict[str, str]:
 
 def _sha(head_sha: str) -> str:
     sha = head_sha.strip().lower()
-    if not SHA_RE.match(sha):
+    if not SHA_RE.fullmatch(sha):
         raise InputError(f"head SHA {head_sha!r} is not a full commit SHA (40 hex digits)",
                          hint="pass the commit from `git rev-parse HEAD`, never a branch or a short SHA")
     return sha
