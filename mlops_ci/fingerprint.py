@@ -17,7 +17,7 @@ is fingerprinted from the work tree as it is, untracked files under the model's 
 (ignored ones and mlops-ci's state aside); one that clones the head commit elsewhere (Argo) from
 that commit. Content ids are the same either way, so a pull request's test-merge checkout, the
 merge commit on the default branch, a squash or a rebase of the same change all have the same
-fingerprint: identical inputs are never trained twice (mlops_ci.stages.candidate finds the
+fingerprint: identical inputs are never trained twice (mlops_ci.stages.reuse finds the
 model they were trained into).
 """
 

@@ -23,7 +23,8 @@ from mlops_ci.backends.publishers import GitHubPublisher
 from mlops_ci.context import github_context
 from mlops_ci.errors import InputError
 from mlops_ci.records import Context
-from mlops_ci.stages.report import render_report
+from mlops_ci.render.markdown import Links
+from mlops_ci.render.report import render_report
 
 RUN_ID = "4242"
 RUN_URL = f"https://github.com/{REPO}/actions/runs/{RUN_ID}"
@@ -254,7 +255,7 @@ def test_hostile_fork_pr_is_data_in_the_context_and_literal_in_the_report(server
     run_env = runner_env(tmp_path / "run.json", "workflow_run", run, sha=sha("models main"), ref="refs/heads/main")
     pub = GitHubPublisher.from_env(run_env | actions_env | {"GITHUB_TOKEN": BOT, "GITHUB_API_URL": server.url},
                                    client_options={"seconds_between_requests": 0, "seconds_between_writes": 0})
-    pub.publish(rec, render_report(rec))
+    pub.publish(rec, render_report(rec, Links.from_env(run_env)))  # links to this job's own run only
     [comment] = ours(server, pr.number)
     body = comment.body
 

@@ -26,7 +26,8 @@ from mlops_ci.context import local_context
 from mlops_ci.pipeline import default_backends, plan_pipeline, run_pipeline
 from mlops_ci.plan import plan_model
 from mlops_ci.records import DataVersion, ModelPlan, TrainingRecord, load_record
-from mlops_ci.stages.promote import candidate_from_record, promote
+from mlops_ci.stages.candidate import candidate_from_record
+from mlops_ci.stages.promote import promote
 from mlops_ci.stages.train import run_training
 from mlops_ci.workspace import Workspace
 
@@ -304,7 +305,7 @@ def test_data_without_a_content_hash_has_no_fingerprint(clone):
     ws, ctx = workspace(clone), local_context(clone, default_branch="main")
     plan = ModelPlan(model="tiny", stages=["train", "evaluate"], data=[
         DataVersion(role="train", path="data/train.csv", head_md5=None),
-        DataVersion(role="eval", path="data/eval.csv", head_md5="git:0123")])
+        DataVersion(role="eval", path="data/eval.csv", head_md5="git:" + "0123" * 10)])
     fp = fingerprint.compute(ws, ctx, plan, backend="argo", worktree=False)
     assert fp.digest is None and fp.unavailable.startswith("data/train.csv has no content hash in commit")
     (clone / "data" / "train.csv").unlink()  # the work tree: neither there nor tracked by DVC

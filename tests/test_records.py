@@ -72,3 +72,39 @@ def test_unknown_keys_and_bad_values_are_refused(tmp_path):
 def test_missing_record_names_the_next_command(tmp_path):
     with pytest.raises(RecordError, match="run `mlops-ci check`"):
         load_record(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize("where, value", [
+    (("context", "head_sha"), "a" * 40 + "\n"),
+    (("context", "head_sha"), "a" * 39 + "z"),
+    (("context", "repository"), "acme/models\nInjected-Trailer: x"),
+    (("context", "pr_number"), -1),
+    (("models", "churn", "model"), "churn\n"),
+    (("models", "churn", "training", "run_id"), "r1\r\nX: y"),
+    (("models", "churn", "training", "metrics"), {f"m{i}": 1.0 for i in range(100_000)}),
+    (("models", "churn", "training", "error"), "x" * 300_000),
+    (("tool_version",), "0.1.0\x1b[31m"),
+])
+def test_hostile_values_in_a_record_are_refused_at_load(tmp_path, where, value):
+    """A record from a pull request's run is untrusted input: a control character in a SHA, a name or
+    an id, a negative number, an oversized field is refused before anything reads it."""
+    data = record().model_dump(mode="json")
+    node = data
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(RecordError, match="invalid run record at " + r"\.".join(where[:2])):
+        load_record(path)
+
+
+def test_a_loaded_record_carries_the_provenance_its_reader_gives_it(tmp_path):
+    path = save_record(record(), tmp_path / "r.json")
+    data = json.loads(path.read_text())
+    data["provenance"] = "trusted"  # the file cannot say where it came from
+    path.write_text(json.dumps(data))
+    with pytest.raises(RecordError, match="provenance"):
+        load_record(path)
+    assert load_record(save_record(record(), tmp_path / "ok.json"), provenance="pull_request").provenance == \
+        "pull_request"

@@ -30,7 +30,7 @@ def write_junit(record, path: Path | None) -> None:
     if path is None:
         return
     from mlops_ci.records import write_text_atomic
-    from mlops_ci.stages.junit import render_junit
+    from mlops_ci.render.junit import render_junit
 
     write_text_atomic(path, render_junit(record))
 
@@ -69,12 +69,16 @@ def add_record_to_read(p: argparse.ArgumentParser, what: str) -> None:
 
 def record_of_head(path: Path | None):
     """The run record at ``path``; without ``path``, the default record, refused unless it is the
-    record of the head being worked on (a failed run's report never shows another commit's record)."""
+    record of the head being worked on (a failed run's report never shows another commit's record).
+    Its provenance comes from this job's event (mlops_ci.context.github.record_provenance)."""
+    import os
+
     from mlops_ci.context import detect_context
+    from mlops_ci.context.github import record_provenance
     from mlops_ci.errors import FatalError, RecordError
     from mlops_ci.records import load_record
 
-    record = load_record(path or DEFAULT_RECORD)
+    record = load_record(path or DEFAULT_RECORD, provenance=record_provenance(os.environ))
     if path is not None:
         return record
     try:
@@ -87,3 +91,44 @@ def record_of_head(path: Path | None):
                           f"head {head[:12]}: its run did not finish here, or another commit ran since",
                           hint="run `mlops-ci run` for this head, or pass --record PATH to use that record anyway")
     return record
+
+
+def links(ws=None):
+    """Where a report rendered by this command may link: this job's run (GitHub Actions), the
+    MLflow UI and the Argo UI the config names, the GitOps repository's pull requests."""
+    import os
+
+    from mlops_ci.render.markdown import Links
+
+    if ws is None:
+        return Links.from_env(os.environ)
+    bases = [m.train.argo.server_url.rstrip("/") + "/workflows/" for m in ws.config.models.values()
+             if m.train.argo is not None and m.train.argo.server_url]
+    repo = ws.config.gitops.github_repository
+    if repo:
+        bases.append(f"https://github.com/{repo}/pull/")
+    return Links.from_env(ws.env, tracking_uri=ws.tracking_uri, bases=tuple(bases))
+
+
+def record_config_failure(args: argparse.Namespace, err) -> None:
+    """A run stopped by its config still leaves the record (and report) of its head, saying so:
+    else `report`/`publish` would have nothing, or another commit's record, to show."""
+    from mlops_ci.config import find_config
+    from mlops_ci.context import detect_context
+    from mlops_ci.errors import FatalError
+    from mlops_ci.records import RunRecord, StageFailure, save_record
+    from mlops_ci.render.report import render_report
+    from mlops_ci.workspace import STATE_DIR
+
+    try:
+        folder = (args.config or find_config(Path.cwd())).resolve().parent
+        ctx = detect_context(folder, "main")
+    except FatalError:
+        return  # no config file, or no git checkout: no head to record anything for
+    record = RunRecord(context=ctx, failure=StageFailure(stage="config", message=" ".join(str(err).split())[:500],
+                                                         exit_code=err.exit_code))
+    state = folder / STATE_DIR
+    save_record(record, state / "record.json")
+    from mlops_ci.records import write_text_atomic
+
+    write_text_atomic(state / "report.md", render_report(record, links()))

@@ -45,6 +45,28 @@ def dig(data: Any, *keys: str) -> Any:
     return data
 
 
+PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
+
+
+def record_provenance(env: Mapping[str, str]) -> str:
+    """Where a record this job reads came from, by the job's event (never by the record): a
+    ``workflow_run`` of a pull request's run, a slash command's training (``issue_comment``) or a
+    pull request's own job read a record that the pull request's code produced ("pull_request");
+    anything else, and every run outside GitHub Actions, is "trusted"."""
+    if env.get("GITHUB_ACTIONS") != "true":
+        return "trusted"
+    event = env.get("GITHUB_EVENT_NAME", "")
+    if event in (*PULL_REQUEST_EVENTS, "issue_comment"):
+        return "pull_request"
+    if event == "workflow_run":
+        try:
+            payload = load_event(env.get("GITHUB_EVENT_PATH", ""))
+        except InputError:
+            return "pull_request"  # no payload to tell: assume the worst
+        return "pull_request" if dig(payload, "workflow_run", "event") in (*PULL_REQUEST_EVENTS, None) else "trusted"
+    return "trusted"
+
+
 def _checked_out(root: Path | None, default_branch: str) -> tuple[str | None, str | None]:
     """HEAD of the checkout at ``root`` and its merge-base with the default branch, or Nones."""
     if root is None:

@@ -8,26 +8,29 @@ from pydantic import Field, field_serializer
 
 from mlops_ci.checks.suites.models import SuiteResult
 from mlops_ci.checks.units import MAX_SHARES, Histogram, NumericSummary, ShareChange
-from mlops_ci.records.base import Record, Status, _float_out
+from mlops_ci.records.base import ContentId, Ident, Message, PathText, Record, Sha, Status, _float_out
+
+MAX_FINDINGS = 2000
+MAX_COLUMNS = 5000
 
 class Finding(Record):
     check: Literal["data", "rows", "schema", "types", "nulls", "drift", "label_drift", "suite"]
-    dataset: str
-    column: str | None = None
-    metric: str | None = None
+    dataset: Ident
+    column: PathText | None = None
+    metric: Ident | None = None
     value: float | None = None
     threshold: float | None = None
     status: Status
-    message: str
+    message: Message
 
     _ser = field_serializer("value", "threshold")(lambda self, v: _float_out(v))
 
 
 class ColumnSummary(Record):
-    column: str
-    kind: str
-    base_type: str | None = None
-    head_type: str | None = None
+    column: PathText
+    kind: Ident
+    base_type: Ident | None = None
+    head_type: Ident | None = None
     base_null_rate: float | None = None
     head_null_rate: float | None = None
     psi: float | None = None
@@ -43,22 +46,22 @@ class ColumnSummary(Record):
 
 
 class DatasetCheck(Record):
-    role: str
-    path: str
-    base_md5: str | None = None
-    head_md5: str | None = None
+    role: Literal["train", "eval"]
+    path: PathText
+    base_md5: ContentId | None = None
+    head_md5: ContentId | None = None
     base_rows: int | None = None
     head_rows: int | None = None
-    cached: list[str] = []  # sides whose profile came from the cache ("base", "head")
-    columns: list[ColumnSummary] = []
+    cached: list[Literal["base", "head"]] = Field(default=[], max_length=2)  # profiles that came from the cache
+    columns: list[ColumnSummary] = Field(default=[], max_length=MAX_COLUMNS)
 
 
 class ChecksRecord(Record):
     status: Status
-    skip_reason: str | None = None
-    base_sha: str | None = None
-    head_sha: str | None = None
-    datasets: list[DatasetCheck] = []
-    findings: list[Finding] = []
-    suites: list[SuiteResult] = []
+    skip_reason: Message | None = None
+    base_sha: Sha | None = None
+    head_sha: Sha | None = None
+    datasets: list[DatasetCheck] = Field(default=[], max_length=2)
+    findings: list[Finding] = Field(default=[], max_length=MAX_FINDINGS)
+    suites: list[SuiteResult] = Field(default=[], max_length=3)
     duration_s: float = 0.0

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import field_serializer
+from pydantic import Field, field_serializer
 
 from mlops_ci.checks.suites.models import SuiteResult
-from mlops_ci.records.base import Record, Status, _float_out
+from mlops_ci.records.base import (ContentId, Digest, Ident, Message, ModelName, PathText, PrNumber, Record, RunId,
+                                   Sha, Status, UriText, Version, _float_out)
+
+MAX_HISTORY = 500
+MAX_METRICS = 1000
 
 class Fingerprint(Record):
     """What a trained model is a function of: sha256 per component and over all of them.
@@ -18,32 +22,33 @@ class Fingerprint(Record):
     digest when a data file has no content id or git cannot list the files: such a model is
     always trained."""
 
-    digest: str | None = None
-    components: dict[str, str] = {}
-    source: str | None = None  # "the work tree" or "commit <sha>": what was fingerprinted
-    unavailable: str | None = None  # why there is no digest
-    compared_with: str | None = None  # the model it was compared with ("champion v3", "v5")
-    changed: list[str] = []  # components that differ from that model's
-    note: str | None = None  # the comparison in one sentence, for the report
+    digest: Digest | None = None
+    components: dict[Literal["code", "data", "params", "settings", "image"], Digest] = {}
+    source: Ident | None = None  # "the work tree" or "commit <sha>": what was fingerprinted
+    unavailable: Message | None = None  # why there is no digest
+    compared_with: Ident | None = None  # the model it was compared with ("champion v3", "v5")
+    changed: list[Literal["code", "data", "params", "settings", "image"]] = Field(default=[], max_length=5)
+    note: Message | None = None  # the comparison in one sentence, for the report
 
 
 class TrainingRecord(Record):
     status: Literal["succeeded", "failed", "skipped"]
-    backend: str
-    skip_reason: str | None = None
-    run_id: str | None = None
-    experiment_id: str | None = None
-    model_uri: str | None = None
-    command: list[str] = []
+    backend: Ident
+    skip_reason: Message | None = None
+    run_id: RunId | None = None
+    experiment_id: RunId | None = None
+    model_uri: UriText | None = None
+    command: list[Message] = Field(default=[], max_length=500)
     nproc_per_node: int | None = None
     duration_s: float = 0.0
-    params: dict[str, str] = {}
-    metrics: dict[str, float] = {}
-    run_url: str | None = None
-    workflow: str | None = None  # the Argo Workflow that trained it (remote trainers)
-    workflow_url: str | None = None  # its page in the Argo UI
-    error: str | None = None
-    history: list[dict[str, float]] = []  # the training curve from MLflow: one dict per logged step
+    params: dict[Ident, Message] = Field(default={}, max_length=MAX_METRICS)
+    metrics: dict[Ident, float] = Field(default={}, max_length=MAX_METRICS)
+    run_url: UriText | None = None
+    workflow: Ident | None = None  # the Argo Workflow that trained it (remote trainers)
+    workflow_url: UriText | None = None  # its page in the Argo UI
+    error: Message | None = None
+    # the training curve from MLflow: one dict per logged step
+    history: list[dict[Ident, float]] = Field(default=[], max_length=MAX_HISTORY)
     fingerprint: Fingerprint | None = None
     # skipped because a model was trained from identical inputs before: that model is reused
     reused: ReusedModel | None = None
@@ -56,14 +61,14 @@ class ReusedModel(Record):
     instead of training again: a registered version, or a finished run not registered (yet).
     Its lineage comes from the registry's tags, written by the job that trained it."""
 
-    name: str
-    run_id: str
-    model_uri: str
-    version: str | None = None
+    name: ModelName
+    run_id: RunId
+    model_uri: UriText
+    version: Version | None = None
     champion: bool = False  # it is the champion itself
-    alias: str | None = None  # the champion's alias, when it is the champion
-    source_commit: str | None = None  # the commit it was trained at
-    source_pr: int | None = None  # the pull request whose run trained it
+    alias: Ident | None = None  # the champion's alias, when it is the champion
+    source_commit: Sha | None = None  # the commit it was trained at
+    source_pr: PrNumber | None = None  # the pull request whose run trained it
     origin: Literal["pull_request", "trusted"] | None = None
 
     @property
@@ -72,15 +77,15 @@ class ReusedModel(Record):
 
 
 class ChampionRef(Record):
-    name: str
-    version: str
-    alias: str
-    run_id: str | None = None
-    model_uri: str
+    name: ModelName
+    version: Version
+    alias: Ident
+    run_id: RunId | None = None
+    model_uri: UriText
 
 
 class MetricComparison(Record):
-    name: str
+    name: Ident
     higher_is_better: bool
     candidate: float | None = None
     champion: float | None = None
@@ -95,12 +100,12 @@ class MetricComparison(Record):
 
 
 class GateResult(Record):
-    metric: str
+    metric: Ident
     kind: Literal["min", "max", "max_regression", "finite", "champion", "suite"]
     threshold: float | None = None
     value: float | None = None
     status: Literal["pass", "fail", "skipped"]
-    message: str
+    message: Message
 
     _ser = field_serializer("value")(lambda self, v: _float_out(v))
 
@@ -109,36 +114,38 @@ class ClaimedResult(Record):
     """What a pull request's own run (without registry access: a fork) reported for the same inputs.
     Its word only: shown beside the reproduction, never used to decide anything."""
 
-    pr: int
-    head_sha: str
-    metrics: dict[str, float] = {}
+    pr: PrNumber
+    head_sha: Sha
+    metrics: dict[Ident, float] = Field(default={}, max_length=MAX_METRICS)
 
 
 class EvaluationRecord(Record):
     status: Status
-    dataset: str
-    dataset_md5: str | None = None
+    dataset: PathText
+    dataset_md5: ContentId | None = None
     rows: int = 0
-    candidate_uri: str
+    candidate_uri: UriText
     champion: ChampionRef | None = None
     champion_state: Literal["present", "none", "unusable"] = "none"
     no_champion_policy: Literal["pass", "fail"] = "pass"
-    metrics: list[MetricComparison] = []
-    gates: list[GateResult] = []
-    suites: list[SuiteResult] = []
+    metrics: list[MetricComparison] = Field(default=[], max_length=100)
+    gates: list[GateResult] = Field(default=[], max_length=1000)
+    suites: list[SuiteResult] = Field(default=[], max_length=3)
     duration_s: float = 0.0
     reused: ReusedModel | None = None  # the model evaluated was reused, not trained by this run
     recorded: bool = False  # the metrics are the ones recorded in the registry, not computed again
-    claims: list[ClaimedResult] = []  # what pull requests reported for these inputs (the reproduction's reference)
-    notes: list[str] = []  # what a reviewer should know about these numbers (e.g. labels scored as probabilities)
+    # what pull requests reported for these inputs (the reproduction's reference)
+    claims: list[ClaimedResult] = Field(default=[], max_length=5)
+    # what a reviewer should know about these numbers (e.g. labels scored as probabilities)
+    notes: list[Message] = Field(default=[], max_length=10)
 
 
 class RegistrationRecord(Record):
-    name: str
-    version: str
-    source: str
-    artifact_uri: str
-    digest: str
-    run_id: str | None = None
+    name: ModelName
+    version: Version
+    source: UriText
+    artifact_uri: UriText
+    digest: Digest
+    run_id: RunId | None = None
     reused: bool = False  # an existing version (trained from the same inputs): nothing new was registered
-    override: str | None = None  # registered by promote --force --reason although its gates failed
+    override: Message | None = None  # registered by promote --force --reason although its gates failed

@@ -9,35 +9,39 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
 from mlops_ci import __version__
 from mlops_ci.errors import RecordError
 from mlops_ci.masking import mask
-from mlops_ci.records.base import MAX_RECORD_BYTES, RECORD_SCHEMA_VERSION, Record, Status, _now, worst
+from mlops_ci.records.base import (MAX_RECORD_BYTES, RECORD_SCHEMA_VERSION, Ident, Message, ModelName, Record, Status,
+                                   _now, worst)
 from mlops_ci.records.checks import ChecksRecord
 from mlops_ci.records.context import Context, ModelPlan
 from mlops_ci.records.model import EvaluationRecord, RegistrationRecord, TrainingRecord
 from mlops_ci.records.promotion import PromotionRecord, PromotionRequest
 
+Provenance = Literal["trusted", "pull_request"]
+
+
 class StageFailure(Record):
     """Why a run stopped: the stage, the model (if any) and the one-line error."""
 
-    stage: str
-    model: str | None = None
-    message: str
+    stage: Ident
+    model: ModelName | None = None
+    message: Message
     exit_code: int
 
 
 class ModelRecord(Record):
-    model: str
+    model: ModelName
     plan: ModelPlan
     checks: ChecksRecord | None = None
     training: TrainingRecord | None = None
     evaluation: EvaluationRecord | None = None
     registration: RegistrationRecord | None = None
     deployment_plan: PromotionRecord | None = None
-    promotions: list[PromotionRecord] = []
+    promotions: list[PromotionRecord] = Field(default=[], max_length=20)
 
     @property
     def verdict(self) -> Status:
@@ -52,17 +56,27 @@ class ModelRecord(Record):
 
 
 class RunRecord(Record):
+    """One run's document. Its provenance is not part of it: the loader sets it from where the file
+    came from (an artifact of a pull request's run is "pull_request"), never from its content."""
+
     schema_version: Literal[1] = RECORD_SCHEMA_VERSION
-    tool_version: str = __version__
-    created_at: str = Field(default_factory=_now)
-    updated_at: str = Field(default_factory=_now)
+    tool_version: Ident = __version__
+    created_at: Ident = Field(default_factory=_now)
+    updated_at: Ident = Field(default_factory=_now)
     context: Context
-    models: dict[str, ModelRecord] = {}
-    promotion_requests: list[PromotionRequest] = []
+    models: dict[ModelName, ModelRecord] = Field(default={}, max_length=200)
+    promotion_requests: list[PromotionRequest] = Field(default=[], max_length=200)
     failure: StageFailure | None = None  # the run stopped with an error: nothing will be deployed
     # where the registry lives: "shared" (a tracking server) or "embedded" (SQLite in this checkout,
     # gone with the job: a pull request run without the registry's secret evaluates without the champion)
     registry: Literal["shared", "embedded"] = "embedded"
+    _provenance: Provenance = PrivateAttr(default="trusted")
+
+    @property
+    def provenance(self) -> Provenance:
+        """"trusted" (made by mlops-ci in a trusted job, or on this machine) or "pull_request" (made
+        where a pull request's code ran: its verdict is the pull request's word)."""
+        return self._provenance
 
     @property
     def verdict(self) -> Status:
@@ -74,16 +88,33 @@ class RunRecord(Record):
         try:
             return self.models[name]
         except KeyError:
+            if self.failure is not None:
+                raise RecordError(f"the run record has no entry for model {name!r}: its run stopped at "
+                                  f"{self.failure.stage}: {self.failure.message}",
+                                  hint="fix that, then run `mlops-ci run` again") from None
             raise RecordError(
                 f"the run record has no entry for model {name!r} (it has: {sorted(self.models) or 'none'})",
                 hint="run `mlops-ci check` or `mlops-ci train` for that model first",
             ) from None
 
 
+def _masked(value):
+    """Every string of a JSON tree masked before it is encoded (a secret with a quote, a backslash
+    or a non-ASCII character would be escaped out of the masker's sight by json.dumps)."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {_masked(k): _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
 def save_record(record: RunRecord, path: Path) -> Path:
     """Write the record atomically, with secrets masked."""
     record.updated_at = _now()
-    return write_text_atomic(path, json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=False) + "\n")
+    return write_text_atomic(path, json.dumps(_masked(record.model_dump(mode="json")), indent=2,
+                                              sort_keys=False) + "\n")
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
@@ -101,8 +132,9 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
-def load_record(path: Path, *, max_bytes: int = MAX_RECORD_BYTES) -> RunRecord:
-    """Read a record as untrusted input: capped in size and validated against the schema."""
+def load_record(path: Path, *, max_bytes: int = MAX_RECORD_BYTES, provenance: Provenance = "trusted") -> RunRecord:
+    """Read a record as untrusted input: capped in size and validated against the schema.
+    ``provenance`` says where it came from (the caller knows; the file never says)."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -113,8 +145,10 @@ def load_record(path: Path, *, max_bytes: int = MAX_RECORD_BYTES) -> RunRecord:
         raise RecordError(f"{path}: {size} bytes is over the {max_bytes}-byte limit for a run record")
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RecordError(f"{path}: not a JSON run record ({err})") from err
+    except (UnicodeDecodeError, ValueError) as err:  # JSONDecodeError, and integers over 4300 digits
+        raise RecordError(f"{path}: not a JSON run record ({str(err)[:200]})") from err
+    except RecursionError as err:
+        raise RecordError(f"{path}: not a run record: nested too deeply") from err
     if not isinstance(data, dict):
         raise RecordError(f"{path}: a run record is a JSON object, got {type(data).__name__}")
     if data.get("schema_version") != RECORD_SCHEMA_VERSION:
@@ -124,9 +158,13 @@ def load_record(path: Path, *, max_bytes: int = MAX_RECORD_BYTES) -> RunRecord:
             hint="produce the record with the same mlops-ci version that reports it",
         )
     try:
-        return RunRecord.model_validate(data)
+        record = RunRecord.model_validate(data)
+    except RecursionError as err:
+        raise RecordError(f"{path}: not a run record: nested too deeply") from err
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise RecordError(f"{path}: invalid run record at {where}: {first['msg']} "
                           f"({err.error_count()} problem(s))") from None
+    record._provenance = provenance
+    return record

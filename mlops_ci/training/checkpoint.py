@@ -90,7 +90,7 @@ class Checkpointer:
     def _dirs(self) -> list[tuple[int, bool]]:
         found = []
         for name in self.store.list_names():
-            m = _STEP_DIR.match(name)
+            m = _STEP_DIR.fullmatch(name)
             if m:
                 found.append((int(m.group(1)), bool(m.group(2))))
         return sorted(found)
