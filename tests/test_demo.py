@@ -41,7 +41,8 @@ def test_demo_runs_the_whole_loop(tmp_path):
     assert "## ⚠️ mlops-ci: warn" in text and "candidate vs champion v1 (alias `staging`)" in text
     assert "has new categories \\(" in text and "rows\\): 'fiber'" in text  # parentheses escaped for Markdown
     assert "Deployment plan: churn v2 → `staging`" in text
-    assert "```mermaid\nxychart-beta" in text and "Training curve (" in text  # drift charts and the curve
+    # drift charts and the curve, in a palette readable on GitHub's light and dark themes
+    assert "```mermaid\n---\nconfig:" in text and "xychart-beta" in text and "Training curve (" in text
     gitops = result.repo / ".mlops-ci" / "gitops.git"
     trailers = git(gitops, "log", "-1", "--format=%(trailers:only,unfold)", result.gitops_commit)
     assert "Model-Version: 2" in trailers and f"MLflow-Run-Id: {pr['training']['run_id']}" in trailers

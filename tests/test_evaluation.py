@@ -75,7 +75,7 @@ def test_regression_gate_respects_metric_direction():
     assert [g.status for g in slightly] == ["pass", "pass"]
     worse = gates(cfg, {"roc_auc": 0.78, "log_loss": 0.47}, {"roc_auc": 0.80, "log_loss": 0.45})
     assert [g.status for g in worse] == ["fail", "fail"]
-    assert "worse by 0.02" in worse[0].message
+    assert "worse by 0.0200" in worse[0].message
 
 
 def test_nan_never_passes():

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from mlops_ci.checks.suites.models import ConditionOutcome, SuiteCheckResult, SuiteResult
 from mlops_ci.records import (ChecksRecord, ColumnSummary, Context, DatasetCheck, EvaluationRecord, Finding,
                               GateResult, ModelPlan, ModelRecord, RunRecord)
-from mlops_ci.stages.junit import render_junit
+from mlops_ci.render.junit import render_junit
 
 
 def record() -> RunRecord:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlops_ci.records import (ChecksRecord, Context, DatasetCheck, EvaluationRecord, Finding, GateResult,
                               MetricComparison, ModelPlan, ModelRecord, RunRecord, TrainingRecord)
-from mlops_ci.stages.report import MARKER, esc, render_report
+from mlops_ci.render.report import MARKER, esc, render_report
 
 
 def record(**ctx) -> RunRecord:

@@ -17,9 +17,10 @@ from mlops_ci.checks.profiler import ProfileOptions, profile_table
 from mlops_ci.checks.units import Histogram
 from mlops_ci.config.schema import ChecksConfig
 from mlops_ci.records import ChecksRecord, ColumnSummary, DatasetCheck, ModelPlan, ModelRecord, worst
+from mlops_ci.render.document import join
 from mlops_ci.render.charts import MAX_CHART_BINS, bin_labels, histogram_chart
 from mlops_ci.render.checks import MAX_CHARTS, checks_section, finding_line
-from mlops_ci.stages.report import render_model
+from mlops_ci.render.report import render_model
 
 HOSTILE = 'a"b]`x'
 
@@ -47,7 +48,13 @@ def checks(columns, found, role="train") -> ChecksRecord:
 
 
 def mermaid_blocks(markdown: str) -> list[list[str]]:
-    return [block.split("\n") for block in re.findall(r"```mermaid\n(.*?)\n```", markdown, re.DOTALL)]
+    """The chart lines of each Mermaid block, after its front matter (the colour palette)."""
+    blocks = []
+    for block in re.findall(r"```mermaid\n(.*?)\n```", markdown, re.DOTALL):
+        lines = block.split("\n")
+        assert lines[:2] == ["---", "config:"] and "plotColorPalette" in block, block  # readable colours
+        blocks.append(lines[lines.index("---", 1) + 1:])
+    return blocks
 
 
 # -- natural units from real profiles ---------------------------------------------------------------
@@ -61,11 +68,14 @@ def test_a_shift_of_ten_moves_mean_median_and_percentiles_by_about_ten():
     assert amount.base_stats.mean == pytest.approx(100, abs=1)
     assert amount.base_stats.p5 == pytest.approx(100 - 1.645 * 15, abs=2)  # normal(100, 15)
     assert amount.base_stats.p95 == pytest.approx(100 + 1.645 * 15, abs=2)
-    # the histogram: base and head over the same bins, the base's quantile edges
+    # the histogram: base and head over the same equal-width bins (both shapes visible, never a flat
+    # base), spanning the 1st to the 99th percentile of both
     hist = amount.histogram
-    assert hist is not None and not hist.categories and len(hist.base) == len(hist.head) == len(hist.edges) + 1
-    assert hist.base == pytest.approx([0.1] * 10, abs=0.02)  # deciles of the base
-    assert sum(hist.head[5:]) > 0.7  # the head moved up
+    assert hist is not None and not hist.categories and len(hist.base) == len(hist.head) == len(hist.edges) + 1 == 12
+    assert sum(hist.base) == pytest.approx(1, abs=1e-3) and sum(hist.head) == pytest.approx(1, abs=1e-3)
+    assert max(hist.base) > 2 * min(hist.base)  # the base's bell, not its deciles
+    centre = lambda shares: sum(i * x for i, x in enumerate(shares))  # noqa: E731
+    assert centre(hist.head) - centre(hist.base) > 1.2  # moved up by about 10 / bin width (~6): 1.6 bins
     message = next(f.message for f in found if f.column == "amount")
     b, h = amount.base_stats, amount.head_stats
     assert message.startswith(f"column 'amount' drifted: mean {b.mean:.1f} → {h.mean:.1f}, "
@@ -97,7 +107,7 @@ def test_a_label_whose_positive_share_moves_shows_its_class_balance():
 def test_a_label_that_did_not_drift_still_shows_its_balance():
     columns, found = compare(frame(), frame(seed=1))
     assert found == [] and columns["label"].status == "pass" and columns["label"].histogram is None
-    text = "\n".join(checks_section(checks(columns.values(), found)))
+    text = join(checks_section(checks(columns.values(), found)))
     share = columns["label"].shares[0]
     assert f"Label `label`, base → head: train class 1 {share.base:.1%} → {share.head:.1%}." in text
     assert "```mermaid" not in text
@@ -149,8 +159,8 @@ def test_bin_labels_are_short_and_distinct():
 
 
 def test_fine_histograms_are_merged_into_few_bins():
-    columns, _ = compare(frame(), frame(seed=1, shift=10), options=ProfileOptions(bins=40), drift={"bins": 40})
-    hist = columns["amount"].histogram
+    edges = [float(e) for e in range(1, 40)]  # 40 bins, as the base's quantile edges of a fine profile give
+    hist = Histogram(edges=edges, base=[1 / 40] * 40, head=[0.05] * 20 + [0.0] * 20)
     assert len(hist.base) == 40
     [chart] = mermaid_blocks("\n".join(histogram_chart("amount", "train", hist)))
     labels = re.findall(r'"([^"]*)"', next(line for line in chart if "x-axis" in line))
@@ -170,10 +180,10 @@ def test_charts_are_capped_and_hostile_names_stay_inside_them():
     head["kind"] = rng.choice(['"]`\n<b>', "%%{init}%%", "ok"], 3000, p=[0.8, 0.1, 0.1])
     columns, found = compare(base, head)
     record = checks(columns.values(), found)
-    text = "\n".join(checks_section(record))
+    text = join(checks_section(record))
     blocks = mermaid_blocks(text)
     assert len(blocks) == MAX_CHARTS == 3 and text.count("```") == 2 * MAX_CHARTS
-    assert "3 more flagged in the table below" in text  # 6 flagged, 3 charted
+    assert "2 more flagged in the table below" in text  # 5 numeric columns flagged, 3 charted
     assert "a_b__x4 (train)" in blocks[0][1]  # the worst first
     safe = re.compile(r'^    (title "[^"`]*"|x-axis \[("[^"`]*", )*"[^"`]*"\]|y-axis "[^"`]*" 0 --> \d+|'
                       r"(bar|line) \[[0-9., ]+\])$")
@@ -183,7 +193,9 @@ def test_charts_are_capped_and_hostile_names_stay_inside_them():
         assert len(block[4].split(",")) == len(block[5].split(",")) == len(labels)  # same bins, both sides
     # the categorical chart, if shown alone, keeps its hostile categories inside their quotes
     kind = histogram_chart(f"{HOSTILE}\n```", "train", columns["kind"].histogram)
-    assert all(safe.match(line) for line in kind[2:-1]) and kind[-1] == "```" and "%%" not in "".join(kind)
+    chart = kind[kind.index("---", 2) + 1:]
+    assert all(safe.match(line) for line in chart[1:-1]) and kind[-1] == "```" and "%%" not in "".join(kind)
+    assert not any("(train): head as bars" in b[1] and "kind" in b[1] for b in blocks)  # categories: no chart
     # a finding line names the column once, as code; the rest of its message is escaped
     lines = [line for line in text.splitlines() if line.startswith("- ")]
     assert len(lines) == len(found) and all(len(re.findall(r"(?<!\\)`", line)) == 2 for line in lines)
@@ -203,7 +215,7 @@ def test_the_rendered_markdown_keeps_its_structure():
     columns, found = compare(base, head)
     rec = checks(columns.values(), found)
     entry = ModelRecord(model="churn", plan=ModelPlan(model="churn", stages=["check"]), checks=rec)
-    markdown = "\n".join(render_model(entry))
+    markdown = join(render_model(entry))
     renderers = [MarkdownIt("commonmark", {"html": True}).enable("table").render]
     try:
         import cmarkgfm

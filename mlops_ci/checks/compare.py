@@ -127,7 +127,8 @@ def _natural(summary: ColumnSummary, base_t: TableProfile, head_t: TableProfile,
             return ""
         elif h.kind == "numeric":
             summary.base_stats, summary.head_stats = units.numeric_summary(base_t, b), units.numeric_summary(head_t, h)
-            summary.histogram = units.numeric_histogram(b, h)
+            summary.histogram = (units.sample_histogram(base_t.column_sample(b.name), head_t.column_sample(h.name))
+                                 or units.numeric_histogram(b, h))
         else:
             bc, hc = units.category_counts(b), units.category_counts(h)
             summary.shares = units.share_changes(bc, hc)
@@ -197,12 +198,23 @@ def _drift(out: _Collector, summary: ColumnSummary, base_t: TableProfile, head_t
 _LABEL = {"psi": "PSI", "js": "JS", "wasserstein": "W/σ"}
 
 
+def score(value: float, thresholds: tuple[float | None, ...]) -> str:
+    """``value`` in three decimals, or more where three would round it onto a threshold it is on the
+    other side of (0.2499 against a fail level of 0.25 is not "0.250")."""
+    for digits in range(3, 8):
+        text = f"{value:.{digits}f}"
+        if not any(t is not None and float(text) == t and value != t for t in thresholds):
+            return text
+    return repr(value)
+
+
 def _crossed(flagged: list[tuple[str, float, Threshold, str]]) -> str:
     """The scores over a threshold, grouped by the threshold crossed: "fail: PSI 0.349 ≥ 0.25;
     warn: JS 0.120 ≥ 0.1" (scores in three decimals, as the report's table shows them)."""
     groups = []
     for severity in ("fail", "warn"):
-        shown = [f"{_LABEL[m]} {v:.3f} ≥ {limit(t, st):g}" for m, v, t, st in flagged if st == severity]
+        shown = [f"{_LABEL[m]} {score(v, (t.warn, t.fail))} ≥ {limit(t, st):g}" for m, v, t, st in flagged
+                 if st == severity]
         if shown:
             groups.append(f"{severity}: " + ", ".join(shown))
     return "; ".join(groups)

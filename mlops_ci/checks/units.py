@@ -148,6 +148,30 @@ def numeric_histogram(base: ColumnProfile, head: ColumnProfile) -> Histogram | N
                      head=[round(x / h, 6) for x in head.hist])
 
 
+CHART_BINS = 12
+
+
+def sample_histogram(base: list[float], head: list[float], bins: int = CHART_BINS) -> Histogram | None:
+    """Base and head over the same equal-width bins, from the profiles' row samples: the bins span
+    the 1st to the 99th percentile of both sides (what lies beyond falls in the end bins), so the
+    two shapes can be compared by eye (bins from the base's quantiles would draw the base flat)."""
+    import numpy as np
+
+    if len(base) < 2 or len(head) < 2:
+        return None
+    both = np.concatenate([np.asarray(base, dtype=float), np.asarray(head, dtype=float)])
+    low, high = np.percentile(both, [1, 99])
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return None
+    edges = list(np.linspace(low, high, bins + 1)[1:-1])
+
+    def shares(values: list[float]) -> list[float]:
+        counts = np.bincount(np.searchsorted(edges, np.asarray(values, dtype=float), side="left"), minlength=bins)
+        return [round(float(c) / len(values), 6) for c in counts]
+
+    return Histogram(edges=[float(e) for e in edges], base=shares(base), head=shares(head))
+
+
 def category_histogram(base: dict[str, float], head: dict[str, float],
                        limit: int = MAX_CHART_CATEGORIES) -> Histogram | None:
     """The ``limit`` categories largest on either side, the rest summed as :data:`OTHER`."""

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
     from mlops_ci.pipeline import default_backends, open_record, recording, step_evaluate
-    from mlops_ci.stages.report import gate_failure_line
+    from mlops_ci.render.report import gate_failure_line
 
     ws = _common.workspace(args, check_paths=True)
     ctx = _common.context(ws)

@@ -19,10 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlops_ci.backends.publishers import LocalPublisher
     from mlops_ci.console import echo
-    from mlops_ci.stages.report import render_report
+    from mlops_ci.render.report import render_report
 
     record = _common.record_of_head(args.record)
-    markdown = render_report(record)
+    markdown = render_report(record, _common.links())
     if args.dry_run:
         echo(markdown)
         return 0

@@ -46,8 +46,9 @@ def run_demo(workdir: Path, *, out: TextIO | None = None, progress: ConsoleProgr
     from mlops_ci.errors import GateFailed
     from mlops_ci.pipeline import default_backends, run_pipeline
     from mlops_ci.records import save_record
-    from mlops_ci.stages.promote import candidate_from_record, promote
-    from mlops_ci.stages.report import render_report
+    from mlops_ci.stages.candidate import candidate_from_record
+    from mlops_ci.stages.promote import promote
+    from mlops_ci.render.report import render_report
 
     start = time.monotonic()
     progress = progress or ConsoleProgress()

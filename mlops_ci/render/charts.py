@@ -17,19 +17,23 @@ import re
 
 from mlops_ci.checks.profile import OTHER
 from mlops_ci.checks.units import Histogram
-from mlops_ci.render.markdown import esc, num
+from mlops_ci.render.document import details
+from mlops_ci.render.markdown import esc, num, plain
 
 MAX_CURVE_POINTS = 50  # the training curve is sampled down to this many steps
 MAX_CURVE_LINES = 4
 CURVE_X_KEYS = ("step", "epoch", "iteration")
+# Mermaid's default xychart colours are a pale blue on white in GitHub's light theme: one strong
+# colour per series (head bars or the curve, then the base line), readable in light and dark
+PALETTE = ("---", "config:", "  themeVariables:", "    xyChart:", '      plotColorPalette: "#0969da, #cf222e"', "---")
 MAX_CHART_BINS = 12  # finer histograms are shown with adjacent bins merged
 MAX_LABEL_CHARS = 14
 _MERMAID_UNSAFE = re.compile(r"[^A-Za-z0-9_./ -]")
 
 
 def mermaid_text(text: object, limit: int = 60) -> str:
-    """Untrusted text for a quoted Mermaid string: unsafe characters become ``_``."""
-    return _MERMAID_UNSAFE.sub("_", str(text))[:limit]
+    """Untrusted text for a quoted Mermaid string: masked, then unsafe characters become ``_``."""
+    return _MERMAID_UNSAFE.sub("_", plain(text))[:limit]
 
 
 def _sample(points: list, limit: int) -> list:
@@ -65,17 +69,15 @@ def training_curve(history: list[dict[str, float]]) -> list[str]:
     out = ["", f"Training curve ({len(history)} steps" + (f", {len(points)} shown" if len(points) < len(history)
                                                           else "") + "):"]
     if charted:
-        label = ", ".join(_MERMAID_UNSAFE.sub("_", n) for n in charted)
-        out += ["", "```mermaid", "xychart-beta", f'    title "{label}"',
+        label = ", ".join(mermaid_text(n, 200) for n in charted)
+        out += ["", "```mermaid", *PALETTE, "xychart-beta", f'    title "{label}"',
                 f'    x-axis "{xkey or "step"}" [' + ", ".join(f'"{x}"' for x in xs) + "]"]
         out += ["    line [" + ", ".join(_plain(h[n]) for h in points) + "]" for n in charted]
         out.append("```")
-    out += ["", "<details><summary>Training curve as a table</summary>", "",
-            f"| {xkey or 'step'} | " + " | ".join(esc(n) for n in names) + " |",
-            "|---" * (len(names) + 1) + "|"]
-    out += [f"| {x} | " + " | ".join(num(h.get(n)) for n in names) + " |" for x, h in zip(xs, points)]
-    out += ["", "</details>"]
-    return out
+    table = [f"| {esc(xkey or 'step')} | " + " | ".join(esc(n) for n in names) + " |",
+             "|---" * (len(names) + 1) + "|"]
+    table += [f"| {x} | " + " | ".join(num(h.get(n)) for n in names) + " |" for x, h in zip(xs, points)]
+    return out + ["", details("Training curve as a table", table)]
 
 
 def edge_text(x: float, decimals: int) -> str:
@@ -139,9 +141,9 @@ def histogram_chart(column: str, dataset: str, hist: Histogram, *, classes: bool
     top = max(base + head) * 100
     step = 10 if top > 50 else 5
     ymax = max(step, math.ceil(top / step) * step)
-    what = "base quantile bins" if hist.edges else "classes" if classes else "top categories"
+    what = "equal-width bins" if hist.edges else "classes" if classes else "top categories"
     title = f"{mermaid_text(column)} ({mermaid_text(dataset, 20)}): head as bars, base as line, {what}"
-    return ["```mermaid", "xychart-beta", f'    title "{title}"',
+    return ["```mermaid", *PALETTE, "xychart-beta", f'    title "{title}"',
             "    x-axis [" + ", ".join(f'"{label}"' for label in labels) + "]",
             f'    y-axis "percent of rows" 0 --> {ymax}',
             "    bar [" + ", ".join(_plain(round(100 * s, 1)) for s in head) + "]",

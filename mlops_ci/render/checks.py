@@ -11,6 +11,7 @@ from __future__ import annotations
 from mlops_ci.checks.units import describe
 from mlops_ci.records import ChecksRecord, ColumnSummary, DatasetCheck, Finding
 from mlops_ci.render.charts import histogram_chart
+from mlops_ci.render.document import details
 from mlops_ci.render.markdown import ICON, cell, code, count, esc, num
 
 MAX_COLUMNS_SHOWN = 15
@@ -73,10 +74,13 @@ def suite_lines(suites) -> list[str]:
 
 
 def _drifted(c: ChecksRecord) -> list[tuple[DatasetCheck, ColumnSummary]]:
-    """Columns with a drift finding and a histogram, the worst first (fail before warn, then by PSI)."""
+    """Numeric columns with a drift finding and a histogram, the worst first (fail before warn, then
+    by PSI). Categories are not charted: a line across categories would suggest a trend; their
+    shares are in the finding's line."""
     drifted = {(f.dataset, f.column) for f in c.findings if f.check in ("drift", "label_drift")}
     flagged = [(ds, col) for ds in c.datasets for col in ds.columns
-               if col.histogram is not None and col.status in ("warn", "fail") and (ds.role, col.column) in drifted]
+               if col.histogram is not None and col.histogram.edges and col.status in ("warn", "fail")
+               and (ds.role, col.column) in drifted]
     return sorted(flagged, key=lambda r: (-_SEVERITY_ORDER[r[1].status], -(r[1].psi or 0)))
 
 
@@ -98,8 +102,7 @@ def _table(c: ChecksRecord) -> list[str]:
     rows.sort(key=lambda r: (-_SEVERITY_ORDER[r[1].status], -(r[1].psi or 0)))
     if not rows:
         return []
-    out = ["", "<details><summary>Columns by drift</summary>", "",
-           "| dataset | column | kind | nulls base → head | PSI | JS | W/σ | status |",
+    out = ["| dataset | column | kind | nulls base → head | PSI | JS | W/σ | status |",
            "|---|---|---|---|---|---|---|---|"]
     for ds, col in rows[:MAX_COLUMNS_SHOWN]:
         nulls = f"{(col.base_null_rate or 0):.1%} → {(col.head_null_rate or 0):.1%}"
@@ -116,5 +119,5 @@ def _table(c: ChecksRecord) -> list[str]:
                          else "")
                       for ds in c.datasets)
     out += ["", (f"Rows base → head: {sizes}. PSI and JS over base-quantile bins; W/σ is the Wasserstein "
-                 "distance in base standard deviations."), "", "</details>"]
-    return out
+                 "distance in base standard deviations.")]
+    return ["", details("Columns by drift", out)]

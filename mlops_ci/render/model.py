@@ -8,7 +8,7 @@ import math
 from mlops_ci.records import EvaluationRecord, ModelRecord, RunRecord
 from mlops_ci.render.charts import training_curve
 from mlops_ci.render.checks import suite_lines
-from mlops_ci.render.markdown import ICON, code, esc, link, num
+from mlops_ci.render.markdown import ICON, Links, code, esc, link, num
 
 GPU_HOURS_KEYS = ("system/gpu_hours", "gpu_hours")  # metrics a trainer may log
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
@@ -37,9 +37,10 @@ def _gate_marks(e: EvaluationRecord) -> dict[str, str]:
 
 
 def _eval_changed(m: ModelRecord) -> list[str]:
-    """Why the champion's numbers differ from its registration: the eval set changed in this change."""
+    """Why the champion's numbers differ from its registration: the eval set changed in this change
+    (nothing to say when the numbers are recorded ones: nothing was scored here)."""
     dv = next((d for d in m.plan.data if d.role == "eval"), None)
-    if dv is None or dv.base_md5 is None or not dv.changed:
+    if dv is None or dv.base_md5 is None or not dv.changed or (m.evaluation and m.evaluation.recorded):
         return []
     return ["", f"ℹ️ The eval set changed in this change ({code(dv.path)}: {code((dv.base_md5 or '')[:16])} → "
                 f"{code((dv.head_md5 or 'none')[:16])}): the champion is scored on the new set too, which is why its "
@@ -142,7 +143,7 @@ def _reused_training(m: ModelRecord) -> list[str]:
     return out
 
 
-def training_section(m: ModelRecord) -> list[str]:
+def training_section(m: ModelRecord, links: Links = Links()) -> list:
     t = m.training
     if t is None:
         return []
@@ -151,11 +152,12 @@ def training_section(m: ModelRecord) -> list[str]:
     if t.status == "skipped":
         return ["#### Training ⏭️ skipped", esc(t.skip_reason or "")]
     icon = ICON["pass"] if t.status == "succeeded" else ICON["fail"]
-    run = link(t.run_id or "run", t.run_url) if t.run_url else code(t.run_id)
-    facts = [f"MLflow run {run}", f"{esc(t.backend)} × {t.nproc_per_node} processes", f"{t.duration_s:.0f}s"]
+    run = link(t.run_id or "run", t.run_url, links) if links.allows(t.run_url) else code(t.run_id)
+    n = t.nproc_per_node or 1
+    facts = [f"MLflow run {run}", f"{esc(t.backend)} × {n} process{'es' if n != 1 else ''}", f"{t.duration_s:.0f}s"]
     if t.workflow or t.workflow_url:
-        facts.insert(1, "Argo workflow " + (link(t.workflow or "workflow", t.workflow_url) if t.workflow_url
-                                             else code(t.workflow)))
+        facts.insert(1, "Argo workflow " + (link(t.workflow or "workflow", t.workflow_url, links)
+                                             if links.allows(t.workflow_url) else code(t.workflow)))
     gpu_hours = next((t.metrics[k] for k in GPU_HOURS_KEYS if k in t.metrics), None)
     if gpu_hours is not None and math.isfinite(gpu_hours):
         facts.append(f"{gpu_hours:.2f} GPU-hours")
@@ -178,7 +180,7 @@ def _why_failed(record: RunRecord) -> list[str]:
     if record.failure is not None:
         f = record.failure
         where = f"{esc(f.stage)}" + (f" of {esc(f.model)}" if f.model else "")
-        return [f"the run stopped at {where}: {esc(f.message)}"]
+        return [f"the run stopped at {where}: {esc(f.message.replace('`', chr(39)))}"]
     out = []
     for name, m in record.models.items():
         if m.verdict != "fail":

@@ -1,50 +1,48 @@
-"""Report stage: Markdown rendered only from a RunRecord.
+"""The report: Markdown rendered only from a RunRecord, one path for every output.
 
-Text that comes from users (PR titles, branch names, column names, error output) is escaped
-so that it cannot inject Markdown, HTML or mentions into the comment. The helpers live in
-:mod:`mlops_ci.render` (escaping in ``markdown``, Mermaid in ``charts``, the data-checks section
-in ``checks``); ``esc``, ``code``, ``link``, ``num`` and ``ICON`` are re-exported from here.
+Every value from the record is masked, then escaped (mlops_ci.render.markdown), so it cannot leak
+a secret or inject Markdown, HTML, mentions or links into the comment; links point only where
+:class:`Links` allows. The result is a :class:`Report` that keeps its sections, so that fitting
+it into GitHub's limits drops whole sections (mlops_ci.render.document).
 """
 
 from __future__ import annotations
 
-import re
-
 from mlops_ci.records import EvaluationRecord, ModelRecord, PromotionRecord, PromotionRequest, RunRecord
 from mlops_ci.render.charts import training_curve
 from mlops_ci.render.checks import checks_section as _checks
-from mlops_ci.render.markdown import ICON, code, esc, link, num
+from mlops_ci.render.document import Report, details, fit
+from mlops_ci.render.markdown import ICON, Links, code, esc, fenced, link, num
 from mlops_ci.render.model import evaluation_section, run_notes, training_section
 
-__all__ = ["ICON", "MARKER", "code", "esc", "failure_lines", "fit_report", "gate_failure_line", "link", "num",
-           "promotion_request", "render_model", "render_report", "training_curve"]
+__all__ = ["ICON", "MARKER", "Links", "Report", "code", "esc", "failure_lines", "fit_report", "gate_failure_line",
+           "link", "num", "promotion_request", "render_model", "render_report", "training_curve"]
 
 MARKER = "<!-- mlops-ci:report -->"
-_DETAILS = re.compile(r"\n*<details>.*?</details>\n*", re.S)
-_FENCE = re.compile(r"^\s*```", re.M)
+fit_report = fit
 
 
-def _promotion(p: PromotionRecord, title: str) -> list[str]:
+def _promotion(p: PromotionRecord, title: str, links: Links) -> list:
     changed = [c for c in p.changes if c.action != "unchanged"]
     head = f"#### {title}: {esc(p.model)} v{esc(p.version)} → {code(p.env)}"
+    held = ([f"> ⚠️ {code(p.on_hold)} holds {esc(p.model)} in {esc(p.env)}: a promotion is refused until the hold is "
+             "released (`mlops-ci rollback --clear-hold`)."] if p.on_hold and not p.forced_reason else [])
     if p.noop or not changed:
-        return [head, f"No change: {esc(p.env)} already serves v{esc(p.version)}."]
+        return [head, f"No change: {esc(p.env)} already serves v{esc(p.version)}.", *held]
     out = [head, f"Alias {code(p.alias)} moves to v{esc(p.version)}; "
-           f"{len(changed)} file(s) in {code(p.remote.split('/')[-1])} ({code(p.branch)}):" +
+           f"{len(changed)} file{'s' if len(changed) != 1 else ''} in {code(p.remote.split('/')[-1])} ({code(p.branch)}):" +
            (f" commit {code((p.commit_sha or '')[:12])}" if p.commit_sha and not p.dry_run else "")]
+    out += [""] + held if held else []
     if p.pull_request:
-        out.append(f"Proposed in {link('a pull request', p.pull_request)} from {code(p.branch)}; the alias moves "
+        out.append(f"Proposed in {link('a pull request', p.pull_request, links)} from {code(p.branch)}; the alias moves "
                    "once it is merged.")
     if p.forced_reason:
         out.append(f"\n> ⚠️ forced: {esc(p.forced_reason)}")
-    out += ["", "<details><summary>Manifest diff</summary>", "", "```diff"]
-    for c in changed:
-        out.append(c.diff.replace("```", "`\u200b``").rstrip("\n"))
-    out += ["```", "", "</details>"]
-    return out
+    diff = [line for c in changed for line in fenced(c.diff.splitlines())]
+    return out + ["", details("Manifest diff", ["```diff", *diff, "```"])]
 
 
-def promotion_request(r: PromotionRequest) -> list[str]:
+def promotion_request(r: PromotionRequest, links: Links = Links()) -> list:
     """A change to the promotions file: that version's evaluation and the manifest diff a merge commits."""
     was = f" (was v{esc(r.previous)})" if r.previous else " (newly declared)"
     out = [f"### {ICON[r.status]} Promotion request: {esc(r.model)} v{esc(r.version)} → {code(r.env)}{was}",
@@ -64,31 +62,30 @@ def promotion_request(r: PromotionRequest) -> list[str]:
     if lineage:
         out += ["", "Lineage: " + " · ".join(lineage)]
     if r.plan is not None:
-        if r.plan.on_hold:
-            out += ["", f"> ⚠️ {code(r.plan.on_hold)} holds {esc(r.model)} in {esc(r.env)}: the merge will not "
-                        f"apply this until the hold is released."]
-        out += [""] + _promotion(r.plan, "Deployment plan")
+        out += [""] + _promotion(r.plan, "Deployment plan", links)
     return out
 
 
-def render_model(m: ModelRecord) -> list[str]:
+def render_model(m: ModelRecord, links: Links = Links()) -> list:
     out = [f"### {ICON[m.verdict]} {esc(m.model)}: {m.verdict}"]
     if m.plan.skip_reason:
         out.append(f"Skipped: {esc(m.plan.skip_reason)}")
     elif m.plan.reasons:
         out.append("Why it ran: " + "; ".join(esc(r) for r in m.plan.reasons))
     for section in (_checks(m.checks) if m.checks else [],
-                    training_section(m),
+                    training_section(m, links),
                     evaluation_section(m),
-                    _promotion(m.deployment_plan, "Deployment plan") if m.deployment_plan else []):
+                    _promotion(m.deployment_plan, "Deployment plan", links) if m.deployment_plan else []):
         if section:
             out += [""] + section
     for p in m.promotions:
-        out += [""] + _promotion(p, "Promoted" if not p.noop else "Promotion")
+        out += [""] + _promotion(p, "Promoted" if not p.noop else "Promotion", links)
     return out
 
 
-def render_report(record: RunRecord) -> str:
+def render_report(record: RunRecord, links: Links = Links()) -> Report:
+    """The report of ``record``; ``links``: where it may link (the footer links ``links.run_url``,
+    the run that renders it, never the record's)."""
     ctx = record.context
     verdict = record.verdict
     where = [f"head {code(ctx.head_sha[:12])}"]
@@ -105,42 +102,14 @@ def render_report(record: RunRecord) -> str:
     if not record.models and record.failure is None:
         lines += ["", "No models were planned for this change."]
     for m in record.models.values():
-        lines += [""] + render_model(m)
+        lines += [""] + render_model(m, links)
     for r in record.promotion_requests:
-        lines += [""] + promotion_request(r)
+        lines += [""] + promotion_request(r, links)
     footer = f"<sub>mlops-ci {esc(record.tool_version)} · record schema v{record.schema_version}"
-    if ctx.run_url:
-        footer += f" · {link('workflow run', ctx.run_url)}"
+    if links.run_url:
+        footer += f" · {link('workflow run', links.run_url, links)}"
     lines += ["", footer + "</sub>", ""]
-    return "\n".join(lines)
-
-
-def fit_report(markdown: str, limit: int, pointer: str) -> str:
-    """``markdown`` cut to at most ``limit`` characters, with ``pointer`` saying where the rest is.
-
-    ``<details>`` sections go first, the largest first; if that is not enough the text is cut at
-    a line break (closing an open code fence). Unchanged when it already fits."""
-    if len(markdown) <= limit:
-        return markdown
-    note = f"\n\n> ✂️ This report was trimmed to fit: {pointer}\n"
-    budget = limit - len(note)
-    if budget <= 0:
-        return note.strip()[:limit]
-    text = markdown
-    while len(text) > budget:
-        sections = list(_DETAILS.finditer(text))
-        if not sections:
-            break
-        largest = max(sections, key=lambda m: m.end() - m.start())
-        text = text[:largest.start()] + "\n\n" + text[largest.end():]
-    if len(text) > budget:
-        cut = text[:budget - 4]  # room to close a code fence
-        if "\n" in cut:
-            cut = cut[:cut.rindex("\n")]
-        if len(_FENCE.findall(cut)) % 2:
-            cut += "\n```"
-        text = cut
-    return text.rstrip("\n") + note
+    return Report(lines)
 
 
 def gate_failure_line(model: str, ev: EvaluationRecord) -> str:

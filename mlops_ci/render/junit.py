@@ -3,7 +3,7 @@
 One ``testsuite`` per model and stage; one ``testcase`` per compared column, per table-level
 finding (rows, schema), per suite check and per evaluation gate. A failed check is a
 ``failure``, a warning stays a passing case with the warning in ``system-out``, a skipped stage
-is ``skipped`` with its reason.
+is ``skipped`` with its reason. Every text from the record is masked and kept on one line.
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from mlops_ci.records import ChecksRecord, EvaluationRecord, Finding, RunRecord
+from mlops_ci.render.markdown import plain
 
 
 def _case(suite: ET.Element, classname: str, name: str, *, status: str, messages: list[str],
           seconds: float = 0.0) -> None:
+    # masked, one line each, no control characters (XML 1.0 has no place for them)
+    classname, name, messages = plain(classname), plain(name), [plain(m) for m in messages]
     case = ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{seconds:.3f}")
     text = "\n".join(messages)
     if status == "fail":
