@@ -53,9 +53,10 @@ def set_outputs(values: Mapping[str, object], *, env: Mapping[str, str] | None =
 
 def fit_summary(markdown: str, *, limit_bytes: int = SUMMARY_LIMIT_BYTES, pointer: str) -> str:
     """``markdown`` (masked) in at most ``limit_bytes`` of UTF-8, trimmed with a note if needed."""
-    from mlops_ci.stages.report import fit_report
+    from mlops_ci.render.document import masked
+    from mlops_ci.render.report import fit_report
 
-    text = mask(markdown)
+    text = masked(markdown)
     limit = limit_bytes
     fitted = text
     while len(fitted.encode("utf-8")) > limit_bytes and limit > 0:

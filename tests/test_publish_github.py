@@ -22,7 +22,9 @@ from mlops_ci.errors import ExitCode, InputError
 from mlops_ci.github_actions import fit_summary, format_output, set_outputs
 from mlops_ci.records import (ChecksRecord, Context, DatasetCheck, Finding, ModelPlan, ModelRecord, RunRecord,
                               TrainingRecord, save_record)
-from mlops_ci.stages.report import MARKER, fit_report, render_report
+from mlops_ci.render.document import Report, details
+from mlops_ci.render.markdown import Links
+from mlops_ci.render.report import MARKER, fit_report, render_report
 
 REPO = "acme/models"
 BOT = "ghs_bot0123456789"  # the workflow's GITHUB_TOKEN: github-actions[bot], write access
@@ -205,9 +207,9 @@ def test_racing_publishers_leave_one_comment(server, actions_env, monkeypatch):
 def test_a_long_report_is_trimmed_in_the_comment_and_whole_in_the_job_summary(server, actions_env):
     pr = server.add_pull(REPO, user="alice")
     rec = record(pr.pull.head_sha, pr.number)
-    rows = "\n".join(f"| row {i} | {'x' * 40} |" for i in range(1100))
-    markdown = render_report(rec) + "\n<details><summary>all rows</summary>\n\n" + rows + "\n\n</details>\n" + \
-        "\n".join(f"- finding {i}: {'y' * 50}" for i in range(500)) + "\n"
+    rows = [f"| row {i} | {'x' * 40} |" for i in range(1100)]
+    markdown = Report([*render_report(rec).blocks, details("all rows", rows),
+                       *(f"- finding {i}: {'y' * 50}" for i in range(500)), ""])
     assert len(markdown) > 70_000
     publisher(server, rec, actions_env).publish(rec, markdown)
 
@@ -220,12 +222,16 @@ def test_a_long_report_is_trimmed_in_the_comment_and_whole_in_the_job_summary(se
     assert open(actions_env["GITHUB_STEP_SUMMARY"], encoding="utf-8").read() == markdown
 
 
-def test_fit_report_drops_details_largest_first_then_cuts_and_closes_fences():
-    small, large = "<details>\n" + "s\n" * 10 + "</details>", "<details>\n" + "L\n" * 400 + "</details>"
-    text = f"{MARKER}\nhead\n{small}\nmiddle\n{large}\ntail\n"
+def test_fit_report_drops_sections_largest_first_then_cuts_and_closes_fences():
+    small, large = details("small", ["s"] * 10), details("large", ["L"] * 400)
+    text = Report([MARKER, "head", small, "middle", large, "tail", ""])
     fitted = fit_report(text, 300, "see there")
     assert "L\n" not in fitted and "s\ns\n" in fitted and fitted.endswith("see there\n") and len(fitted) <= 300
     assert fit_report(text, len(text), "p") == text
+    # the structure, not the text, says where a section ends: a hostile `</details>` is just text
+    hostile = Report([MARKER, details("columns", ["`</details><img src=x>`", *["c"] * 300]), "after", ""])
+    fitted = fit_report(hostile, 200, "p")
+    assert "<img" not in fitted and "after" in fitted
     fenced = f"{MARKER}\n```diff\n" + "+x\n" * 500 + "```\n"
     cut = fit_report(fenced, 400, "p")
     assert len(cut) <= 400 and cut.count("```") % 2 == 0 and cut.startswith(MARKER)
@@ -298,6 +304,18 @@ def test_more_than_50_annotations_go_in_batches(server, actions_env):
     assert sent == [50, 50, 20]
 
 
+def test_annotations_are_capped_failures_first(server, actions_env):
+    """One large record (an 8 MiB artifact held thousands of findings) is never thousands of writes."""
+    pr = server.add_pull(REPO, user="alice")
+    rec = record(pr.pull.head_sha, pr.number, status="fail", findings=400)
+    for i, f in enumerate(rec.models["churn"].checks.findings):
+        f.status = "fail" if i % 4 == 0 else "warn"
+    publish(server, rec, actions_env)
+    [run] = server.check_runs(REPO, pr.pull.head_sha)
+    assert len(run.annotations) == 150 and [a["annotation_level"] for a in run.annotations[:100]] == ["failure"] * 100
+    assert len([r for r in server.requests(path=r"/check-runs") if r.method in ("POST", "PATCH")]) == 3
+
+
 # -- forks and workflow_run -------------------------------------------------------------------------
 def test_a_fork_pr_on_pull_request_posts_nothing(server, actions_env):
     pr = server.add_pull(REPO, user="mallory", head_repo="mallory/models")
@@ -345,6 +363,31 @@ def test_workflow_run_finds_the_fork_pr_by_head_sha_and_repository(server, actio
     pub.publish(other, render_report(other))
     assert any("the workflow run is for" in n for n in pub.notes)
     assert ours(server, pr.number) == [comment]
+
+
+def test_a_record_from_a_pull_requests_run_never_decides_the_check(server, actions_env, tmp_path, monkeypatch,
+                                                                    capsys):
+    """The pr-report job (workflow_run of the PR's checks) publishes a record that the PR's code
+    could have forged: "pass" becomes a neutral check run that says whose word it is, and no
+    commit status is posted that a branch rule could require."""
+    pr = server.add_pull(REPO, user="mallory", head_repo="mallory/models", head_ref="patch")
+    forged = record(pr.pull.head_sha, pr.number, status="pass", findings=0)
+    path = save_record(forged, tmp_path / "record.json")
+    for key, value in workflow_run_env(tmp_path, actions_env, server, pr.pull.head_sha, "mallory/models").items():
+        monkeypatch.setenv(key, value)
+    assert main(["publish", "--record", str(path), "--to", "github"]) == 0
+    [run] = server.check_runs(REPO, pr.pull.head_sha)
+    assert (run.conclusion, run.status) == ("neutral", "completed")
+    assert run.output["title"].startswith("reported by the pull request's own run (not a trusted verdict)")
+    assert server.requests("POST", r"/statuses/") == []
+    assert len(ours(server, pr.number)) == 1 and "verdict: pass" in capsys.readouterr().out
+
+    monkeypatch.setenv("GITHUB_EVENT_NAME", "push")  # a trusted job's own record decides
+    main_sha = server.commit_files(REPO, "main", {"params.yaml": "epochs: 3\n"})
+    trusted = record(main_sha, None, status="fail", event="push")
+    assert main(["publish", "--record", str(save_record(trusted, tmp_path / "own.json")), "--to", "github"]) == 0
+    [run] = server.check_runs(REPO, main_sha)
+    assert run.conclusion == "failure"
 
 
 # -- $GITHUB_OUTPUT ----------------------------------------------------------------------------------
@@ -418,15 +461,17 @@ def test_report_has_the_training_curve_run_link_and_gpu_hours():
                                        for e in range(80)])
     t = rec.models["churn"].training
     t.run_url, t.metrics = "https://mlflow.example/#/runs/r1", {"system/gpu_hours": 1.5, "val_auc": 0.8}
-    text = render_report(rec)
-    assert "```mermaid\nxychart-beta" in text and 'x-axis "epoch"' in text
+    links = Links(allowed=("https://mlflow.example/", "https://argo.example/workflows/"))
+    text = render_report(rec, links)
+    assert "```mermaid\n---\nconfig:" in text and "\nxychart-beta\n" in text and 'x-axis "epoch"' in text
     assert text.count("    line [") == 2 and "80 steps, 50 shown" in text
     assert "| epoch | loss | val\\|auc |" in text  # the table beside the chart, names escaped
     assert "MLflow run [r1](https://mlflow.example/#/runs/r1)" in text and "1.50 GPU-hours" in text
     assert "Argo workflow" not in text  # trained on the runner
     t.workflow, t.workflow_url = "mlops-ci-churn-pr5-aaaaaaa", "https://argo.example/workflows/ml/mlops-ci-churn-pr5-aaaaaaa"
-    text = render_report(rec)
+    text = render_report(rec, links)
     assert f"Argo workflow [{t.workflow}]({t.workflow_url})" in text
+    assert "](https://" not in render_report(rec)  # a URL from the record is linked only where allowed
 
     t.history, t.metrics, t.run_url = [], {}, "javascript:alert(1)"
     text = render_report(rec)

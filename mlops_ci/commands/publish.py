@@ -39,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from mlops_ci.backends.publishers import GitHubPublisher, LocalPublisher
     from mlops_ci.console import echo
     from mlops_ci.records import write_text_atomic
-    from mlops_ci.stages.report import render_report
+    from mlops_ci.render.report import render_report
 
     record = _common.record_of_head(args.record)
-    markdown = render_report(record)
+    markdown = render_report(record, _common.links())
     record_path = args.record or _common.DEFAULT_RECORD
     report_path = record_path.with_name("report.md")
     to = args.to or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "local")

@@ -134,7 +134,7 @@ class GitHubPublisher:
 
     def plan(self, record: RunRecord, markdown: str, target: Target | None = None) -> Publication:
         target = target or self.target(record)
-        run_url = (self.context.run_url if self.context else None) or record.context.run_url
+        run_url = self.context.run_url if self.context else None  # this job's run, never the record's
         return plan_publication(record, markdown, head_sha=target.head_sha, run_url=run_url)
 
     def preview(self, record: RunRecord, markdown: str) -> str:
@@ -195,7 +195,9 @@ class GitHubPublisher:
         with self._api("POST", f"/repos/{target.repository}/check-runs"):
             kind, url = post_check(repo, pub, details_url=self.context.run_url if self.context else None)
         if kind == "commit status":
-            self.note("this token may not create check runs: posted a commit status 'mlops-ci' instead")
+            self.note("this token may not create check runs: posted a commit status 'mlops-ci' instead"
+                      if pub.state else "this token may not create check runs, and a pull request's own record "
+                      "gets no commit status (a status has no neutral state): posted none")
         self.check_url = url or None
 
     def _pull(self, repo: Repository, target: Target) -> PullRequest | None:

@@ -49,7 +49,10 @@ def _add_annotations(repo: Repository, run: CheckRun, pub: Publication, batches:
 
 
 def post_status(repo: Repository, pub: Publication, *, target_url: str | None) -> str:
-    """The fallback: a commit status with context ``mlops-ci``; returns its target URL (or "")."""
+    """The fallback: a commit status with context ``mlops-ci``; returns its target URL (or "").
+    None for a pull request's own record: a status has no neutral state, so none is posted."""
+    if pub.state is None:
+        return ""
     commit = repo.get_commit(pub.head_sha)
     extra = {"target_url": target_url} if target_url else {}
     # a status sent twice only repeats itself: the latest one per context counts

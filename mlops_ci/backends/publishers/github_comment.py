@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from mlops_ci.backends.publishers.github_client import write_once
 from mlops_ci.backends.publishers.github_plan import head_sha_of
-from mlops_ci.stages.report import MARKER
+from mlops_ci.render.report import MARKER
 
 if TYPE_CHECKING:
     from github.IssueComment import IssueComment

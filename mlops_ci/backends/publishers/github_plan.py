@@ -15,15 +15,18 @@ from typing import Any
 
 from mlops_ci.masking import mask
 from mlops_ci.records import RunRecord
-from mlops_ci.stages.report import MARKER, fit_report
+from mlops_ci.render.document import Report, masked
+from mlops_ci.render.report import MARKER, fit_report
 
 CHECK_NAME = "mlops-ci"  # the check run's name and the commit status's context
 COMMENT_LIMIT = 65_536
 CHECK_SUMMARY_LIMIT = 65_535
 STATUS_DESCRIPTION_LIMIT = 140
-ANNOTATIONS_PER_REQUEST = 50
 CONFIG_PATH = ".mlops-ci.yaml"  # where a finding without a data file is annotated
 CONCLUSION = {"pass": "success", "warn": "neutral", "fail": "failure", "skipped": "skipped"}
+UNTRUSTED_TITLE = "reported by the pull request's own run (not a trusted verdict)"
+ANNOTATIONS_PER_REQUEST = 50
+MAX_ANNOTATIONS = 150  # three writes at most, however large the record; the report has every finding
 STATUS_STATE = {"pass": "success", "warn": "success", "fail": "failure", "skipped": "success"}
 ANNOTATION_LEVEL = {"fail": "failure", "warn": "warning"}
 HEAD_MARKER = "<!-- mlops-ci:head-sha={sha} -->"
@@ -45,8 +48,21 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def check_outcome(record: RunRecord) -> tuple[str, str, str | None]:
+    """The check run's conclusion and title, and the commit status state (None: post none), decided
+    from the record's verdict and its provenance: a record that a pull request's code produced (an
+    artifact of its run, a slash-command training) never decides a check. It is always neutral, and
+    its title says whose word the verdict is."""
+    verdict = record.verdict
+    models = ", ".join(f"{name} {entry.verdict}" for name, entry in record.models.items()) or "no models planned"
+    if record.provenance != "trusted":
+        return "neutral", f"{UNTRUSTED_TITLE}: {verdict}; {models}", None
+    return CONCLUSION[verdict], f"{verdict}: {models}", STATUS_STATE[verdict]
+
+
 def annotations(record: RunRecord) -> list[dict[str, Any]]:
-    """One check-run annotation per data-check finding, on the data file it is about."""
+    """One check-run annotation per data-check finding, on the data file it is about; at most
+    :data:`MAX_ANNOTATIONS` (the worst first), however large the record."""
     out = []
     for name, entry in record.models.items():
         if entry.checks is None:
@@ -56,8 +72,9 @@ def annotations(record: RunRecord) -> list[dict[str, Any]]:
             title = f"{name}: {f.check}" + (f" · {f.column}" if f.column else "")
             out.append({"path": paths.get(f.dataset) or CONFIG_PATH, "start_line": 1, "end_line": 1,
                         "annotation_level": ANNOTATION_LEVEL.get(f.status, "notice"),
-                        "title": _clip(mask(title), 255), "message": _clip(mask(f.message), 60_000)})
-    return out
+                        "title": _clip(mask(title), 255), "message": _clip(mask(f.message), 4_000)})
+    out.sort(key=lambda a: a["annotation_level"] != "failure")
+    return out[:MAX_ANNOTATIONS]
 
 
 @dataclass(frozen=True)
@@ -68,7 +85,7 @@ class Publication:
     conclusion: str
     title: str
     summary: str
-    state: str
+    state: str | None  # the commit status fallback; None: none (a pull request's own record)
     description: str
     job_summary: str
     pointer: str
@@ -90,22 +107,22 @@ class Publication:
 def plan_publication(record: RunRecord, markdown: str, *, head_sha: str,
                      run_url: str | None = None) -> Publication:
     verdict = record.verdict
-    text = mask(markdown)
+    text = masked(markdown)
     if not text.startswith(MARKER):
-        text = f"{MARKER}\n{text}"
+        text = Report([MARKER, *text.blocks]) if isinstance(text, Report) else f"{MARKER}\n{text}"
     where = pointer(run_url)
     head_marker = HEAD_MARKER.format(sha=head_sha)
     comment = fit_report(text, COMMENT_LIMIT - len(head_marker) - 1, where).rstrip("\n") + "\n" + head_marker
-    models = ", ".join(f"{name} {entry.verdict}" for name, entry in record.models.items()) or "no models planned"
+    conclusion, title, state = check_outcome(record)
     return Publication(
         head_sha=head_sha,
         verdict=verdict,
         comment=comment,
-        conclusion=CONCLUSION[verdict],
-        title=_clip(mask(f"{verdict}: {models}"), 200),
+        conclusion=conclusion,
+        title=_clip(mask(title), 200),
         summary=fit_report(text, CHECK_SUMMARY_LIMIT, where),
-        state=STATUS_STATE[verdict],
-        description=_clip(mask(f"{verdict}: {models}"), STATUS_DESCRIPTION_LIMIT),
+        state=state,
+        description=_clip(mask(title), STATUS_DESCRIPTION_LIMIT),
         job_summary=text,
         pointer=where,
         annotations=annotations(record),

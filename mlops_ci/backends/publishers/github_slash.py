@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_ci.errors import InputError
 from mlops_ci.github_actions import set_outputs
 from mlops_ci.masking import mask
-from mlops_ci.stages.slash import (
+from mlops_ci.slash import (
     WRITE_PERMISSIONS,
     CommentEvent,
     Decision,
@@ -173,7 +173,8 @@ class SlashApi:
 
 
 def decide_comment(event: CommentEvent, api: SlashApi | None, *,
-                   environments: Collection[str] | None = None) -> Outcome:
+                   environments: Collection[str] | None = None,
+                   find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None) -> Outcome:
     """Read what the decision needs (nothing when the comment is not a command) and decide."""
     ignored = triage(event)
     if ignored:
@@ -187,7 +188,8 @@ def decide_comment(event: CommentEvent, api: SlashApi | None, *,
     pull = None
     if permission in WRITE_PERMISSIONS and isinstance(parsed, SlashCommand):
         pull = api.pull(event.pr_number)
-    decision = decide(event, parsed, permission=permission, pull=pull, environments=environments)
+    decision = decide(event, parsed, permission=permission, pull=pull, environments=environments,
+                      find_candidate=find_candidate)
     return Outcome(event, decision=decision, outputs=decision.outputs)
 
 
@@ -203,7 +205,8 @@ def answer(api: SlashApi, outcome: Outcome) -> None:
 def handle_comment(env: Mapping[str, str] | None = None, *, environments: Collection[str] | None = None,
                    client: Github | None = None, dry_run: bool = False,
                    client_options: Mapping[str, Any] | None = None,
-                   on_note: Callable[[str], None] | None = None) -> Outcome:
+                   on_note: Callable[[str], None] | None = None,
+                   find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None) -> Outcome:
     """Answer the ``/mlops-ci`` command of this job's ``issue_comment`` event, if it has one.
 
     A refusal is an answer, not an error; :class:`~.github_client.GitHubError` (exit 5) means
@@ -211,7 +214,7 @@ def handle_comment(env: Mapping[str, str] | None = None, *, environments: Collec
     env = os.environ if env is None else env
     event = comment_event(env)
     try:
-        outcome = _handle(env, event, environments, client, dry_run, client_options or {})
+        outcome = _handle(env, event, environments, client, dry_run, client_options or {}, find_candidate)
     except BaseException:
         if not dry_run:
             set_outputs(empty_outputs(event.pr_number), env=env)
@@ -224,7 +227,8 @@ def handle_comment(env: Mapping[str, str] | None = None, *, environments: Collec
 
 
 def _handle(env: Mapping[str, str], event: CommentEvent, environments: Collection[str] | None,
-            client: Github | None, dry_run: bool, client_options: Mapping[str, Any]) -> Outcome:
+            client: Github | None, dry_run: bool, client_options: Mapping[str, Any],
+            find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None) -> Outcome:
     from mlops_ci.backends.publishers.github_client import GitHubError, make_client
 
     if triage(event) is not None:
@@ -235,7 +239,7 @@ def _handle(env: Mapping[str, str], event: CommentEvent, environments: Collectio
     if client is None and (not dry_run or env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")):
         client = make_client(env, **dict(client_options))  # no token: GitHubError naming the fix
     api = SlashApi(client, event.repository) if client is not None else None
-    outcome = decide_comment(event, api, environments=environments)
+    outcome = decide_comment(event, api, environments=environments, find_candidate=find_candidate)
     if not dry_run and api is not None and outcome.decision is not None:
         answer(api, outcome)
     return outcome
