@@ -25,7 +25,9 @@ from mlops_ci.records import (ClaimedResult, Context, EvaluationRecord, ModelRec
                               load_record, save_record)
 from mlops_ci.stages.check import run_checks
 from mlops_ci.stages.evaluate import evaluation_tags, recorded_evaluation, run_evaluation
-from mlops_ci.stages.promote import candidate_from_record, promote
+from mlops_ci.lineage import Source
+from mlops_ci.stages.candidate import choose
+from mlops_ci.stages.promote import promote
 from mlops_ci.stages.register import register_candidate, reused_registration
 from mlops_ci.stages.train import run_training
 from mlops_ci.workspace import Workspace
@@ -218,8 +220,9 @@ def step_evaluate(ws: Workspace, record: RunRecord, model: str, *, backends: Bac
 def _plan_deployment(ws: Workspace, record: RunRecord, model: str, backends: Backends) -> None:
     """What promoting the registered candidate to promotion.on_merge would commit (a dry run)."""
     env = ws.config.promotion.on_merge
-    if env:
-        candidate = candidate_from_record(ws, record, model, check_merged=False)
+    if env:  # the same resolution as `promote --dry-run` from this context: what merging would commit
+        candidate = choose(ws, backends.tracking, model, source=Source.of(record.context), record=record,
+                           check_merged=False)
         record.model(model).deployment_plan = promote(ws, candidate, env, tracking=backends.tracking,
                                                       gitops=backends.gitops, dry_run=True)
 

@@ -160,14 +160,14 @@ class Match:
         return dict(self.version.tags if self.version is not None else self.run.tags if self.run else {})
 
 
-def _passing_first(versions: list[ModelVersionInfo]) -> list[ModelVersionInfo]:
+def passing_first(versions: list[ModelVersionInfo]) -> list[ModelVersionInfo]:
     return sorted(versions, key=lambda v: (v.tags.get(EVALUATION) == "pass", int(v.version)), reverse=True)
 
 
 def find_by_fingerprint(tracking: Tracking, model: str, digest: str) -> Match | None:
     """The newest registered version with this fingerprint (a passing one first), else the newest
     finished training run with it that logged a model; None if nothing was trained from it."""
-    versions = _passing_first(tracking.search_versions(model, {FINGERPRINT: digest}))
+    versions = passing_first(tracking.search_versions(model, {FINGERPRINT: digest}))
     if versions:
         v = versions[0]
         return Match(run_id=v.run_id or v.tags.get(TRAINING_RUN, ""), model_uri=f"models:/{model}/{v.version}",
@@ -191,7 +191,7 @@ def register_once(tracking: Tracking, model: str, model_uri: str, *, run_id: str
     exists already; (version, whether it was created now)."""
     key = {FINGERPRINT: tags[FINGERPRINT]} if tags.get(FINGERPRINT) else {TRAINING_RUN: run_id} if run_id else None
     if key is not None:
-        existing = _passing_first(tracking.search_versions(model, key))
+        existing = passing_first(tracking.search_versions(model, key))
         if existing:
             return existing[0], False
     return tracking.register(model, model_uri, run_id=run_id, tags={k: clip(v) for k, v in tags.items()}), True

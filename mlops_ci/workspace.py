@@ -94,6 +94,11 @@ class Workspace:
         return f"sqlite:///{(self.state_dir / 'mlflow.db').as_posix()}"
 
     @property
+    def embedded_tracking(self) -> bool:
+        """The default registry: SQLite in this checkout, made by this job (no server or URI given)."""
+        return not (self.env.get("MLFLOW_TRACKING_URI") or self.config.tracking.uri)
+
+    @property
     def artifact_root(self) -> str:
         """Where the embedded MLflow keeps artifacts (only used with the SQLite default)."""
         return (self.state_dir / "mlartifacts").resolve().as_uri()

@@ -3,6 +3,7 @@ training script in the work tree; the data in the work tree or tracked by DVC th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,9 @@ def test_commands_that_run_stages_refuse_a_missing_path(tiny_repo, setting, old,
         assert proc.returncode == ExitCode.CONFIG, (args, proc.stderr[-2000:])
         assert f"{config}:{line}:" in proc.stderr and f"{setting}: {message}" in proc.stderr, (args, proc.stderr)
         assert f"(fix: did you mean {suggestion!r}?)" in proc.stderr
-    assert not (tiny_repo / ".mlops-ci").exists()  # nothing ran: no record, no MLflow database
+    # nothing ran (no MLflow database, no training); `run` alone leaves its head a record that says why
+    assert sorted(p.name for p in (tiny_repo / ".mlops-ci").iterdir()) == ["record.json", "report.md"]
+    failure = json.loads((tiny_repo / ".mlops-ci" / "record.json").read_text())["failure"]
+    assert failure["stage"] == "config" and message in failure["message"]
     # commands that do not run stages do not need the files
     assert cli(tiny_repo, "context").returncode == 0

@@ -15,7 +15,8 @@ from mlops_ci.backends.gitops import gitops_for
 from mlops_ci.backends.tracking import tracking_for
 from mlops_ci.config import load_config
 from mlops_ci.serving import yamlio
-from mlops_ci.stages.promote import candidate_from_registry, promote
+from mlops_ci.stages.candidate import candidate_from_registry
+from mlops_ci.stages.promote import promote
 from mlops_ci.stages.rollback import clear_hold, rollback
 from mlops_ci.workspace import Workspace
 from registry import build_registry

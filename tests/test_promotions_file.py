@@ -21,7 +21,7 @@ from mlops_ci.pipeline import default_backends, run_pipeline
 from mlops_ci.promotions import PROMOTIONS_NAME, changed_entries, parse, promote_via
 from mlops_ci.records import RunRecord, load_record
 from mlops_ci.stages.register import EVALUATION_TAG
-from mlops_ci.stages.report import failure_lines, render_report
+from mlops_ci.render.report import failure_lines, render_report
 from mlops_ci.workspace import Workspace
 from registry import build_registry
 

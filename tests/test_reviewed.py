@@ -216,10 +216,17 @@ def test_every_run_records_its_own_head_and_report_refuses_another(champion_repo
     assert shown.returncode == 0 and "Nothing will be deployed" in shown.stdout and "mlops-ci: fail" in shown.stdout
 
     (repo / ".mlops-ci.yaml").write_text("version: 1\nmodels: {}\n")  # a head whose run cannot even start
-    commit(repo, "break the config")
+    broken = commit(repo, "break the config")
     assert cli(repo, "run").returncode == ExitCode.CONFIG
+    config_failure = record(repo)  # its record says so, for its own head
+    assert config_failure["context"]["head_sha"] == broken and config_failure["failure"]["stage"] == "config"
+    shown = cli(repo, "report", "--dry-run")
+    assert shown.returncode == 0 and "Nothing will be deployed**: the run stopped at config" in shown.stdout
+
+    (repo / "NOTES.md").write_text("a head that never ran\n")
+    commit(repo, "notes")
     stale = cli(repo, "report", "--dry-run")
-    assert stale.returncode == ExitCode.INPUT and f"is the record of commit {head[:12]}" in stale.stderr
+    assert stale.returncode == ExitCode.INPUT and f"is the record of commit {broken[:12]}" in stale.stderr
     assert cli(repo, "publish", "--dry-run").returncode == ExitCode.INPUT
     named = cli(repo, "report", "--dry-run", "--record", ".mlops-ci/record.json")
     assert named.returncode == 0 and "Nothing will be deployed" in named.stdout

@@ -18,7 +18,8 @@ from mlops_ci.cli.main import main
 from mlops_ci.config import load_config
 from mlops_ci.errors import ExitCode, PromotionError, UsageError
 from mlops_ci.serving import hold, yamlio
-from mlops_ci.stages.promote import candidate_from_registry, promote
+from mlops_ci.stages.candidate import candidate_from_registry
+from mlops_ci.stages.promote import promote
 from mlops_ci.stages.register import EVALUATION_TAG
 from mlops_ci.stages.rollback import clear_hold, rollback
 from mlops_ci.workspace import Workspace
@@ -237,7 +238,8 @@ def test_cli_dry_run_rollback_and_clear_hold(ws, tracking, monkeypatch, capsys):
     monkeypatch.setenv("GITHUB_ACTOR", "octocat")
     base = ["rollback", "--config", str(ws.loaded.path), "--model", "tiny", "--env", "staging"]
 
-    assert main([*base, "--dry-run"]) == 0
+    assert main([*base, "--dry-run"]) == ExitCode.USAGE  # the hold it would write needs its reason too
+    assert main([*base, "--dry-run", "--reason", "bad canary"]) == 0
     out = capsys.readouterr().out
     assert "dry run: rolling back tiny in staging from v2 to v1" in out and "+held_by: octocat" in out
     assert head(ws) == before
@@ -262,7 +264,7 @@ def test_cli_rollback_needs_a_reason_and_a_held_dry_run_promote_is_refused_first
     promote_version(ws, tracking, "2")
     monkeypatch.delenv("MLOPS_CI_REASON", raising=False)
     base = ["rollback", "--config", str(ws.loaded.path), "--model", "tiny", "--env", "staging"]
-    assert main(base) == ExitCode.USAGE and "a rollback needs a reason" in capsys.readouterr().err
+    assert main(base) == ExitCode.USAGE and "needs a reason: --reason TEXT" in capsys.readouterr().err
     assert main([*base, "--reason", "v2 regressed"]) == 0
     capsys.readouterr()
     promote_args = ["promote", "--config", str(ws.loaded.path), "--model", "tiny", "--env", "staging"]

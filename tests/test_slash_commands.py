@@ -19,19 +19,24 @@ from servers.github import GitHubServer
 from mlops_ci.backends.publishers.github_slash import handle_comment
 from mlops_ci.cli.main import main
 from mlops_ci.errors import ExitCode
-from mlops_ci.stages.report import MARKER, esc
-from mlops_ci.stages.slash import BadCommand, SlashCommand, command_line, grammar, parse_command, reply_for
+from mlops_ci.render.report import MARKER, esc
+from mlops_ci.slash import BadCommand, SlashCommand, command_line, grammar, parse_command, reply_for
 
 REPO = "acme/models"
 BOT = "ghs_bot0123456789"  # the workflow's GITHUB_TOKEN: github-actions[bot], write access
 READ_ONLY = "ghs_fork0123456789"  # a token that cannot write
 ENVS = ("staging", "prod")
 OPTIONS = {"seconds_between_requests": 0, "seconds_between_writes": 0, "max_wait": 10}
-OUTPUT_KEYS = ["accepted", "action", "env", "nodes", "gpus", "pr", "head-sha", "head-repository", "fork"]
+OUTPUT_KEYS = ["accepted", "action", "env", "nodes", "gpus", "pr", "head-sha", "head-repository", "fork", "version"]
 
 
 @pytest.fixture
 def server():
+    yield from slash_server()
+
+
+def slash_server():
+    """The local GitHub server with the repository, its bot and its collaborators."""
     with GitHubServer() as srv:
         srv.add_user("github-actions[bot]", token=BOT, type="Bot", can_get_user=False)
         srv.add_token(READ_ONLY, "github-actions[bot]", read_only=True, can_get_user=False)
@@ -158,7 +163,8 @@ def test_a_writer_s_train_command_is_accepted_and_pinned(server, tmp_path):
     assert reply_for(reply.body) == comment.id and MARKER not in reply.body
     assert not reply.body.lstrip().startswith("/mlops-ci")  # the reply is never a command itself
     assert outputs(env) == {"accepted": "true", "action": "train", "env": "", "nodes": "2", "gpus": "4",
-                            "pr": str(pr.number), "head-sha": sha, "head-repository": REPO, "fork": "false"}
+                            "pr": str(pr.number), "head-sha": sha, "head-repository": REPO, "fork": "false",
+                            "version": ""}
     assert [(r.method, r.operation) for r in server.requests()] == [
         ("GET", "repos/get-collaborator-permission-level"), ("GET", "pulls/get"),
         ("POST", "reactions/create-for-issue-comment"), ("POST", "issues/create-comment")]
@@ -181,7 +187,7 @@ def test_a_command_from_a_user_without_write_permission_is_refused(server, tmp_p
         assert reply_for(reply.body) == comment.id
         assert "needs write permission" in reply.body and f"has {permission}" in reply.body
         assert "admin, maintain or write" in reply.body and MARKER not in reply.body
-        assert outputs(env) == dict(zip(OUTPUT_KEYS, ["false", "", "", "", "", str(pr.number), "", "", "false"]))
+        assert outputs(env) == dict(zip(OUTPUT_KEYS, ["false", "", "", "", "", str(pr.number), "", "", "false", ""]))
         # no other side effect: the pull request is not even read
         assert [r.operation for r in server.requests()] == [
             "repos/get-collaborator-permission-level", "reactions/create-for-issue-comment",
@@ -205,7 +211,7 @@ def test_a_bad_command_is_answered_with_the_grammar_and_quoted_escaped(server, t
     assert re.search(r"(?<!\\)<img", reply.body) is None and "\\<img" in reply.body
     assert "@bob" not in reply.body and "@\u200bbob" in reply.body
     assert "](http" not in reply.body and f"> {esc(body)}" in reply.body  # the report's escaping
-    assert "`/mlops-ci train [nodes=N] [gpus=G]`" in reply.body and "`prod`, `staging`" in reply.body
+    assert "`/mlops-ci train [nodes=N] [gpus=G] [@SHA]`" in reply.body and "`prod`, `staging`" in reply.body
     assert outputs(env)["accepted"] == "false" and server.count("GET", r"/pulls/") == 0
 
 
@@ -254,7 +260,7 @@ def test_train_on_a_closed_pr_is_refused_but_promote_is_not(server, tmp_path):
     assert not outcome.accepted and f"#{pr.number} is closed" in replies(server, pr)[-1].body
     assert reactions(server, comment) == [("-1", "github-actions[bot]")] and outputs(env)["accepted"] == "false"
     (tmp_path / "output").unlink()
-    outcome, env, _, _ = command(server, tmp_path, "/mlops-ci promote staging", pr=pr)
+    outcome, env, _, _ = command(server, tmp_path, f"/mlops-ci promote staging @{pr.pull.head_sha[:7]}", pr=pr)
     assert outcome.accepted and outputs(env)["head-sha"] == pr.pull.head_sha
 
 
@@ -269,7 +275,7 @@ def test_a_fork_pr_is_flagged_in_the_outputs(server, tmp_path):
 
 def test_a_502_on_the_permission_read_is_retried(server, tmp_path):
     server.inject("bad_gateway", method="GET", path=r"/permission$", times=2)
-    outcome, env, pr, _ = command(server, tmp_path, "/mlops-ci promote staging")
+    outcome, env, pr, _ = command(server, tmp_path, "/mlops-ci rollback staging")
     assert outcome.accepted and outputs(env)["accepted"] == "true"
     assert [r.status for r in server.requests("GET", r"/permission$")] == [502, 502, 200]
 
@@ -285,15 +291,15 @@ def test_a_reply_that_failed_after_commit_is_not_posted_twice(server, tmp_path):
 def test_cli_command_in_a_subprocess_writes_the_outputs(server, tmp_path):
     shutil.copy(ROOT / "examples" / "churn" / ".mlops-ci.yaml", tmp_path / ".mlops-ci.yaml")
     pr = server.add_pull(REPO, user="octocat")
-    comment = server.add_comment(REPO, pr.number, "/mlops-ci promote prod", user="alice")
+    comment = server.add_comment(REPO, pr.number, "/mlops-ci rollback prod", user="alice")
     env = actions_env(tmp_path, server, event_payload(comment, pr.number))
     proc = subprocess.run([sys.executable, "-m", "mlops_ci", "command"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env})
     assert proc.returncode == 0, proc.stderr
-    assert outputs(env) == {"accepted": "true", "action": "promote", "env": "prod", "nodes": "", "gpus": "",
+    assert outputs(env) == {"accepted": "true", "action": "rollback", "env": "prod", "nodes": "", "gpus": "",
                             "pr": str(pr.number), "head-sha": pr.pull.head_sha, "head-repository": REPO,
-                            "fork": "false"}
-    assert "accepted `/mlops-ci promote prod`" in proc.stderr and BOT not in proc.stdout + proc.stderr
+                            "fork": "false", "version": ""}
+    assert "accepted `/mlops-ci rollback prod`" in proc.stderr and BOT not in proc.stdout + proc.stderr
     assert reactions(server, comment) == [("rocket", "github-actions[bot]")]
 
 

@@ -35,11 +35,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                          "says pull_request")
     p.add_argument("--dry-run", action="store_true", help="print the manifest diff; commit and move nothing")
     p.add_argument("--force", action="store_true",
-                   help="promote even though the gates failed or the recorded commit is not merged (needs --reason)")
+                   help="promote even though the gates failed or a hold is in place (needs --reason); it never "
+                        "lifts the merge rule (that is --allow-unmerged)")
     p.add_argument("--reason", metavar="TEXT", help="why --force is needed (kept in the manifest and the record)")
     p.add_argument("--allow-unmerged", action="store_true",
                    help="promote a record whose commit is not merged yet (a /mlops-ci promote on a pull request); "
                         "its gates must still pass")
+    p.add_argument("--pull-request", type=int, default=None, metavar="N",
+                   help="a writer's /mlops-ci promote: promote the version registered for pull request N at "
+                        "--head-sha (the head the command pinned), not a record")
+    p.add_argument("--head-sha", default=None, metavar="SHA", help="with --pull-request: the pinned head commit")
+    p.add_argument("--fork", action="store_true",
+                   help="with --pull-request: it comes from a fork (only a version a trusted job registered)")
 
 
 def _via(args: argparse.Namespace, ws, env: str) -> str:
@@ -118,8 +125,9 @@ def run(args: argparse.Namespace) -> int:
     from mlops_ci.errors import ExitCode, GateFailed, UsageError
     from mlops_ci.pipeline import default_backends
     from mlops_ci.records import load_record, save_record
-    from mlops_ci.stages.promote import (candidate_from_record, candidate_from_registry, check_with_registry,
-                                         promote, register_forced)
+    from mlops_ci.lineage import Source
+    from mlops_ci.stages.candidate import candidate_from_registry, choose, register_forced, registered_run
+    from mlops_ci.stages.promote import promote
 
     if args.force and not args.reason:
         raise UsageError("--force needs --reason TEXT (it is recorded with the promotion)")
@@ -133,29 +141,38 @@ def run(args: argparse.Namespace) -> int:
         return _declared(args, ws, backends)
     if not args.model or not args.env:
         raise UsageError("promote needs --model NAME and --env ENV (or --declared)")
+    if (args.pull_request is None) != (args.head_sha is None) or (args.fork and args.pull_request is None):
+        raise UsageError("--pull-request and --head-sha go together (--fork with them)")
+    # the lineage that travels with the version: this job's own context (or the head a writer's
+    # command pinned), never a record's
+    source = (Source(commit=args.head_sha.lower(), pr=args.pull_request) if args.head_sha
+              else Source.of(_common.context(ws)))
     record = None
-    if args.version:
-        candidate = candidate_from_registry(backends.tracking, args.model, args.version)
-    else:
-        record_path = args.record or ws.record_path
-        record = load_record(record_path)
-        candidate = candidate_from_record(ws, record, args.model,
-                                          check_merged=not (args.force or args.allow_unmerged))
-        candidate = check_with_registry(backends.tracking, candidate)  # the file may have been altered
+    if args.pull_request is None and not args.version:
+        record = load_record(args.record or ws.record_path)
+    candidate = choose(ws, backends.tracking, args.model, source=source, version=args.version, record=record,
+                       pull_request=args.pull_request, fork=args.fork,
+                       check_merged=not args.allow_unmerged)  # --force overrides gates, never the merge rule
     if not candidate.registered:  # its gates failed, so it never reached the registry
         if not args.force:
             raise GateFailed(f"{args.model}: the candidate of run {candidate.run_id} did not pass its gates "
                              f"({candidate.gate_summary}) and is not registered",
                              hint="fix the model, or pass --force --reason TEXT to register and promote it "
                                   "anyway (recorded)")
-        if args.dry_run:
+        existing = registered_run(backends.tracking, args.model, candidate.run_id or "")
+        if args.dry_run and existing is None:
             echo(f"dry run: would register run {candidate.run_id} as a new version of {args.model} although its "
                  f"gates failed ({candidate.gate_summary}), recording the override ({args.reason}), and promote "
                  f"it to {args.env}")
             return 0
-        candidate = register_forced(backends.tracking, candidate, reason=args.reason, actor=ws.actor())
-        echo(f"registered {args.model} v{candidate.version} from run {candidate.run_id}: gates failed, override "
-             f"recorded ({args.reason})")
+        if existing is not None:
+            candidate = candidate_from_registry(backends.tracking, args.model, existing.version, source)
+            echo(f"run {candidate.run_id} was registered as {args.model} v{candidate.version} before "
+                 f"(override: {existing.tags.get('mlops_ci.override.reason') or 'none recorded'})")
+        else:
+            candidate, _ = register_forced(backends.tracking, candidate, reason=args.reason, actor=ws.actor())
+            echo(f"registered {args.model} v{candidate.version} from run {candidate.run_id}: gates failed, "
+                 f"override recorded ({args.reason})")
     gitops = _remote(args, ws, backends, args.env, args.model, candidate.version)
     result = promote(ws, candidate, args.env, tracking=backends.tracking, gitops=gitops,
                      dry_run=args.dry_run, force_reason=args.reason if args.force else None)

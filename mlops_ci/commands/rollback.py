@@ -32,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     ws.model(args.model)
     ws.environment(args.env)
     reason = " ".join((args.reason or ws.env.get("MLOPS_CI_REASON") or "").split()) or None
-    if reason is None and not args.dry_run:
-        raise UsageError("a rollback needs a reason: --reason TEXT (or $MLOPS_CI_REASON)",
+    if reason is None:  # the dry run shows the hold it would write: with its reason too
+        raise UsageError("a rollback (and releasing a hold) needs a reason: --reason TEXT (or $MLOPS_CI_REASON)",
                          hint="it is kept in the commit, the hold marker and the record, as the rollback workflow does")
     backends = default_backends(ws)
     actor = ws.actor()

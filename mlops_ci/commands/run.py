@@ -28,9 +28,16 @@ def run(args: argparse.Namespace) -> int:
     from mlops_ci.backends.publishers import LocalPublisher
     from mlops_ci.console import echo
     from mlops_ci.pipeline import default_backends, new_record, plan_pipeline, run_pipeline
-    from mlops_ci.stages.report import failure_lines, render_report
+    from mlops_ci.render.report import failure_lines, render_report
 
-    ws = _common.workspace(args, check_paths=True)
+    from mlops_ci.errors import ConfigError
+
+    try:
+        ws = _common.workspace(args, check_paths=True)
+    except ConfigError as err:
+        if not args.dry_run:
+            _common.record_config_failure(args, err)
+        raise
     ctx = _common.context(ws)
     if args.dry_run:
         planned = plan_pipeline(ws, ctx, backends=default_backends(ws), models=ws.models(args.model),
@@ -54,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         _common.write_junit(record, args.junit)
         where = LocalPublisher(args.report or ws.state_dir / "report.md",
                                print_report=not args.quiet and record.failure is None).publish(
-            record, render_report(record))
+            record, render_report(record, _common.links(ws)))
         if record.failure is None:
             for line in failure_lines(record):
                 echo(line, stream=sys.stderr)

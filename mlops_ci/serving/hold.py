@@ -26,7 +26,7 @@ def path(root: str, env: str, model: str) -> str:
 
 
 def clear_command(model: str, env: str) -> str:
-    return f"mlops-ci rollback --clear-hold --model {model} --env {env}"
+    return f"mlops-ci rollback --clear-hold --model {model} --env {env} --reason TEXT"
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def metadata_problems(doc: dict) -> list[tuple[str, str]]:
                          f"digits and '-', starting with a {'letter' if strict else 'letter or digit'}"))
     namespace = meta.get("namespace")
     if namespace is not None and (not isinstance(namespace, str) or len(namespace) > 63
-                                  or not DNS_1123.match(namespace)):
+                                  or not DNS_1123.fullmatch(namespace)):
         problems.append(("namespace", f"{namespace!r} is not a namespace name"))
     for kind in ("labels", "annotations"):
         entries = meta.get(kind)
@@ -93,7 +93,7 @@ def metadata_problems(doc: dict) -> list[tuple[str, str]]:
             if not isinstance(value, str):
                 problems.append((f"{kind}.{key}", f"value {value!r} is a {type(value).__name__}, not a string "
                                  "(quote it)"))
-            elif kind == "labels" and (len(value) > 63 or not LABEL_VALUE.match(value)):
+            elif kind == "labels" and (len(value) > 63 or not LABEL_VALUE.fullmatch(value)):
                 problems.append((f"{kind}.{key}", f"{value!r} is not a label value: up to 63 letters, digits, "
                                  "'-', '_' and '.', starting and ending with a letter or digit"))
     return problems
@@ -104,9 +104,9 @@ def _key_problems(key: Any) -> list[str]:
         return [f"key {key!r} is not a string"]
     prefix, _, name = key.rpartition("/")
     problems = []
-    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
+    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
         problems.append(f"key {key!r}: its prefix is not a DNS subdomain")
-    if len(name) > 63 or not QUALIFIED_NAME.match(name):
+    if len(name) > 63 or not QUALIFIED_NAME.fullmatch(name):
         problems.append(f"key {key!r} is not a qualified name (63 characters at most)")
     return problems
 

@@ -25,7 +25,8 @@ from mlops_ci.errors import BackendError, FatalError, NotFound
 from mlops_ci.promotions import Desired, changed_entries, desired
 from mlops_ci.records import Context, PromotionRecord, PromotionRequest
 from mlops_ci.serving import hold, layout
-from mlops_ci.stages.promote import Candidate, candidate_from_registry, promote
+from mlops_ci.stages.candidate import Candidate, candidate_from_registry
+from mlops_ci.stages.promote import promote
 from mlops_ci.workspace import Workspace
 
 

@@ -5,7 +5,7 @@ Both models are loaded through their pyfunc interface, so any MLflow model works
 passes a gate; "no champion" is an explicit state decided by evaluation.no_champion.
 
 A candidate that was not retrained because a model was trained before from the same inputs
-(see mlops_ci.stages.candidate) is not trained again, and where possible not evaluated again
+(see mlops_ci.stages.reuse) is not trained again, and where possible not evaluated again
 either: the evaluation recorded on its run or version (its metrics, and the champion's it was
 compared with) is reused when the champion is still the same version, and today's gates are
 applied to it. When the champion changed since, the reused model is evaluated against the new
@@ -67,7 +67,8 @@ def compute_metrics(ev: EvaluationConfig, y, predictions) -> dict[str, float]:
 
 
 def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else ("NaN" if math.isnan(x) else f"{x:.4g}")
+    """Four decimals, as the report's tables show metrics."""
+    return "n/a" if x is None else ("NaN" if math.isnan(x) else f"{x:.4f}")
 
 
 def apply_gates(
@@ -115,7 +116,7 @@ def apply_gates(
                 metric=metric, kind="max_regression", threshold=gate.max_regression, value=regression,
                 status="pass" if ok else "fail",
                 message=(f"{metric} {_fmt(value)} vs champion {_fmt(champ)}: "
-                         + (f"worse by {regression:.4g} {'≤' if ok else '>'} allowed {gate.max_regression}"
+                         + (f"worse by {regression:.4f} {'≤' if ok else '>'} allowed {gate.max_regression}"
                             if regression > 0 else "not worse"))))
     return results
 

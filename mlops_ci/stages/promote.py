@@ -21,164 +21,16 @@ import random
 import time
 from dataclasses import dataclass
 
-from mlops_ci import gitutil, registry
+from mlops_ci import lineage, registry
 from mlops_ci.backends.gitops import GitOpsRemote
 from mlops_ci.backends.gitops.base import Checkout
 from mlops_ci.backends.tracking import Tracking
-from mlops_ci.errors import BackendError, GateFailed, NotFound, PromotionError, PushConflict, UsageError
-from mlops_ci.records import FileChange, PromotionRecord, RunRecord
+from mlops_ci.errors import BackendError, GateFailed, PromotionError, PushConflict, UsageError
+from mlops_ci.records import FileChange, PromotionRecord
 from mlops_ci.serving import hold, layout, validate
 from mlops_ci.serving.kserve import ServedVersion
-from mlops_ci.stages.register import EVALUATION_TAG, failed_gates
+from mlops_ci.stages.candidate import Candidate
 from mlops_ci.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A version to promote, with the lineage that travels with it. ``registered`` is False for a
-    candidate whose gates failed, so it never reached the registry: only ``promote --force
-    --reason`` can promote it, by registering its run then (:func:`register_forced`)."""
-
-    model: str
-    version: str
-    artifact_uri: str
-    digest: str
-    lineage: dict[str, str]
-    gates_passed: bool
-    gate_summary: str = ""
-    registered: bool = True
-    run_id: str | None = None
-
-
-def merged(ws: Workspace, sha: str) -> bool:
-    """Whether commit ``sha`` is part of the default branch (its remote-tracking ref when this clone
-    has one), whatever branch is checked out."""
-    ref = ws.default_ref()
-    return ref is not None and gitutil.is_ancestor(sha, ref, ws.top)
-
-
-def candidate_from_record(ws: Workspace, record: RunRecord, model: str, *, check_merged: bool = True) -> Candidate:
-    entry = record.model(model)
-    reg = entry.registration
-    ev = entry.evaluation
-    ctx = record.context
-    if check_merged and not merged(ws, ctx.head_sha):
-        ref = ws.default_ref() or ws.config.default_branch
-        raise PromotionError(
-            f"the run record is for commit {ctx.head_sha[:12]}, which is not merged into "
-            f"{ref.removeprefix('refs/heads/').removeprefix('refs/remotes/')} "
-            f"(at {(gitutil.rev_parse(ref, ws.top) or 'no such branch')[:12]})",
-            hint="merge that change first (and fetch), pass --allow-unmerged for a writer's /mlops-ci promote, "
-                 "or pass --version to promote a registry version directly")
-    training = entry.training
-    run_id = reg.run_id if reg else training.run_id or (training.reused.run_id if training.reused else None) \
-        if training else None
-    lineage = {"run-id": run_id or "", "source-commit": ctx.head_sha}
-    if ctx.pr_number:
-        lineage["source-pr"] = str(ctx.pr_number)
-    if ctx.repository:
-        lineage["source-repository"] = ctx.repository
-    for dv in entry.plan.data:
-        if dv.head_md5:
-            lineage[f"data-{dv.role}"] = dv.head_md5
-    passed = ev is not None and ev.status != "fail"
-    summary = failed_gates(ev) if ev else ""
-    lineage = {k: v for k, v in lineage.items() if v}
-    if reg is None:
-        if ev is not None and ev.status == "fail" and run_id:  # promotable only with --force --reason
-            return Candidate(model=model, version="", artifact_uri="", digest="", lineage=lineage, gates_passed=False,
-                             gate_summary=summary, registered=False, run_id=run_id)
-        raise PromotionError(f"the run record for {ctx.head_sha[:12]} holds no registered version of {model}: "
-                             "it was not evaluated",
-                             hint="run `mlops-ci run` for this commit, or promote an MLflow version with --version")
-    return Candidate(model=model, version=reg.version, artifact_uri=reg.artifact_uri, digest=reg.digest,
-                     lineage=lineage, gates_passed=passed, gate_summary=summary, run_id=run_id)
-
-
-def _trained_lineage(candidate: Candidate, tags: dict[str, str]) -> dict[str, str]:
-    """The lineage the registry holds for a version (written by the job that trained it): where it
-    was trained when that is not the promoted commit (a merge ships the pull request's version)."""
-    lineage = dict(candidate.lineage)
-    trained_at = tags.get(registry.HEAD_SHA, "")
-    if trained_at and trained_at != lineage.get("source-commit"):
-        lineage["trained-at"] = trained_at
-    pr = tags.get(registry.PR, "")
-    if pr.isdigit() and "source-pr" not in lineage:
-        lineage["source-pr"] = pr
-    return lineage
-
-
-def check_with_registry(tracking: Tracking, candidate: Candidate) -> Candidate:
-    """A candidate read from a run record file (untrusted: it may come from an artifact) is only
-    promoted if the registry holds that version with the same run and files; the registry's
-    digest and evaluation tag are what count."""
-    if not candidate.registered:
-        return candidate
-    try:
-        mv = tracking.get_version(candidate.model, candidate.version)
-    except (BackendError, NotFound) as err:
-        raise PromotionError(f"the run record names {candidate.model} v{candidate.version}, which the model "
-                             f"registry does not have ({err.message})",
-                             hint="promote from the record of a run that registered the model") from err
-    if mv.artifact_uri != candidate.artifact_uri or (mv.run_id or "") != candidate.lineage.get("run-id", ""):
-        raise PromotionError(f"the run record does not match the registry for {candidate.model} v{candidate.version}: "
-                             f"the record says run {candidate.lineage.get('run-id') or '-'} at {candidate.artifact_uri}, "
-                             f"the registry run {mv.run_id or '-'} at {mv.artifact_uri}",
-                             hint="the record was altered or comes from another registry; promote with --version")
-    digest = mv.tags.get(registry.DIGEST) or candidate.digest
-    passed = candidate.gates_passed and mv.tags.get(EVALUATION_TAG) == "pass"
-    summary = candidate.gate_summary or ("" if passed else f"v{mv.version} carries no passing mlops-ci evaluation")
-    return Candidate(model=candidate.model, version=candidate.version, artifact_uri=mv.artifact_uri, digest=digest,
-                     lineage=_trained_lineage(candidate, mv.tags), gates_passed=passed, gate_summary=summary,
-                     run_id=candidate.run_id)
-
-
-def _lineage_of(mv) -> dict[str, str]:
-    lineage = {"run-id": mv.run_id or "", "source-commit": mv.tags.get(registry.HEAD_SHA, ""),
-               "source-pr": mv.tags.get(registry.PR, "")}
-    for role in ("train", "eval"):
-        if mv.tags.get(registry.DATA_PREFIX + role):
-            lineage[f"data-{role}"] = mv.tags[registry.DATA_PREFIX + role]
-    return {k: v for k, v in lineage.items() if v}
-
-
-def candidate_from_registry(tracking: Tracking, model: str, version: str) -> Candidate:
-    mv = tracking.get_version(model, version)
-    digest = mv.tags.get(registry.DIGEST) or tracking.digest(mv.artifact_uri)
-    passed = mv.tags.get(EVALUATION_TAG) == "pass"
-    override = mv.tags.get(registry.OVERRIDE_REASON)
-    summary = "" if passed else (mv.tags.get(registry.OVERRIDE_GATES) or f"v{mv.version} carries no passing "
-                                                                          "mlops-ci evaluation")
-    if override and not passed:
-        summary += f" (registered by an override: {override})"
-    return Candidate(model=model, version=mv.version, artifact_uri=mv.artifact_uri, digest=digest,
-                     lineage=_lineage_of(mv), gates_passed=passed, gate_summary=summary, run_id=mv.run_id)
-
-
-def register_forced(tracking: Tracking, candidate: Candidate, *, reason: str, actor: str) -> Candidate:
-    """Register the run of a candidate whose gates failed, for ``promote --force --reason``: its model,
-    lineage, fingerprint and (failed) evaluation as the registry recorded them on its run, plus who
-    overrode the gates, why, and which failed. Idempotent per fingerprint like any registration."""
-    run = tracking.get_run(candidate.run_id or "")
-    if run.tags.get(registry.EVALUATION) not in ("fail", "pass") or not run.tags.get(registry.HEAD_SHA):
-        raise PromotionError(f"MLflow run {candidate.run_id} of {candidate.model} carries no mlops-ci evaluation",
-                             hint="promote the record of an mlops-ci run whose evaluation finished")
-    if tracking.experiment(registry.experiment_name(candidate.model)) != run.experiment_id:
-        raise PromotionError(f"MLflow run {candidate.run_id} is not a training run of {candidate.model}")
-    model_uri = tracking.logged_model_uri(run.run_id, run.experiment_id)
-    if not model_uri:
-        raise PromotionError(f"MLflow run {candidate.run_id} of {candidate.model} logged no model to register")
-    keep = {k: v for k, v in run.tags.items() if k.startswith(registry.PREFIX) and not k.startswith(registry.DEPLOYED_PREFIX)}
-    override = {registry.OVERRIDE_REASON: registry.clip(" ".join(reason.split())), registry.OVERRIDE_BY: actor,
-                registry.OVERRIDE_GATES: registry.clip(candidate.gate_summary or "gates failed")}
-    mv, _ = registry.register_once(tracking, candidate.model, model_uri, run_id=run.run_id,
-                                   tags={**keep, registry.TRAINING_RUN: run.run_id, **override})
-    if mv.tags.get(registry.OVERRIDE_REASON) != override[registry.OVERRIDE_REASON]:
-        tracking.set_version_tags(candidate.model, mv.version, override)
-    registered = candidate_from_registry(tracking, candidate.model, mv.version)
-    return Candidate(model=candidate.model, version=mv.version, artifact_uri=registered.artifact_uri,
-                     digest=registered.digest, lineage={**candidate.lineage, "run-id": run.run_id},
-                     gates_passed=False, gate_summary=candidate.gate_summary, run_id=run.run_id)
 
 
 def _diff(path: str, old: bytes | None, new: bytes | None) -> str:
@@ -190,13 +42,13 @@ def _diff(path: str, old: bytes | None, new: bytes | None) -> str:
 
 def commit_message(c: Candidate, env: str, alias: str, *, hold_overridden: str | None = None,
                    forced_reason: str | None = None) -> str:
-    trailers = [("Model", c.model), ("Model-Version", c.version), ("Environment", env), ("MLflow-Alias", alias),
-                ("Model-Digest", c.digest), ("MLflow-Run-Id", c.lineage.get("run-id", "")),
-                ("Source-Commit", c.lineage.get("source-commit", "")), ("Source-PR", c.lineage.get("source-pr", "")),
-                ("Trained-At", c.lineage.get("trained-at", "")), ("Hold-Overridden", hold_overridden or ""),
-                ("Forced-Reason", " ".join((forced_reason or "").split())[:200]),
-                ("Failed-Gates", " ".join(c.gate_summary.split())[:300] if forced_reason and not c.gates_passed else "")]
-    body = "\n".join(f"{k}: {v}" for k, v in trailers if v)
+    pairs = [("Model", c.model), ("Model-Version", c.version), ("Environment", env), ("MLflow-Alias", alias),
+             ("Model-Digest", c.digest), ("MLflow-Run-Id", c.lineage.get("run-id", "")),
+             ("Source-Commit", c.lineage.get("source-commit", "")), ("Source-PR", c.lineage.get("source-pr", "")),
+             ("Trained-At", c.lineage.get("trained-at", "")), ("Hold-Overridden", hold_overridden or ""),
+             ("Forced-Reason", " ".join((forced_reason or "").split())[:200]),
+             ("Failed-Gates", " ".join(c.gate_summary.split())[:300] if forced_reason and not c.gates_passed else "")]
+    body = lineage.trailers(pairs)
     return f"promote {c.model} v{c.version} to {env}\n\nServe {c.artifact_uri}\n\n{body}\n"
 
 

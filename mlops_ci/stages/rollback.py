@@ -27,7 +27,7 @@ from mlops_ci.backends.tracking import Tracking
 from mlops_ci.errors import BackendError, PromotionError
 from mlops_ci.records import FileChange, RollbackRecord
 from mlops_ci.serving import hold, kserve, layout, validate
-from mlops_ci.stages.promote import candidate_from_registry
+from mlops_ci.stages.candidate import candidate_from_registry
 from mlops_ci.workspace import Workspace
 
 

@@ -8,7 +8,7 @@ is read back from MLflow, whichever trainer ran it.
 
 Work that cannot change the answer is skipped: when a registered version or a finished run was
 trained from the same inputs (the training fingerprint: code, data, params, settings, image; see
-mlops_ci.fingerprint and mlops_ci.stages.candidate), the model is not retrained (unless the plan is
+mlops_ci.fingerprint and mlops_ci.stages.reuse), the model is not retrained (unless the plan is
 forced) and that model is reused. The run and the registered version carry the fingerprint as tags.
 """
 
@@ -28,7 +28,7 @@ from mlops_ci.console import NullProgress, Progress
 from mlops_ci.data.tables import require_label
 from mlops_ci.errors import BackendError
 from mlops_ci.records import Context, ModelPlan, TrainingRecord
-from mlops_ci.stages.candidate import find_reuse
+from mlops_ci.stages.reuse import find_reuse
 from mlops_ci.workspace import Workspace
 
 RESULT_ENV = "MLOPS_CI_RESULT"

@@ -2,8 +2,8 @@
 
 The grammar (one command, on the comment's first non-empty line)::
 
-    /mlops-ci train [nodes=N] [gpus=G]     N in 1..64, G in 1..16, each at most once
-    /mlops-ci promote <env>
+    /mlops-ci train [nodes=N] [gpus=G] [@SHA]   N in 1..64, G in 1..16, each at most once
+    /mlops-ci promote <env> @SHA                 SHA: the head commit the writer reviewed (7-40 hex)
     /mlops-ci rollback <env>
 
 ``<env>`` is one of the environments of ``.mlops-ci.yaml`` or, without a config, a name that
@@ -13,17 +13,20 @@ or a path, and text quoted back is escaped with the report's Markdown escaping.
 
 :func:`triage` says whether an event is ours to answer, :func:`parse_command` what it asks
 and :func:`decide` what to answer, from the facts the GitHub backend reads (the author's
-permission, the pull request's state and head).
+permission, the pull request's state and head). A promotion acts on the head its writer reviewed,
+never on what the head became: ``promote`` names that head (``@SHA``) and is refused when the pull
+request's head is another commit by the time the command is handled (a push seconds after the
+comment is not promoted); ``train`` may name it too.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mlops_ci.stages.report import code, esc
+from mlops_ci.render.report import code, esc
 
 PREFIX = "/mlops-ci"
 ACTIONS = ("train", "promote", "rollback")
@@ -36,6 +39,7 @@ QUOTE_LIMIT = 80
 REPLY_MARKER = "<!-- mlops-ci:command comment={id} -->"  # not the report's marker: replies are new comments
 _REPLY_MARKER = re.compile(r"<!-- mlops-ci:command comment=(\d+) -->")
 _TRAIN_ARG = re.compile(r"(nodes|gpus)=([1-9][0-9]{0,2})")  # ASCII digits only, no sign, no leading 0
+_SHA_ARG = re.compile(r"@([0-9a-f]{7,40})")
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e\t]")
 ACCEPTED_REACTION = "rocket"
 REFUSED_REACTION = "-1"  # not allowed: permission, a closed pull request
@@ -52,13 +56,15 @@ class SlashCommand:
     env: str | None = None  # promote and rollback
     nodes: int | None = None  # train; None: the config's default
     gpus: int | None = None
+    sha: str | None = None  # the head the writer reviewed (a prefix of it): promote needs it
 
     def text(self) -> str:
         """The command as a canonical line (built from validated values, safe to show)."""
+        at = [f"@{self.sha}"] if self.sha else []
         if self.action == "train":
             args = [f"{k}={v}" for k, v in (("nodes", self.nodes), ("gpus", self.gpus)) if v is not None]
-            return " ".join([PREFIX, "train", *args])
-        return f"{PREFIX} {self.action} {self.env}"
+            return " ".join([PREFIX, "train", *args, *at])
+        return " ".join([PREFIX, self.action, self.env or "", *at])
 
 
 @dataclass(frozen=True)
@@ -135,9 +141,9 @@ def grammar(environments: Collection[str] | None = None) -> str:
     return "\n".join([
         "Accepted commands (one per comment, on its first line):",
         "",
-        f"- `{PREFIX} train [nodes=N] [gpus=G]` (N from {NODES_RANGE[0]} to {NODES_RANGE[1]}, "
+        f"- `{PREFIX} train [nodes=N] [gpus=G] [@SHA]` (N from {NODES_RANGE[0]} to {NODES_RANGE[1]}, "
         f"G from {GPUS_RANGE[0]} to {GPUS_RANGE[1]}, each at most once)",
-        f"- `{PREFIX} promote <env>`",
+        f"- `{PREFIX} promote <env> @SHA` (SHA: the head commit you reviewed, 7 to 40 hex digits)",
         f"- `{PREFIX} rollback <env>`",
         "",
         f"where `<env>` is {envs}.",
@@ -150,8 +156,19 @@ def _env(token: str, environments: Collection[str] | None) -> str | None:
     return token if ENV_RE.fullmatch(token) else None
 
 
+def _sha(args: list[str]) -> tuple[list[str], str | None, bool]:
+    """``args`` without a trailing ``@SHA``, the SHA, and whether an ``@`` argument was malformed."""
+    if args and args[-1].startswith("@"):
+        match = _SHA_ARG.fullmatch(args[-1])
+        return args[:-1], match.group(1) if match else None, match is None
+    return args, None, False
+
+
 def _train(line: str, args: list[str]) -> SlashCommand | BadCommand:
     values: dict[str, int] = {}
+    args, sha, bad = _sha(args)
+    if bad:
+        return BadCommand(line, "`@SHA` is 7 to 40 lowercase hex digits of the head commit")
     for arg in args:
         match = _TRAIN_ARG.fullmatch(arg)
         if match is None:
@@ -163,7 +180,7 @@ def _train(line: str, args: list[str]) -> SlashCommand | BadCommand:
         if not low <= value <= high:
             return BadCommand(line, f"`{key}` must be from {low} to {high}")
         values[key] = value
-    return SlashCommand("train", nodes=values.get("nodes"), gpus=values.get("gpus"))
+    return SlashCommand("train", nodes=values.get("nodes"), gpus=values.get("gpus"), sha=sha)
 
 
 def parse_command(body: str | None,
@@ -190,12 +207,15 @@ def parse_command(body: str | None,
         return BadCommand(line, "unknown command (use `train`, `promote` or `rollback`)")
     if verb == "train":
         return _train(line, args)
+    args, sha, bad = _sha(args) if verb == "promote" else (args, None, False)
+    if bad:
+        return BadCommand(line, "`@SHA` is 7 to 40 lowercase hex digits of the head commit")
     if len(args) != 1:
-        return BadCommand(line, f"`{verb}` takes exactly one environment")
+        return BadCommand(line, f"`{verb}` takes exactly one environment" + (" and `@SHA`" if verb == "promote" else ""))
     env = _env(args[0], environments)
     if env is None:
         return BadCommand(line, "unknown environment" if environments else "not a valid environment name")
-    return SlashCommand(verb, env=env)  # type: ignore[arg-type]
+    return SlashCommand(verb, env=env, sha=sha)  # type: ignore[arg-type]
 
 
 def triage(event: CommentEvent) -> str | None:
@@ -224,7 +244,7 @@ def quote(line: str) -> str:
 
 def empty_outputs(pr: int | None = None) -> dict[str, str]:
     return {"accepted": "false", "action": "", "env": "", "nodes": "", "gpus": "", "pr": str(pr or ""),
-            "head-sha": "", "head-repository": "", "fork": "false"}
+            "head-sha": "", "head-repository": "", "fork": "false", "version": ""}
 
 
 def _refuse(event: CommentEvent, reaction: str, reason: str, detail: str,
@@ -248,28 +268,52 @@ def refuse_syntax(event: CommentEvent, bad: BadCommand, environments: Collection
     return _refuse(event, SYNTAX_REACTION, bad.reason, grammar(environments))
 
 
-def accept(event: CommentEvent, command: SlashCommand, pull: PullFacts) -> Decision:
+def accept(event: CommentEvent, command: SlashCommand, pull: PullFacts, candidate: str | None = None,
+           version: str | None = None) -> Decision:
     marker = REPLY_MARKER.format(id=event.comment_id)
     fork = esc(pull.head_repository) if pull.head_repository else "a deleted fork"
     where = f" (from {fork})" if pull.fork else ""
-    reply = "\n".join([
+    lines = [
         marker,
         f"🚀 **mlops-ci** accepted `{command.text()}` from {esc(event.author)}.",
         "",
         f"Pinned to head commit {code(pull.head_sha)}{where}: the workflow acts on that commit even if "
         "the pull request moves on. Comment again to act on a newer head.",
-    ])
+    ]
+    if candidate:
+        lines += ["", f"It promotes {esc(candidate)}."]
+    reply = "\n".join(lines)
     outputs = {"accepted": "true", "action": command.action, "env": command.env or "",
                "nodes": str(command.nodes or ""), "gpus": str(command.gpus or ""), "pr": str(pull.number),
                "head-sha": pull.head_sha, "head-repository": pull.head_repository or "",
-               "fork": "true" if pull.fork else "false"}
+               "fork": "true" if pull.fork else "false", "version": version or ""}
     return Decision(True, ACCEPTED_REACTION, reply, command=command, pull=pull, outputs=outputs)
 
 
+def refuse_head(event: CommentEvent, command: SlashCommand, pull: PullFacts) -> Decision | None:
+    """A refusal when the command does not name the head it acts on (promote must), or names
+    another commit than the pull request's head now (pushed after the comment was written)."""
+    again = SlashCommand(command.action, env=command.env, nodes=command.nodes, gpus=command.gpus,
+                         sha=pull.head_sha[:12]).text()
+    if command.sha is None and command.action == "promote":
+        return _refuse(event, REFUSED_REACTION, "a promotion must name the head commit you reviewed",
+                       f"The head of pull request #{pull.number} is {code(pull.head_sha)}. After reviewing it, "
+                       f"comment `{again}`.", command=command)
+    if command.sha is not None and not pull.head_sha.startswith(command.sha):
+        return _refuse(event, REFUSED_REACTION, f"the head of pull request #{pull.number} is now "
+                       f"{code(pull.head_sha[:12])}, not the {code(command.sha)} the command names (it was pushed "
+                       "after the comment, or the SHA is wrong)",
+                       f"Review {code(pull.head_sha)}, then comment `{again}`.", command=command)
+    return None
+
+
 def decide(event: CommentEvent, parsed: SlashCommand | BadCommand, *, permission: str,
-           pull: PullFacts | None, environments: Collection[str] | None = None) -> Decision:
+           pull: PullFacts | None, environments: Collection[str] | None = None,
+           find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None) -> Decision:
     """Accept or refuse a command. ``permission`` is GitHub's (admin, write, read, none);
-    ``pull`` may be None only when the command is refused before it is needed."""
+    ``pull`` may be None only when the command is refused before it is needed. ``find_candidate``:
+    for ``promote``, the version registered for the pinned head and how to name it (it raises
+    FatalError, which refuses the command with its reason, when there is none)."""
     if permission not in WRITE_PERMISSIONS:
         return refuse_permission(event, permission)
     if isinstance(parsed, BadCommand):
@@ -281,6 +325,17 @@ def decide(event: CommentEvent, parsed: SlashCommand | BadCommand, *, permission
         return _refuse(event, REFUSED_REACTION, f"pull request #{pull.number} is {state}",
                        "`train` runs only on an open pull request; `promote` and `rollback` work on any.",
                        command=parsed)
+    refused = refuse_head(event, parsed, pull)
+    if refused is not None:
+        return refused
+    if parsed.action == "promote" and find_candidate is not None:
+        from mlops_ci.errors import FatalError
+
+        try:
+            version, named = find_candidate(pull)
+        except FatalError as err:
+            return _refuse(event, REFUSED_REACTION, esc(err.message), esc(err.hint or ""), command=parsed)
+        return accept(event, parsed, pull, candidate=named, version=version)
     return accept(event, parsed, pull)
 
 
