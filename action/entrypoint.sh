@@ -9,7 +9,7 @@
 # Outputs (written to $GITHUB_OUTPUT): verdict, report-path, record-path. The report is also
 # appended to the job summary ($GITHUB_STEP_SUMMARY). `publish` and `command` write their own
 # outputs (publish: also comment-url and the summary; command: accepted, action, env, nodes,
-# gpus, pr, head-sha, head-repository, fork), so this script leaves both alone for them.
+# gpus, pr, head-sha, head-repository, fork, version), so this script leaves both alone for them.
 # The exit code is mlops-ci's (1 when the verdict is fail).
 set -euo pipefail
 
@@ -46,7 +46,8 @@ takes_config=false
 takes_model=false
 case "$command" in
   run | check | train | evaluate | promote | rollback) takes_config=true takes_model=true ;;
-  context | command) takes_config=true ;;
+  command) takes_config=true takes_model=true ;;
+  context) takes_config=true ;;
   config) [[ "${extra[0]:-}" == validate ]] && takes_config=true ;;
 esac
 if [[ -n "$config" ]]; then

@@ -11,7 +11,9 @@ honouring job and step ``if:`` conditions and evaluating every ``${{ }}`` it pas
 - ``uses: ./<path>`` runs a composite action from the workspace (our action.yml): its ``run:``
   steps for real; ``actions/setup-python`` answers with this interpreter, and
   ``actions/cache/restore`` with a cache hit whose environment is the one running the tests (the
-  action's install step is therefore skipped, as on a warm runner).
+  action's install step is therefore skipped, as on a warm runner); where the action restores no
+  cache (a job with secrets or a write token), its install step is simulated with that same
+  environment.
 - ``actions/checkout`` clones "GitHub's" git repository (a bare repository per owner/name):
   for ``pull_request`` the test merge commit ``refs/pull/N/merge``, else ``GITHUB_SHA``; a
   checkout of mlops-ci itself (``job.workflow_repository``) links this working tree.
@@ -294,7 +296,9 @@ class Runner:
             else:
                 step_env = env | {"GITHUB_ACTION_PATH": str(path)} | {
                     k: to_string(interpolate(v, contexts)) for k, v in (step.get("env") or {}).items()}
-                if "run" in step:
+                if step_id == "install":  # a fresh install from the pinned set: the venv running the tests
+                    steps[step_id] = self._fresh_install(step_env, job)
+                elif "run" in step:
                     if "shell" not in step:
                         raise ExpressionError(f"{path.name}: a composite run step needs shell:")
                     steps[step_id] = self._script(step["run"], step["shell"], step_env, job.workspace, job)
@@ -305,6 +309,16 @@ class Runner:
             contexts["steps"] = {k: v.context() for k, v in steps.items()}
         outputs = {k: to_string(interpolate(spec["value"], contexts)) for k, spec in (action.get("outputs") or {}).items()}
         return StepResult("failure" if failed else "success", outputs)
+
+    def _fresh_install(self, env: dict, job: JobResult) -> StepResult:
+        """The action's install step (no cache restored: a job with secrets or a write token): the
+        environment it would build from the pinned set is the one running the tests."""
+        venv = Path(env["VENV"])
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        if not venv.exists():
+            venv.symlink_to(sys.prefix, target_is_directory=True)
+        job.log.append(f"fresh install from the pinned set (simulated: {sys.prefix})")
+        return StepResult("success")
 
     def _tool(self, uses: str, with_: dict, job: JobResult) -> StepResult:
         """The environment steps of our composite action, as on a warm runner."""

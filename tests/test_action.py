@@ -214,7 +214,7 @@ def _locate(tmp_path: Path, action: Path, **env: str) -> tuple[subprocess.Comple
     output = tmp_path / "github_output"
     output.write_text("")
     full = {"ACTION_PATH": str(action), "PYTHON": sys.executable, "PYTHON_VERSION": "3.11.9",
-            "EXTRAS": "", "SAVE_CACHE": "true", "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64",
+            "EXTRAS": "", "SAVE_CACHE": "true", "USE_CACHE": "true", "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64",
             "RUNNER_TEMP": str(tmp_path / "runner-temp"), "GITHUB_OUTPUT": str(output), **env}
     proc = _run_script(_step("env")["run"], full, tmp_path)
     return proc, (_outputs(output) if proc.returncode == 0 else {})
@@ -277,6 +277,21 @@ def test_save_cache_is_passed_on_and_anything_else_refused(tmp_path: Path, save:
     assert "steps.env.outputs.save == 'true'" in save_step["if"]
     proc, _ = _locate(tmp_path, _fake_action(tmp_path), SAVE_CACHE="yes; id")
     assert proc.returncode == 2 and "'save-cache' input must be true or false" in proc.stdout
+
+
+def test_a_job_with_secrets_or_cache_false_never_restores_a_cache(tmp_path: Path) -> None:
+    restore = next(s for s in _action()["runs"]["steps"] if s.get("uses", "").startswith("actions/cache/restore@"))
+    assert restore["if"] == "steps.env.outputs.use == 'true'"
+    proc, out = _locate(tmp_path, _fake_action(tmp_path))
+    assert proc.returncode == 0 and (out["use"], out["save"]) == ("true", "true")
+    proc, out = _locate(tmp_path, _fake_action(tmp_path), USE_CACHE="false")
+    assert (out["use"], out["save"]) == ("false", "false")  # neither restored nor saved
+    for secret in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_PASSWORD", "MLOPS_CI_GITOPS_TOKEN", "ARGO_TOKEN"):
+        proc, out = _locate(tmp_path, _fake_action(tmp_path), **{secret: "https://x"})
+        assert proc.returncode == 0 and (out["use"], out["save"]) == ("false", "false"), secret
+        assert f"{secret} is set in this job" in proc.stdout
+    proc, _ = _locate(tmp_path, _fake_action(tmp_path), USE_CACHE="maybe")
+    assert proc.returncode == 2 and "'cache' input must be true or false" in proc.stdout
 
 
 def test_extras_are_normalised(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from servers.github_git import GitBackedGitHubServer
 from mlops_ci import registry as vocabulary
 from mlops_ci.backends.publishers.github_plan import head_sha_of
 from mlops_ci.backends.tracking.mlflow import MlflowTracking
-from mlops_ci.stages.report import MARKER
+from mlops_ci.render.report import MARKER
 
 pytest_plugins = ["conftest_mlflow"]
 

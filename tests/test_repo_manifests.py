@@ -1004,13 +1004,15 @@ def test_action_metadata() -> None:
     inputs = action["inputs"]
     assert {name: spec.get("default") for name, spec in inputs.items()} == {
         "command": "run", "config": "", "model": "", "github-token": "${{ github.token }}",
-        "working-directory": ".", "python-version": "3.11", "extras": "", "save-cache": "true", "args": "",
+        "working-directory": ".", "python-version": "3.11", "extras": "", "save-cache": "true", "cache": "true",
+        "args": "",
     }
     assert all(spec.get("description") for spec in inputs.values())
     step_ids = {s.get("id") for s in action["runs"]["steps"]}
     for name in ("verdict", "report-path", "record-path", "comment-url",  # publish writes comment-url
                  # `mlops-ci command` (slash commands) writes these for the workflow's next jobs
-                 "accepted", "action", "env", "nodes", "gpus", "pr", "head-sha", "head-repository", "fork"):
+                 "accepted", "action", "env", "nodes", "gpus", "pr", "head-sha", "head-repository", "fork",
+                 "version"):
         value = action["outputs"][name]["value"]
         match = re.fullmatch(r"\$\{\{ steps\.([\w-]+)\.outputs\.([\w-]+) \}\}", value)
         assert match and match[1] in step_ids and match[2] == name, f"output {name}: {value}"
@@ -1253,8 +1255,9 @@ def test_merge_promote_serialises_promotions() -> None:
     concurrency = jobs["promote"]["concurrency"]
     assert concurrency["cancel-in-progress"] is False
     assert "inputs.environment" in concurrency["group"]
-    writers = [name for name, j in jobs.items() if j.get("permissions", {}).get("contents") == "write"]
+    writers = [name for name, j in jobs.items() if "secrets.gitops-token" in json.dumps(j)]
     assert writers == ["promote"], "only the promote job may push"
+    assert all(j["permissions"].get("contents") == "read" for j in jobs.values()), "no job token pushes"
     assert jobs["train"]["permissions"] == {"contents": "read"}
     assert jobs["promote"]["needs"] == "train"
     promote = next(s for s in jobs["promote"]["steps"] if s.get("with", {}).get("command") == "promote")

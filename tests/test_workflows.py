@@ -31,17 +31,18 @@ HEAD_SHA = "${{ needs.command.outputs.head-sha }}"
 PERMISSIONS: dict[str, dict[str, dict[str, str]]] = {
     "pr-checks.yml": {"checks": {"contents": "read"}},
     "pr-report.yml": {"report": {"actions": "read", "checks": "write", "contents": "read", "issues": "write",
-                                 "pull-requests": "write", "statuses": "write"}},
+                                 "pull-requests": "read", "statuses": "write"}},
     "slash-commands.yml": {
-        "command": {"contents": "read", "issues": "write", "pull-requests": "write"},
+        "command": {"contents": "read", "issues": "write", "pull-requests": "read"},
         "train": {"contents": "read"},
-        "report": {"checks": "write", "contents": "read", "issues": "write", "pull-requests": "write",
+        "report": {"checks": "write", "contents": "read", "issues": "write", "pull-requests": "read",
                    "statuses": "write"},
-        "promote": {"actions": "read", "contents": "write", "deployments": "write"},
-        "rollback": {"contents": "write"},
+        "promote": {"contents": "read", "deployments": "write"},
+        "rollback": {"contents": "read"},
     },
-    "rollback.yml": {"rollback": {"contents": "write"}},
-    "merge-promote.yml": {"train": {"contents": "read"}, "promote": {"contents": "write", "deployments": "write"}},
+    # no job token may push: the GitOps push uses the gitops-token secret, wherever the repository is
+    "rollback.yml": {"rollback": {"contents": "read"}},
+    "merge-promote.yml": {"train": {"contents": "read"}, "promote": {"contents": "read", "deployments": "write"}},
     "pr-closed.yml": {"stop": {"contents": "read"}},
 }
 # workflow -> the mlops-ci commands its steps run through the action (`command:` input)
@@ -60,7 +61,8 @@ RUNS_REPOSITORY_CODE = {("pr-checks.yml", "checks"), ("slash-commands.yml", "tra
 # jobs that hold the training cluster's token (and nothing else) to stop runs; they run no code
 # of the pull request
 CLUSTER_JOBS = {("pr-closed.yml", "stop")}
-COMMAND_OUTPUTS = ["accepted", "action", "env", "nodes", "gpus", "pr", "head-sha", "head-repository", "fork"]
+COMMAND_OUTPUTS = ["accepted", "action", "env", "nodes", "gpus", "pr", "head-sha", "head-repository", "fork",
+                   "version"]
 # event text anyone can write: it may be tested in an `if:` but never passed anywhere
 UNTRUSTED = re.compile(r"github\.event\.(comment\.body|issue\.title|issue\.body|pull_request\.title|"
                        r"pull_request\.body|pull_request\.head\.ref|workflow_run\.head_branch|"
@@ -111,6 +113,7 @@ def test_workflow_permissions_are_least_privilege(name: str) -> None:
     assert top in ({}, {"contents": "read"}), f"{name}: the top level grants {top}"
     jobs = doc["jobs"]
     assert {job: spec.get("permissions") for job, spec in jobs.items()} == PERMISSIONS[name]
+    assert not any(p.get("contents") == "write" for p in PERMISSIONS[name].values()), "no job token pushes"
 
 
 @pytest.mark.parametrize("name", sorted(PERMISSIONS))
@@ -136,7 +139,7 @@ def test_action_runs_only_known_commands_from_its_own_checkout(name: str) -> Non
 def test_jobs_that_push_run_one_at_a_time_per_environment(name: str) -> None:
     for job_name, job in load(name)["jobs"].items():
         concurrency = job.get("concurrency")
-        if job["permissions"].get("contents") == "write":
+        if "${{ secrets.gitops-token }}" in [t for _, t in walk(job)]:  # the only credential that may push
             env = job.get("environment")
             assert env, f"{name} {job_name}: a job that pushes uses a GitHub environment (protection rules)"
             assert concurrency["cancel-in-progress"] is False, f"{name} {job_name}: never cancel a push midway"
@@ -167,7 +170,7 @@ def test_secrets_never_reach_jobs_that_run_repository_code(name: str) -> None:
             assert [t for t in texts if "secrets." in t] == ["${{ secrets.argo-token }}"], f"{name} {job_name}"
             continue
         if secrets and not secrets <= REGISTRY_SECRETS and (name, job_name) not in RUNS_REPOSITORY_CODE:
-            assert job["permissions"].get("contents") == "write", f"{name} {job_name}: secrets in a job that does not push"
+            assert "${{ secrets.gitops-token }}" in secrets, f"{name} {job_name}: secrets in a job that does not push"
             assert job.get("environment"), f"{name} {job_name}: secrets belong to a GitHub environment"
 
 
@@ -293,14 +296,19 @@ def test_slash_deploy_jobs_run_only_the_default_branch(action: str) -> None:
     assert step["with"]["args"].startswith("--env ${{ needs.command.outputs.env }}")
 
 
-def test_slash_promote_takes_the_record_of_the_pinned_heads_checks_run() -> None:
+def test_slash_promote_takes_the_registry_s_version_for_the_pinned_head_never_a_record() -> None:
     job = load("slash-commands.yml")["jobs"]["promote"]
-    find = next(s for s in steps(job) if s.get("id") == "checks")
-    assert find["env"]["HEAD_SHA"] == HEAD_SHA
-    assert '--commit "$HEAD_SHA"' in find["run"] and "--status success" in find["run"]
-    download = next(s for s in steps(job) if s.get("uses", "").startswith("actions/download-artifact@"))
-    assert download["uses"] == DOWNLOAD
-    assert download["with"]["run-id"] == "${{ steps.checks.outputs.run-id }}"
+    assert not any(s.get("uses", "").startswith("actions/download-artifact@") for s in steps(job))
+    assert "actions" not in job["permissions"]
+    check = next(s for s in steps(job) if "run" in s)
+    assert check["env"]["HEAD_SHA"] == HEAD_SHA and check["env"]["VERSION"] == "${{ needs.command.outputs.version }}"
+    (step,) = action_steps(job)
+    args = " ".join(step["with"]["args"].split())
+    for part in ("--pull-request ${{ needs.command.outputs.pr }}", f"--head-sha {HEAD_SHA}",
+                 "--version ${{ needs.command.outputs.version }}",
+                 "${{ needs.command.outputs.fork == 'true' && '--fork' || '' }}"):
+        assert part in args
+    assert "--record" not in args
 
 
 def test_rollback_workflow_inputs() -> None:
@@ -336,3 +344,20 @@ def test_pr_closed_stops_the_training_of_the_closed_pull_request_with_the_base_b
     assert (step["with"]["command"], step["with"]["args"]) == ("train", "--stop")
     assert step["env"] == {"ARGO_TOKEN": "${{ secrets.argo-token }}"}
     assert doc["on"]["workflow_call"]["secrets"]["argo-token"]["required"] is False
+
+
+@pytest.mark.parametrize("name", sorted(PERMISSIONS))
+def test_jobs_that_hold_tokens_or_run_pr_code_in_the_base_scope_use_no_cache(name: str) -> None:
+    """A job with a write permission or a secret installs from the pinned set: it never restores a
+    cache that code of a pull request could have written (that code can write one through the
+    runner's token whatever `save-cache` says). The slash `train` runs a pull request's code in the
+    default branch's scope: it neither restores nor saves."""
+    for job_name, job in load(name)["jobs"].items():
+        writes = any(v == "write" for v in job.get("permissions", {}).values())
+        secrets = any("secrets." in t for _, t in walk(job))
+        base_scope_pr_code = (name, job_name) == ("slash-commands.yml", "train")
+        held = {t for _, t in walk(job) if "secrets." in t}
+        if writes or base_scope_pr_code or (secrets and not held <= REGISTRY_SECRETS):
+            for step in action_steps(job):
+                assert step["with"].get("cache") == "false", f"{name} {job_name}: restores a cache"
+        # the registry's secrets alone: the action refuses the cache itself when they are set
