@@ -2,7 +2,7 @@
 
 The grammar (one command, on the comment's first non-empty line)::
 
-    /mlops-ci train [nodes=N] [gpus=G] [@SHA]   N in 1..64, G in 1..16, each at most once
+    /mlops-ci train [nodes=N] [gpus=G] [@SHA]   N in 1..64, G in 1..16, each at most once; @SHA on a fork
     /mlops-ci promote <env> @SHA                 SHA: the head commit the writer reviewed (7-40 hex)
     /mlops-ci rollback <env>
 
@@ -16,7 +16,7 @@ and :func:`decide` what to answer, from the facts the GitHub backend reads (the 
 permission, the pull request's state and head). A promotion acts on the head its writer reviewed,
 never on what the head became: ``promote`` names that head (``@SHA``) and is refused when the pull
 request's head is another commit by the time the command is handled (a push seconds after the
-comment is not promoted); ``train`` may name it too.
+comment is not promoted); ``train`` may name it too, and must on a fork's pull request.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def grammar(environments: Collection[str] | None = None) -> str:
         "Accepted commands (one per comment, on its first line):",
         "",
         f"- `{PREFIX} train [nodes=N] [gpus=G] [@SHA]` (N from {NODES_RANGE[0]} to {NODES_RANGE[1]}, "
-        f"G from {GPUS_RANGE[0]} to {GPUS_RANGE[1]}, each at most once)",
+        f"G from {GPUS_RANGE[0]} to {GPUS_RANGE[1]}, each at most once; `@SHA` required on a fork's pull request)",
         f"- `{PREFIX} promote <env> @SHA` (SHA: the head commit you reviewed, 7 to 40 hex digits)",
         f"- `{PREFIX} rollback <env>`",
         "",
@@ -291,12 +291,14 @@ def accept(event: CommentEvent, command: SlashCommand, pull: PullFacts, candidat
 
 
 def refuse_head(event: CommentEvent, command: SlashCommand, pull: PullFacts) -> Decision | None:
-    """A refusal when the command does not name the head it acts on (promote must), or names
+    """A refusal when the command does not name the head it acts on (promote must, and train on a
+    fork's pull request: code from outside runs with the job's credentials), or names
     another commit than the pull request's head now (pushed after the comment was written)."""
     again = SlashCommand(command.action, env=command.env, nodes=command.nodes, gpus=command.gpus,
                          sha=pull.head_sha[:12]).text()
-    if command.sha is None and command.action == "promote":
-        return _refuse(event, REFUSED_REACTION, "a promotion must name the head commit you reviewed",
+    if command.sha is None and (command.action == "promote" or (command.action == "train" and pull.fork)):
+        what = "a promotion" if command.action == "promote" else "training a fork's code"
+        return _refuse(event, REFUSED_REACTION, f"{what} must name the head commit you reviewed",
                        f"The head of pull request #{pull.number} is {code(pull.head_sha)}. After reviewing it, "
                        f"comment `{again}`.", command=command)
     if command.sha is not None and not pull.head_sha.startswith(command.sha):

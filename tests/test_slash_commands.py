@@ -264,13 +264,19 @@ def test_train_on_a_closed_pr_is_refused_but_promote_is_not(server, tmp_path):
     assert outcome.accepted and outputs(env)["head-sha"] == pr.pull.head_sha
 
 
-def test_a_fork_pr_is_flagged_in_the_outputs(server, tmp_path):
+def test_a_fork_pr_is_trained_only_at_the_named_head_and_flagged_in_the_outputs(server, tmp_path):
     pr = server.add_pull(REPO, user="mallory", head_repo="mallory/models", head_ref="patch")
-    _, env, _, _ = command(server, tmp_path, "/mlops-ci train gpus=1", pr=pr)
+    outcome, env, _, _ = command(server, tmp_path, "/mlops-ci train gpus=1", pr=pr)
+    assert not outcome.accepted and outputs(env)["accepted"] == "false"
+    refusal = replies(server, pr)[0].body
+    assert "training a fork's code must name the head commit you reviewed" in refusal
+    assert f"`/mlops-ci train gpus=1 @{pr.pull.head_sha[:12]}`" in refusal
+    (tmp_path / "output").unlink()
+    outcome, env, _, _ = command(server, tmp_path, f"/mlops-ci train gpus=1 @{pr.pull.head_sha[:12]}", pr=pr)
     out = outputs(env)
-    assert out["fork"] == "true" and out["head-repository"] == "mallory/models"
+    assert outcome.accepted and out["fork"] == "true" and out["head-repository"] == "mallory/models"
     assert out["head-sha"] == pr.pull.head_sha and out["gpus"] == "1"
-    assert "mallory/models" in replies(server, pr)[0].body
+    assert "mallory/models" in replies(server, pr)[-1].body
 
 
 def test_a_502_on_the_permission_read_is_retried(server, tmp_path):
