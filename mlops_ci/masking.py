@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -48,10 +48,14 @@ _URL_PASSWORD = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^/:@\s]*:)[^\s]*?(?=@[
 _URL_TOKEN_USER = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://)[A-Za-z0-9._~%+=-]{16,}(?=@)", re.I)
 
 
+@lru_cache(maxsize=4096)
+def _secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name)) and not _NOT_SECRET.search(name)
+
+
 def secret_values(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     env = os.environ if env is None else env
-    values = {value for name, value in env.items()
-              if _SECRET_NAME.search(name) and not _NOT_SECRET.search(name) and len(value) >= _MIN_SECRET_LEN}
+    values = {value for name, value in env.items() if len(value) >= _MIN_SECRET_LEN and _secret_name(name)}
     # longest first, so that a secret containing another is masked whole
     return tuple(sorted(values, key=len, reverse=True))
 
@@ -77,7 +81,17 @@ def mask(text: str, env: Mapping[str, str] | None = None) -> str:
     """Return ``text`` with every known secret (in any of its forms) replaced by ``***``."""
     if not text:
         return text
+    return _mask_with(_compiled(secret_values(env)), text)
+
+
+def masker(env: Mapping[str, str] | None = None) -> Callable[[str], str]:
+    """:func:`mask` with the environment's secrets read once: for masking many strings in a row
+    (every string of a record)."""
     pattern = _compiled(secret_values(env))
+    return lambda text: _mask_with(pattern, text) if text else text
+
+
+def _mask_with(pattern: re.Pattern[str] | None, text: str) -> str:
     if pattern is not None:
         text = pattern.sub(MASK, text)
     for pat in _PATTERNS:

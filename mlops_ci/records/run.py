@@ -13,7 +13,7 @@ from pydantic import Field, PrivateAttr, ValidationError
 
 from mlops_ci import __version__
 from mlops_ci.errors import RecordError
-from mlops_ci.masking import mask
+from mlops_ci.masking import mask, masker
 from mlops_ci.records.base import (MAX_RECORD_BYTES, RECORD_SCHEMA_VERSION, Ident, Message, ModelName, Record, Status,
                                    _now, worst)
 from mlops_ci.records.checks import ChecksRecord
@@ -98,23 +98,23 @@ class RunRecord(Record):
             ) from None
 
 
-def _masked(value):
+def _masked(value, mask_text):
     """Every string of a JSON tree masked before it is encoded (a secret with a quote, a backslash
     or a non-ASCII character would be escaped out of the masker's sight by json.dumps)."""
     if isinstance(value, str):
-        return mask(value)
+        return mask_text(value)
     if isinstance(value, dict):
-        return {_masked(k): _masked(v) for k, v in value.items()}
+        return {_masked(k, mask_text): _masked(v, mask_text) for k, v in value.items()}
     if isinstance(value, list):
-        return [_masked(v) for v in value]
+        return [_masked(v, mask_text) for v in value]
     return value
 
 
 def save_record(record: RunRecord, path: Path) -> Path:
     """Write the record atomically, with secrets masked."""
     record.updated_at = _now()
-    return write_text_atomic(path, json.dumps(_masked(record.model_dump(mode="json")), indent=2,
-                                              sort_keys=False) + "\n")
+    tree = _masked(record.model_dump(mode="json"), masker())
+    return write_text_atomic(path, json.dumps(tree, indent=2, sort_keys=False) + "\n")
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
