@@ -8,6 +8,7 @@ failure after registering, never leads to a second version of the same inputs.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,8 +52,9 @@ def with_injected(repo: Path, code: str, *args: str) -> subprocess.CompletedProc
     return subprocess.run([sys.executable, "-c", program], cwd=repo, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("strategy", ["merge", "squash", "rebase"])
-def test_rerun_then_merge_ships_the_reviewed_version(champion_repo, strategy):
+def test_rerun_then_merge_ships_the_reviewed_version(champion_repo, tmp_path):
+    """One pull request's run, then its merge by each strategy, each on a copy of the repository
+    (the copies read the first one's MLflow artifacts, which stay in place)."""
     repo = champion_repo
     pr_head = open_pull_request(repo)
     pr = record(repo)["models"]["tiny"]
@@ -71,6 +73,14 @@ def test_rerun_then_merge_ships_the_reviewed_version(champion_repo, strategy):
                         "sys.modules))", "run", "--dry-run")
     assert dry.returncode == 0 and dry.stdout.count("not retrained:") == 1 and "mlflow imported: False" in dry.stdout
 
+    for strategy in ("merge", "squash", "rebase"):
+        merge_and_ship(shutil.copytree(repo, tmp_path / strategy, symlinks=True), strategy, pr_head, trained_by_pr,
+                       runs)
+
+
+def merge_and_ship(repo: Path, strategy: str, pr_head: str, trained_by_pr: str, runs: int) -> None:
+    """Merge the pull request by ``strategy`` after the base moved on; the run on the merge commit
+    finds v2 by its fingerprint and promote ships it, with the pull request's lineage."""
     git(repo, "checkout", "--quiet", "main")
     (repo / "NOTES.md").write_text("the base moves on, outside the model's paths\n")
     commit(repo, "notes")
@@ -85,23 +95,23 @@ def test_rerun_then_merge_ships_the_reviewed_version(champion_repo, strategy):
         git(repo, "checkout", "--quiet", "main")
         git(repo, "merge", "--quiet", "--ff-only", "pr/more-epochs")
     merged = git(repo, "rev-parse", "HEAD")
-    assert merged != pr_head
+    assert merged != pr_head, strategy
 
     run_ok(repo)  # what merge-promote.yml runs on the merge commit
     on_main = record(repo)["models"]["tiny"]
-    assert run_count(repo) == runs and registry(repo)[0] == [1, 2]  # nothing trained, nothing registered
+    assert run_count(repo) == runs and registry(repo)[0] == [1, 2], strategy  # nothing trained or registered
     assert on_main["training"]["reused"]["version"] == "2" and on_main["training"]["reused"]["run_id"] == trained_by_pr
-    assert on_main["training"]["reused"]["source_commit"] == pr_head
-    assert on_main["deployment_plan"]["version"] == "2"
+    assert on_main["training"]["reused"]["source_commit"] == pr_head, strategy
+    assert on_main["deployment_plan"]["version"] == "2", strategy
     report = (repo / ".mlops-ci/report.md").read_text()
-    assert "Not retrained: code, data, params, settings and image are unchanged since v2." in report
+    assert "Not retrained: code, data, params, settings and image are unchanged since v2." in report, strategy
 
     done = cli(repo, "promote", "--model", "tiny", "--env", "staging")
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert registry(repo) == ([1, 2], {"staging": "2"})
+    assert done.returncode == 0, (strategy, done.stderr[-2000:])
+    assert registry(repo) == ([1, 2], {"staging": "2"}), strategy
     t = trailers(repo)
     assert t["Model-Version"] == "2" and t["MLflow-Run-Id"] == trained_by_pr and t["Source-Commit"] == merged
-    assert t["Trained-At"] == pr_head
+    assert t["Trained-At"] == pr_head, strategy
 
 
 def test_a_crash_between_registration_and_the_record_leaves_one_version(champion_repo):
