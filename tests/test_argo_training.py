@@ -126,6 +126,7 @@ def test_submit_watch_outputs_report_and_a_rerun_adopts(argo, tmp_path):
     t = load_record(repo / ".mlops-ci/record.json").model("tiny").training
     assert (t.status, t.backend, t.workflow) == ("succeeded", "argo", name)
     assert t.model_uri and "train_loss" in t.metrics  # read from the Workflow's `result` output
+    assert [set(h) for h in t.history] == [{"step", "train_loss"}]  # the run's metric history, from MLflow
 
     report = cli(repo, "report")
     assert f"Argo workflow `{name}`" in report.stdout or f"Argo workflow [{name}]" in report.stdout
