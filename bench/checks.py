@@ -90,8 +90,9 @@ def deepchecks(base: Path, head: Path, work: Path) -> tuple[float, float, str]:
     import pandas as pd
 
     from mlops_ci.checks.suites.env import ensure_env
-    from mlops_ci.checks.suites.models import SuiteConfig, SuiteSpec
+    from mlops_ci.checks.suites.models import SuiteSpec
     from mlops_ci.checks.suites.runner import run_suite
+    from mlops_ci.config.suites import SuiteConfig
     from mlops_ci.console import ConsoleProgress
 
     start = time.perf_counter()

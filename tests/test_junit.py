@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from mlops_ci.checks.suites.models import ConditionOutcome, SuiteCheckResult, SuiteResult
 from mlops_ci.records import (ChecksRecord, ColumnSummary, Context, DatasetCheck, EvaluationRecord, Finding,
                               GateResult, ModelPlan, ModelRecord, RunRecord)
+from mlops_ci.records.suites import ConditionOutcome, SuiteCheckResult, SuiteResult
 from mlops_ci.render.junit import render_junit
 
 

@@ -18,7 +18,8 @@ import pytest
 
 from mlops_ci.checks.suites import env as envs
 from mlops_ci.checks.suites import runner
-from mlops_ci.checks.suites.models import Predictions, SuiteConfig, SuitesConfig, SuiteSpec
+from mlops_ci.checks.suites.models import Predictions, SuiteSpec
+from mlops_ci.config.suites import SuiteConfig, SuitesConfig
 from mlops_ci.errors import BackendError, ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[1]

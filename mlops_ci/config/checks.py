@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, Field
 
-from mlops_ci.checks.suites.models import SuitesConfig
 from mlops_ci.config.base import Action, Strict, Threshold
+from mlops_ci.config.suites import SuitesConfig
 
 _PARTIAL = "; a level left out keeps this default, null turns it off"
 

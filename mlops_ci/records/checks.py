@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field, field_serializer
 
-from mlops_ci.checks.suites.models import SuiteResult
 from mlops_ci.checks.units import MAX_SHARES, Histogram, NumericSummary, ShareChange
 from mlops_ci.records.base import ContentId, Ident, Message, PathText, Record, Sha, Status, _float_out
+from mlops_ci.records.suites import SuiteResult
 
 MAX_FINDINGS = 2000
 MAX_COLUMNS = 5000

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field, field_serializer
 
-from mlops_ci.checks.suites.models import SuiteResult
 from mlops_ci.records.base import (ContentId, Digest, Ident, Message, ModelName, PathText, PrNumber, Record, RunId,
                                    Sha, Status, UriText, Version, _float_out)
+from mlops_ci.records.suites import SuiteResult
 
 MAX_HISTORY = 500
 MAX_METRICS = 1000

@@ -13,13 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_ci.checks.suites.models import Predictions, SuiteResult, SuiteSpec
+from mlops_ci.checks.suites.models import Predictions, SuiteSpec
 from mlops_ci.config.schema import ModelConfig
 from mlops_ci.console import Progress
 from mlops_ci.data.fetch import worktree_file
 from mlops_ci.data.sample import sample_file
 from mlops_ci.data.versions import TrackedFile
 from mlops_ci.records import Finding, ModelPlan
+from mlops_ci.records.suites import SuiteResult
 from mlops_ci.workspace import Workspace
 
 if TYPE_CHECKING:

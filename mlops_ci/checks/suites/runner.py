@@ -21,18 +21,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from mlops_ci.checks.suites import env as envs
-from mlops_ci.checks.suites.models import (
-    ConditionOutcome,
-    Predictions,
-    SuiteCheckResult,
-    SuiteResult,
-    SuiteSpec,
-    WorkerCheck,
-    WorkerResult,
-)
+from mlops_ci.checks.suites.models import Predictions, SuiteSpec, WorkerCheck, WorkerResult
 from mlops_ci.checks.suites.worker import EXIT_SPEC, PREDICTION_KEYS, PROTOCOL
 from mlops_ci.console import NullProgress, Progress
 from mlops_ci.errors import ConfigError, DataError
+from mlops_ci.records.suites import ConditionOutcome, SuiteCheckResult, SuiteResult
 
 if TYPE_CHECKING:
     import numpy as np
