@@ -80,7 +80,10 @@ class PromotionError(FatalError):
 
 
 class PushConflict(PromotionError):
-    """The GitOps remote moved and the change cannot be rebased onto it."""
+    """The GitOps remote moved and the change cannot be rebased onto it: another push landed first,
+    so nothing about the user's input is wrong (exit 5, as for any backend that refused)."""
+
+    exit_code = ExitCode.BACKEND
 
 
 class GateFailed(FatalError):

@@ -225,7 +225,7 @@ def test_a_promotion_of_the_same_model_landing_first_is_a_conflict_not_an_overwr
     path = "environments/staging/alpha/inferenceservice.yaml"
     with pytest.raises(PushConflict, match=f"GitOps conflict in {path}") as caught:
         promote(ws, candidate("alpha", "3"), "staging", tracking=tracking, gitops=remote)
-    assert caught.value.exit_code == ExitCode.INPUT
+    assert caught.value.exit_code == ExitCode.BACKEND  # a lost race: the input was fine, retry later
     assert first.commit_sha and theirs["rec"].base_commit == first.commit_sha
     # v2 (landed first) is served; v3 neither overwrote it nor moved the alias
     assert remote_git(ws, "rev-parse", "main") == theirs["rec"].commit_sha
@@ -314,7 +314,7 @@ def test_two_processes_promoting_the_same_model_at_once_never_overwrite_silently
     if failed:  # they raced: one landed, the other stopped with a conflict naming the file
         assert len(landed) == 1 and len(failed) == 1
         code, err = failed[0]
-        assert code == ExitCode.INPUT and f"GitOps conflict in {path}" in err
+        assert code == ExitCode.BACKEND and f"GitOps conflict in {path}" in err
         assert last["base_commit"] == first.commit_sha
         assert remote_git(ws, "rev-list", "--count", f"{first.commit_sha}..main") == "1"
     else:  # no overlap: the second planned on top of the first, and its diff showed what it replaced

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from mlops_ci import __version__
 from mlops_ci.cli.errors import handle
+from mlops_ci.errors import ExitCode
 from mlops_ci.masking import MaskingStream
 
 # name -> (module in mlops_ci.commands, one-line help)
@@ -61,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "_module", None):
         parser.print_help(sys.stderr)
-        return 2
+        return ExitCode.USAGE
     # every byte the process prints, ours or a library's, passes the masking filter
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = MaskingStream(out), MaskingStream(err)

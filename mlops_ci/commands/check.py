@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,4 +35,4 @@ def run(args: argparse.Namespace) -> int:
                 echo(f"  {f.status:4} {f.dataset}: {f.message}")
             failed |= checks.status == "fail"
     _common.write_junit(record, args.junit)
-    return 1 if failed else 0
+    return ExitCode.GATE_FAILED if failed else ExitCode.OK

@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -85,4 +86,4 @@ def run(args: argparse.Namespace) -> int:
         echo(outcome.describe())
     elif outcome.reply_url:
         echo(f"answered: {outcome.reply_url}")
-    return 0
+    return ExitCode.OK

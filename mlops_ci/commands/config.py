@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,9 +26,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.action == "schema":
         echo(json.dumps(json_schema(), indent=2))
-        return 0
+        return ExitCode.OK
     loaded = load_config(args.config or find_config(Path.cwd()), check_paths=True)
     cfg = loaded.config
     echo(f"{loaded.path}: valid ({len(cfg.models)} model(s): {', '.join(cfg.models)}; "
          f"{len(cfg.environments)} environment(s): {', '.join(cfg.environments)})")
-    return 0
+    return ExitCode.OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,4 +20,4 @@ def run(args: argparse.Namespace) -> int:
     ws = _common.workspace(args)
     ctx = _common.context(ws)
     echo(json.dumps(ctx.model_dump(mode="json"), indent=2))
-    return 0
+    return ExitCode.OK

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mlops_ci.errors import ExitCode
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workdir", type=Path, default=Path(".mlops-ci-demo"), metavar="DIR",
@@ -15,4 +17,4 @@ def run(args: argparse.Namespace) -> int:
     from mlops_ci.demo import run_demo
 
     run_demo(args.workdir)
-    return 0
+    return ExitCode.OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,11 +18,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import sys
+    from contextlib import nullcontext
 
     from mlops_ci.console import echo
     from mlops_ci.errors import RecordError
-    from contextlib import nullcontext
-
     from mlops_ci.pipeline import default_backends, open_record, recording, step_evaluate
     from mlops_ci.render.report import gate_failure_line
 
@@ -52,5 +52,5 @@ def run(args: argparse.Namespace) -> int:
                 failed.append(gate_failure_line(model, ev))
     for line in failed:
         echo(line, stream=sys.stderr)
-    return 1 if failed else 0
+    return ExitCode.GATE_FAILED if failed else ExitCode.OK
 

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,18 +50,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --pull-request: it comes from a fork (only a version a trusted job registered)")
 
 
-def _via(args: argparse.Namespace, ws, env: str) -> str:
-    from mlops_ci.promotions import promote_via
-
-    return "pull_request" if args.via_pr else "push" if args.push else promote_via(ws.config, env)
-
-
-def _remote(args: argparse.Namespace, ws, backends, env: str, model: str, version: str):
+def _proposals(ws, backends):
+    """Where a promotion the policy routes to a pull request is proposed (the GitOps repository on GitHub)."""
     from mlops_ci.backends.gitops import proposal_for
 
-    if _via(args, ws, env) == "push":
-        return backends.gitops
-    return proposal_for(ws, backends.gitops, env, model, version)
+    return lambda env, model, version: proposal_for(ws, backends.gitops, env, model, version)
+
+
+def _route(args: argparse.Namespace) -> str | None:
+    return "pull_request" if args.via_pr else "push" if args.push else None
 
 
 def _deployment(ws, result, source_commit: str | None) -> None:
@@ -92,15 +90,9 @@ def _declared(args: argparse.Namespace, ws, backends) -> int:
     if args.force or args.reason or args.allow_unmerged:
         raise UsageError("--declared takes no --force/--reason/--allow-unmerged: write `reason:` on the entry "
                          "in .mlops-ci.promotions.yaml instead (reviewed with it)")
-    candidates, remotes = {}, {}
-
-    def remote_for(env: str, candidate):
-        candidates[(env, candidate.model)] = candidate
-        remotes[(env, candidate.model)] = _remote(args, ws, backends, env, candidate.model, candidate.version)
-        return remotes[(env, candidate.model)]
-
-    outcomes = apply_declared(ws, tracking=backends.tracking, gitops=backends.gitops, remote_for=remote_for,
-                              env=args.env, model=args.model, dry_run=args.dry_run)
+    outcomes = apply_declared(ws, tracking=backends.tracking, gitops=backends.gitops,
+                              proposals=_proposals(ws, backends), via=_route(args), env=args.env, model=args.model,
+                              dry_run=args.dry_run)
     if not outcomes:
         echo(f"{repo_path(ws)} at HEAD declares nothing" + (f" for {args.model}" if args.model else "")
              + (f" in {args.env}" if args.env else ""))
@@ -109,25 +101,24 @@ def _declared(args: argparse.Namespace, ws, backends) -> int:
         record = o.record
         if record is None:
             continue
-        if record.pull_request:
-            record.branch = remotes[o.entry.key].head_branch
         if args.dry_run:
             for c in record.changes:
                 if c.action != "unchanged":
                     echo(c.diff)
         else:
-            _deployment(ws, record, candidates[o.entry.key].lineage.get("source-commit"))
-    return 1 if any(o.failed for o in outcomes) else 0
+            _deployment(ws, record, o.source_commit)
+    return ExitCode.GATE_FAILED if any(o.failed for o in outcomes) else ExitCode.OK
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlops_ci import policy
     from mlops_ci.console import echo
-    from mlops_ci.errors import ExitCode, GateFailed, UsageError
+    from mlops_ci.errors import UsageError
+    from mlops_ci.lineage import Source
     from mlops_ci.pipeline import default_backends
     from mlops_ci.records import load_record, save_record
-    from mlops_ci.lineage import Source
-    from mlops_ci.stages.candidate import candidate_from_registry, choose, register_forced, registered_run
-    from mlops_ci.stages.promote import promote
+    from mlops_ci.stages.candidate import choose
+    from mlops_ci.stages.promote import promote_candidate
 
     if args.force and not args.reason:
         raise UsageError("--force needs --reason TEXT (it is recorded with the promotion)")
@@ -151,49 +142,33 @@ def run(args: argparse.Namespace) -> int:
     if args.pull_request is None and not args.version:
         record = load_record(args.record or ws.record_path)
     candidate = choose(ws, backends.tracking, args.model, source=source, version=args.version, record=record,
-                       pull_request=args.pull_request, fork=args.fork,
-                       check_merged=not args.allow_unmerged)  # --force overrides gates, never the merge rule
-    if not candidate.registered:  # its gates failed, so it never reached the registry
-        if not args.force:
-            raise GateFailed(f"{args.model}: the candidate of run {candidate.run_id} did not pass its gates "
-                             f"({candidate.gate_summary}) and is not registered",
-                             hint="fix the model, or pass --force --reason TEXT to register and promote it "
-                                  "anyway (recorded)")
-        existing = registered_run(backends.tracking, args.model, candidate.run_id or "")
-        if args.dry_run and existing is None:
-            echo(f"dry run: would register run {candidate.run_id} as a new version of {args.model} although its "
-                 f"gates failed ({candidate.gate_summary}), recording the override ({args.reason}), and promote "
-                 f"it to {args.env}")
-            return 0
-        if existing is not None:
-            candidate = candidate_from_registry(backends.tracking, args.model, existing.version, source)
-            echo(f"run {candidate.run_id} was registered as {args.model} v{candidate.version} before "
-                 f"(override: {existing.tags.get('mlops_ci.override.reason') or 'none recorded'})")
-        else:
-            candidate, _ = register_forced(backends.tracking, candidate, reason=args.reason, actor=ws.actor())
-            echo(f"registered {args.model} v{candidate.version} from run {candidate.run_id}: gates failed, "
-                 f"override recorded ({args.reason})")
-    gitops = _remote(args, ws, backends, args.env, args.model, candidate.version)
-    result = promote(ws, candidate, args.env, tracking=backends.tracking, gitops=gitops,
-                     dry_run=args.dry_run, force_reason=args.reason if args.force else None)
-    proposing = gitops is not backends.gitops
-    if result.pull_request:
-        result.branch = gitops.head_branch
+                       pull_request=args.pull_request, fork=args.fork)
+    intent = policy.Intent("promote", args.model, args.env, version=candidate.version or None,
+                           force_reason=args.reason if args.force else None, allow_unmerged=args.allow_unmerged,
+                           via=_route(args), dry_run=args.dry_run)
+    applied, planner = promote_candidate(ws, candidate, intent, tracking=backends.tracking, gitops=backends.gitops,
+                                         proposals=_proposals(ws, backends))
+    for note in planner.notes:
+        echo(note)
+    if applied.note:  # a dry run that stopped before rendering (a forced candidate is not registered yet)
+        echo(f"dry run: {applied.note}")
+        return ExitCode.OK
+    result = applied.record
     changed = [c for c in result.changes if c.action != "unchanged"]
     if args.dry_run:
-        refused = bool(result.on_hold) and not args.force
-        if refused:  # first: the diff below is what it would be, but a real promote stops here
-            echo(f"refused: {result.on_hold} holds {args.model} in {args.env}: a real promote is refused without "
-                 f"--force --reason (release it with `mlops-ci rollback --model {args.model} --env {args.env} "
-                 "--clear-hold`)")
-        effect = (f"open a pull request from {gitops.head_branch} in {gitops.repository} changing "
-                  f"{len(changed)} file(s)" if proposing else
-                  f"change {len(changed)} file(s) and move alias {result.alias!r}")
+        for reason in applied.decision.blocking:  # first: the diff below is what it would be, but a real promote stops
+            echo(f"refused: {reason.refusal}")
+        if applied.decision.via == "pull_request":
+            proposal = _proposals(ws, backends)(args.env, args.model, result.version)
+            effect = (f"open a pull request from {proposal.head_branch} in {proposal.repository} changing "
+                      f"{len(changed)} file(s)")
+        else:
+            effect = f"change {len(changed)} file(s) and move alias {result.alias!r}"
         echo(f"dry run: promoting {args.model} v{result.version} to {args.env} would "
              + ("change nothing" if result.noop else effect))
         for c in changed:
             echo(c.diff)
-        return ExitCode.INPUT if refused else ExitCode.OK
+        return applied.decision.error().exit_code if applied.decision.blocking else ExitCode.OK
     if result.noop:
         echo(f"{args.model} v{result.version} is already what {args.env} serves (no commit); "
              f"alias {result.alias!r} -> v{result.version}")
@@ -204,8 +179,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         echo(f"promoted {args.model} v{result.version} to {args.env}: commit {result.commit_sha} on "
              f"{result.remote} ({result.branch}); alias {result.alias!r} -> v{result.version}")
-    _deployment(ws, result, candidate.lineage.get("source-commit"))
+    _deployment(ws, result, planner.candidate.lineage.get("source-commit"))
     if record is not None:
         record.model(args.model).promotions.append(result)
         save_record(record, args.record or ws.record_path)
-    return 0
+    return ExitCode.OK

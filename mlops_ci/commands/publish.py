@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+
 from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
 
 _SHA = re.compile(r"[0-9a-fA-F]{40}")
 
@@ -49,23 +51,23 @@ def run(args: argparse.Namespace) -> int:
     if to == "local":
         if args.dry_run:
             echo(markdown)
-            return 0
+            return ExitCode.OK
         LocalPublisher(report_path, print_report=False).publish(record, markdown)
         echo(f"report written to {report_path} (verdict: {record.verdict})")
-        return 0
+        return ExitCode.OK
     publisher = GitHubPublisher.from_env(
         default_branch=record.context.default_branch, pr=args.pr, head_sha=args.head_sha,
         record_path=record_path, report_path=report_path,
         on_note=lambda line: echo(f"mlops-ci: {line}", stream=sys.stderr))
     if args.dry_run:
         echo(publisher.preview(record, markdown))
-        return 0
+        return ExitCode.OK
     write_text_atomic(report_path, markdown)
     where = publisher.publish(record, markdown)
     echo(f"published the report (verdict: {record.verdict})" + (f": {where}" if where else ""))
     if publisher.posted_to is not None:
         keep_claims(record, *publisher.posted_to, env=os.environ)
-    return 0
+    return ExitCode.OK
 
 
 def keep_claims(record, pr: int, head_sha: str, *, env) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
 
 
 def _count(low: int, high: int):
@@ -46,4 +47,4 @@ def run(args: argparse.Namespace) -> int:
     workflow = workflow_for_checkout(loaded, args.model, nodes=args.nodes, gpus_per_node=args.gpus_per_node,
                                      pr=args.pr, head_sha=args.head_sha)
     echo(dump(workflow).decode("utf-8").rstrip("\n"))
-    return 0
+    return ExitCode.OK

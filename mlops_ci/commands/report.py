@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,9 +26,9 @@ def run(args: argparse.Namespace) -> int:
     markdown = render_report(record, _common.links())
     if args.dry_run:
         echo(markdown)
-        return 0
+        return ExitCode.OK
     out = args.out or (args.record or _common.DEFAULT_RECORD).with_name("report.md")
     where = LocalPublisher(out, print_report=not args.quiet).publish(record, markdown)
     if args.quiet:
         echo(f"report written to {where} (verdict: {record.verdict})")
-    return 0
+    return ExitCode.OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             echo(f"released the hold on {args.model} in {args.env}: commit {result.commit_sha} on "
                  f"{result.remote} ({result.branch}); automatic promotion resumes")
-        return 0
+        return ExitCode.OK
     result = rollback(ws, args.model, args.env, tracking=backends.tracking, gitops=backends.gitops, to=args.to,
                       reason=reason, actor=actor, dry_run=args.dry_run)
     changed = [c for c in result.changes if c.action != "unchanged"]
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                                   f"{result.alias!r}"))
         for c in changed:
             echo(c.diff)
-        return 0
+        return ExitCode.OK
     if result.noop:
         echo(f"{args.env} already serves {args.model} v{result.version} on hold (no commit); "
              f"alias {result.alias!r} -> v{result.version}")
@@ -70,4 +71,4 @@ def run(args: argparse.Namespace) -> int:
              f"commit {result.commit_sha} on {result.remote} ({result.branch}); alias {result.alias!r} -> "
              f"v{result.version}; automatic promotion is on hold until `mlops-ci rollback --clear-hold "
              f"--model {args.model} --env {args.env}`")
-    return 0
+    return ExitCode.OK

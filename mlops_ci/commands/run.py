@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,10 +28,9 @@ def run(args: argparse.Namespace) -> int:
 
     from mlops_ci.backends.publishers import LocalPublisher
     from mlops_ci.console import echo
+    from mlops_ci.errors import ConfigError
     from mlops_ci.pipeline import default_backends, new_record, plan_pipeline, run_pipeline
     from mlops_ci.render.report import failure_lines, render_report
-
-    from mlops_ci.errors import ConfigError
 
     try:
         ws = _common.workspace(args, check_paths=True)
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
                 echo(f"  {entry.training.skip_reason}")
             elif entry.training and entry.training.command:
                 echo("  train: " + shlex.join(entry.training.command))
-        return 0
+        return ExitCode.OK
     backends = default_backends(ws)
     record = new_record(ctx, backends)
     try:
@@ -66,4 +66,4 @@ def run(args: argparse.Namespace) -> int:
             for line in failure_lines(record):
                 echo(line, stream=sys.stderr)
             echo(f"verdict: {record.verdict} (report: {where})", stream=sys.stderr)
-    return 1 if record.verdict == "fail" else 0
+    return ExitCode.GATE_FAILED if record.verdict == "fail" else ExitCode.OK

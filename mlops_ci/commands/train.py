@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,11 +34,10 @@ def run(args: argparse.Namespace) -> int:
 
         raise UsageError("--pr goes with --stop", hint="mlops-ci train --stop --pr N")
     import shlex
+    from contextlib import nullcontext
 
     from mlops_ci.console import echo
     from mlops_ci.errors import TrainingError
-    from contextlib import nullcontext
-
     from mlops_ci.pipeline import default_backends, open_record, recording, step_train
 
     ws = _common.workspace(args, check_paths=True)
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                 failed.append(f"{model}: {t.error}")
     if failed:
         raise TrainingError("training failed: " + "; ".join(failed))
-    return 0
+    return ExitCode.OK
 
 
 def stop(args: argparse.Namespace) -> int:
@@ -87,7 +87,7 @@ def stop(args: argparse.Namespace) -> int:
         echo(f"{what} {r.namespace}/{r.name} ({r.model} at {r.head_sha[:12]}, {r.phase})")
     if not runs:
         echo(f"no training Workflow of {repository} PR #{pr} is running on Argo")
-    return 0
+    return ExitCode.OK
 
 
 def closed_pull_request(ctx) -> int:

@@ -38,6 +38,9 @@ class Candidate:
     gate_summary: str = ""
     registered: bool = True
     run_id: str | None = None
+    # (message, hint) when it comes from a run record whose commit is not on the default branch:
+    # the policy's merged-only rule refuses it unless --allow-unmerged (mlops_ci.policy)
+    unmerged: tuple[str, str] | None = None
 
 
 def merged(ws: Workspace, sha: str) -> bool:
@@ -47,23 +50,29 @@ def merged(ws: Workspace, sha: str) -> bool:
     return ref is not None and gitutil.is_ancestor(sha, ref, ws.top)
 
 
+def unmerged(ws: Workspace, sha: str) -> tuple[str, str] | None:
+    """Why commit ``sha`` may not ship yet (message, hint), or None when it is merged."""
+    if merged(ws, sha):
+        return None
+    ref = ws.default_ref() or ws.config.default_branch
+    return (f"the run record is for commit {sha[:12]}, which is not merged into "
+            f"{ref.removeprefix('refs/heads/').removeprefix('refs/remotes/')} "
+            f"(at {(gitutil.rev_parse(ref, ws.top) or 'no such branch')[:12]})",
+            ("it is the record of another commit than HEAD: run `mlops-ci run` here to promote what this "
+             "commit ships, " if sha != gitutil.rev_parse("HEAD", ws.top) else "")
+            + "merge that change first (and fetch), pass --allow-unmerged for a writer's /mlops-ci promote, "
+            "or pass --version to promote a registry version directly")
+
+
 def candidate_from_record(ws: Workspace, record: RunRecord, model: str, *, check_merged: bool = True) -> Candidate:
     """The version a record names. Its lineage is the run's own context: what the deployment plan of
-    a run shows in-process; a promotion from a record file replaces it (:func:`check_with_registry`)."""
+    a run shows in-process; a promotion from a record file replaces it (:func:`check_with_registry`).
+    With ``check_merged``, whether its commit is merged is found out (the policy decides on it)."""
     entry = record.model(model)
     reg = entry.registration
     ev = entry.evaluation
     ctx = record.context
-    if check_merged and not merged(ws, ctx.head_sha):
-        ref = ws.default_ref() or ws.config.default_branch
-        raise PromotionError(
-            f"the run record is for commit {ctx.head_sha[:12]}, which is not merged into "
-            f"{ref.removeprefix('refs/heads/').removeprefix('refs/remotes/')} "
-            f"(at {(gitutil.rev_parse(ref, ws.top) or 'no such branch')[:12]})",
-            hint=("it is the record of another commit than HEAD: run `mlops-ci run` here to promote what this "
-                  "commit ships, " if ctx.head_sha != gitutil.rev_parse("HEAD", ws.top) else "")
-                 + "merge that change first (and fetch), pass --allow-unmerged for a writer's /mlops-ci promote, "
-                 "or pass --version to promote a registry version directly")
+    not_merged = unmerged(ws, ctx.head_sha) if check_merged else None
     training = entry.training
     run_id = reg.run_id if reg else training.run_id or (training.reused.run_id if training.reused else None) \
         if training else None
@@ -76,12 +85,12 @@ def candidate_from_record(ws: Workspace, record: RunRecord, model: str, *, check
     if reg is None:
         if ev is not None and ev.status == "fail" and run_id:  # promotable only with --force --reason
             return Candidate(model=model, version="", artifact_uri="", digest="", lineage=found, gates_passed=False,
-                             gate_summary=summary, registered=False, run_id=run_id)
+                             gate_summary=summary, registered=False, run_id=run_id, unmerged=not_merged)
         raise PromotionError(f"the run record for {ctx.head_sha[:12]} holds no registered version of {model}: "
                              "it was not evaluated",
                              hint="run `mlops-ci run` for this commit, or promote an MLflow version with --version")
     return Candidate(model=model, version=reg.version, artifact_uri=reg.artifact_uri, digest=reg.digest,
-                     lineage=found, gates_passed=passed, gate_summary=summary, run_id=run_id)
+                     lineage=found, gates_passed=passed, gate_summary=summary, run_id=run_id, unmerged=not_merged)
 
 
 def check_with_registry(tracking: Tracking, candidate: Candidate, source: Source) -> Candidate:
@@ -107,7 +116,7 @@ def check_with_registry(tracking: Tracking, candidate: Candidate, source: Source
     summary = candidate.gate_summary or ("" if passed else f"v{mv.version} carries no passing mlops-ci evaluation")
     return Candidate(model=candidate.model, version=candidate.version, artifact_uri=mv.artifact_uri, digest=digest,
                      lineage=lineage.of_version(mv.tags, mv.run_id, source), gates_passed=passed,
-                     gate_summary=summary, run_id=candidate.run_id)
+                     gate_summary=summary, run_id=candidate.run_id, unmerged=candidate.unmerged)
 
 
 def _from_version(tracking: Tracking, mv: ModelVersionInfo, source: Source | None) -> Candidate:

@@ -13,11 +13,10 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
-from mlops_ci import registry
+from mlops_ci import policy, registry
 from mlops_ci.backends.gitops import GitOpsRemote
 from mlops_ci.backends.gitops.base import Checkout
 from mlops_ci.backends.tracking import Tracking
@@ -25,10 +24,10 @@ from mlops_ci.errors import BackendError, FatalError, NotFound
 from mlops_ci.promotions import Desired, changed_entries, desired
 from mlops_ci.records import Context, PromotionRecord, PromotionRequest
 from mlops_ci.serving import hold, layout
+from mlops_ci.stages import promotion
 from mlops_ci.stages.candidate import Candidate, candidate_from_registry
-from mlops_ci.stages.promote import promote
+from mlops_ci.stages.promote import promote_candidate
 from mlops_ci.workspace import Workspace
-
 
 
 def served_version(ws: Workspace, co: Checkout, env: str, model: str) -> str | None:
@@ -44,6 +43,14 @@ def served_version(ws: Workspace, co: Checkout, env: str, model: str) -> str | N
     return None
 
 
+def _intent(entry: Desired, candidate: Candidate, **kwargs) -> policy.Intent:
+    """A declared entry's promotion: its ``reason:`` stands for --force --reason on the gates only
+    (a hold stops it; it was reviewed with the entry, and the merge already happened)."""
+    return policy.Intent("promote", entry.model, entry.env, version=entry.version,
+                         force_reason=entry.reason if not candidate.gates_passed else None,
+                         overrides=frozenset({"registered", "gates"}), allow_unmerged=True, **kwargs)
+
+
 def plan_request(ws: Workspace, entry: Desired, previous: str | None, *, tracking: Tracking,
                  gitops: GitOpsRemote) -> PromotionRequest:
     base = dict(env=entry.env, model=entry.model, version=entry.version, previous=previous,
@@ -54,10 +61,10 @@ def plan_request(ws: Workspace, entry: Desired, previous: str | None, *, trackin
     except (BackendError, NotFound) as err:
         return PromotionRequest(**base, status="fail", gates="fail", error=err.message)
     metrics = registry.metric_tags(tags)
-    forced = entry.reason if not candidate.gates_passed else None
-    # the diff is what the merge commits; whether the gates allow it is judged below
-    plan = promote(ws, replace(candidate, gates_passed=True), entry.env, tracking=tracking, gitops=gitops,
-                   dry_run=True, force_reason=forced)
+    # the diff is what the merge commits, whatever the policy says of it (judged below, and on merge)
+    applied, _ = promote_candidate(ws, candidate, _intent(entry, candidate, via="push", explain=True),
+                                   tracking=tracking, gitops=gitops)
+    plan = applied.record
     status = "pass"
     if not candidate.gates_passed:
         status = "warn" if entry.reason else "fail"
@@ -85,55 +92,46 @@ class Outcome:
     action: Action
     message: str
     record: PromotionRecord | None = None
+    source_commit: str | None = None  # the promoted version's lineage (for the GitHub Deployment)
 
     @property
     def failed(self) -> bool:
         return self.action in ("held", "refused")
 
 
-RemoteFor = Callable[[str, Candidate], GitOpsRemote]
-
-
-def apply_declared(ws: Workspace, *, tracking: Tracking, gitops: GitOpsRemote, remote_for: RemoteFor,
+def apply_declared(ws: Workspace, *, tracking: Tracking, gitops: GitOpsRemote,
+                   proposals: promotion.Proposals | None = None, via: policy.Route | None = None,
                    env: str | None = None, model: str | None = None, rev: str = "HEAD",
                    dry_run: bool = False) -> list[Outcome]:
-    """Promote every declared entry (of ``env``/``model`` if given) that is not in place yet.
-
-    ``gitops`` is read to see what is served and held; ``remote_for(env, candidate)`` is where the
-    promotion lands (the branch itself, or a pull request)."""
+    """Promote every declared entry (of ``env``/``model`` if given) that is not in place yet, each
+    through the one promotion path (its policy decides on holds and gates; it lands as ``via`` says,
+    else as the environment's promote_via says, ``proposals`` opening the pull requests)."""
     entries = [e for e in desired(ws, rev).values()
                if (env is None or e.env == env) and (model is None or e.model == model)]
     if not entries:
         return []
-    root = ws.config.gitops.path
     with gitops.checkout() as co:
-        state = {e.key: (served_version(ws, co, e.env, e.model), co.read(hold.path(root, e.env, e.model)))
-                 for e in entries}
+        served = {e.key: served_version(ws, co, e.env, e.model) for e in entries}
     out = []
     for entry in entries:
-        served, held = state[entry.key]
         alias = ws.config.alias_for(entry.env)
         current = tracking.version_by_alias(entry.model, alias)
-        if served == entry.version and current is not None and current.version == entry.version:
+        if served[entry.key] == entry.version and current is not None and current.version == entry.version:
             out.append(Outcome(entry, "unchanged", f"{entry.env} already serves {entry.model} v{entry.version}"))
-            continue
-        if held is not None and served != entry.version:
-            h = hold.parse(held)
-            out.append(Outcome(entry, "held", f"{entry.model} is on hold in {entry.env}"
-                               + (f" ({h.describe()})" if h else "") + f": {entry.source} asks for v{entry.version}, "
-                               f"release it with `{hold.clear_command(entry.model, entry.env)}` or change the entry"))
             continue
         try:
             candidate = candidate_from_registry(tracking, entry.model, entry.version)
-            if not candidate.gates_passed and not entry.reason:
-                out.append(Outcome(entry, "refused", f"{entry.model} v{entry.version} did not pass its gates "
-                                   f"({candidate.gate_summary}): add `reason:` to {entry.source} to promote it anyway"))
-                continue
-            record = promote(ws, candidate, entry.env, tracking=tracking, gitops=remote_for(entry.env, candidate),
-                             dry_run=dry_run, force_reason=None if candidate.gates_passed else entry.reason)
+            applied, planner = promote_candidate(ws, candidate, _intent(entry, candidate, via=via, dry_run=dry_run),
+                                                 tracking=tracking, gitops=gitops, proposals=proposals,
+                                                 raise_refused=False)
         except FatalError as err:
             out.append(Outcome(entry, "refused", f"{entry.source}: {err}"))
             continue
+        refused = applied.decision.blocking
+        if refused:
+            out.append(_refusal(entry, refused[0], candidate))
+            continue
+        record = applied.record
         if dry_run:
             action, what = "planned", "would change nothing" if record.noop else "would be promoted"
         elif record.pull_request:
@@ -142,8 +140,22 @@ def apply_declared(ws: Workspace, *, tracking: Tracking, gitops: GitOpsRemote, r
             action, what = "promoted", f"already served; alias {alias!r} moved to v{entry.version}"
         else:
             action, what = "promoted", f"commit {(record.commit_sha or '')[:12]}"
-        out.append(Outcome(entry, action, f"{entry.model} v{entry.version} to {entry.env}: {what}", record))
+        out.append(Outcome(entry, action, f"{entry.model} v{entry.version} to {entry.env}: {what}", record,
+                           source_commit=planner.candidate.lineage.get("source-commit")))
     return out
+
+
+def _refusal(entry: Desired, reason: policy.Reason, candidate: Candidate) -> Outcome:
+    """A declared entry the policy refused, said in the promotions file's terms."""
+    if reason.rule == "hold":
+        return Outcome(entry, "held", f"{entry.model} is on hold in {entry.env}"
+                       + (f" ({reason.detail})" if reason.detail else "") + f": {entry.source} asks for "
+                       f"v{entry.version}, release it with `{hold.clear_command(entry.model, entry.env)}` or change "
+                       "the entry")
+    if reason.rule == "gates":
+        return Outcome(entry, "refused", f"{entry.model} v{entry.version} did not pass its gates "
+                       f"({candidate.gate_summary}): add `reason:` to {entry.source} to promote it anyway")
+    return Outcome(entry, "refused", f"{entry.source}: {reason.refusal}")
 
 
 __all__ = ["Outcome", "apply_declared", "plan_request", "plan_requests", "served_version"]

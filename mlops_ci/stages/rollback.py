@@ -1,6 +1,10 @@
 """Rollback stage: restore the version an environment served before, hold it there, move the alias back.
 
-    history -> restore -> hold marker -> diff -> (dry run: stop) -> commit with trailers -> push -> alias
+    history -> restore -> hold marker -> policy -> change set -> (dry run: stop) -> commit with trailers
+            -> push -> alias
+
+The write is the one promotion path (mlops_ci.stages.promotion); this module plans what a
+rollback and the release of its hold write.
 
 Without a version, the GitOps history decides: the commits that set the current version (trailers
 ``Model``, ``Environment``, ``Model-Version``) are reverted for the model's manifest files only, so
@@ -16,17 +20,17 @@ until `clear_hold` removes it. As in promote, the alias moves only after the pus
 
 from __future__ import annotations
 
-import difflib
 import posixpath
 from dataclasses import dataclass
 
-from mlops_ci import registry
-from mlops_ci.backends.gitops import GitOpsRemote
+from mlops_ci import policy, registry
+from mlops_ci.backends.gitops import GitOpsRemote, changeset
 from mlops_ci.backends.gitops.base import Checkout, HistoryEntry
 from mlops_ci.backends.tracking import Tracking
-from mlops_ci.errors import BackendError, PromotionError
-from mlops_ci.records import FileChange, RollbackRecord
-from mlops_ci.serving import hold, kserve, layout, validate
+from mlops_ci.errors import PromotionError
+from mlops_ci.records import RollbackRecord
+from mlops_ci.serving import hold, kserve, layout
+from mlops_ci.stages import promotion
 from mlops_ci.stages.candidate import candidate_from_registry
 from mlops_ci.workspace import Workspace
 
@@ -41,16 +45,6 @@ class _Plan:
     digest: str
     gates_passed: bool
     reverted: tuple[HistoryEntry, ...] = ()
-
-
-def _change(path: str, old: bytes | None, new: bytes | None) -> FileChange:
-    if old == new:
-        return FileChange(path=path, action="unchanged")
-    a = [] if old is None else old.decode("utf-8", "replace").splitlines(keepends=True)
-    b = [] if new is None else new.decode("utf-8", "replace").splitlines(keepends=True)
-    diff = "".join(difflib.unified_diff(a, b, fromfile="/dev/null" if old is None else f"a/{path}",
-                                       tofile="/dev/null" if new is None else f"b/{path}"))
-    return FileChange(path=path, action="create" if old is None else "delete" if new is None else "modify", diff=diff)
 
 
 def _version_commits(history: list[HistoryEntry], model: str, env: str) -> list[tuple[HistoryEntry, str]]:
@@ -142,6 +136,80 @@ def commit_message(model: str, env: str, alias: str, plan: _Plan, hold_file: str
             f"Automatic promotion is on hold until {hold_file} is removed.\n\n{body}\n")
 
 
+class RollbackPlanner:
+    """What rolling ``model`` back in an environment writes (a :class:`promotion.Planner`)."""
+
+    replans = False
+
+    def __init__(self, to: str | None, reason: str | None, actor: str, *, tracking: Tracking,
+                 gitops: GitOpsRemote) -> None:
+        self.to, self.reason, self.actor, self.tracking, self.gitops = to, reason, actor, tracking, gitops
+        self.plan: _Plan | None = None
+        self.hold_file = ""
+        self.alias_name = ""
+        self.planned: dict[str, bytes | None] = {}
+        self._model = self._env = ""
+
+    def facts(self, ws: Workspace, co: Checkout, intent: policy.Intent) -> policy.Facts:
+        self._model, self._env = model, env = intent.model, intent.env
+        root = ws.config.gitops.path
+        self.hold_file, self.alias_name = hold.path(root, env, model), ws.config.alias_for(env)
+        history = co.log([layout.model_dir(root, env, model), posixpath.join(root, env, "kustomization.yaml")],
+                         exclude=[self.hold_file])
+        if self.to is None:
+            self.plan = _plan_revert(ws, co, self.gitops, model, env, history, self.tracking)
+        else:
+            self.plan = _plan_repin(ws, co, self.gitops, model, env, str(self.to), history, self.tracking)
+        plan = self.plan
+        files = dict(plan.files)
+        noop = not any(co.read(p) != data for p, data in files.items()) and co.read(self.hold_file) is not None
+        if plan.rollback_of == plan.version and not noop:
+            raise PromotionError(f"{env} already serves {model} v{plan.version}: nothing to roll back",
+                                 hint="pass --to VERSION with another version")
+        if not noop:
+            files[self.hold_file] = hold.render(hold.new(model, env, plan.version, plan.rollback_of, self.actor,
+                                                         self.reason))
+        self.planned = files
+        held = co.read(self.hold_file)
+        return policy.Facts(gates_passed=plan.gates_passed, run_id=None,
+                            hold_path=self.hold_file if held is not None else None,
+                            remote=f"{self.gitops.url} ({self.gitops.branch})")
+
+    def prepare(self, decision: policy.Decision) -> str | None:
+        return None
+
+    def files(self, ws: Workspace, co: Checkout, intent: policy.Intent, since: str | None) -> dict[str, bytes | None]:
+        return self.planned
+
+    def what(self) -> str:
+        assert self.plan is not None
+        return f"rolling back {self._model} in {self._env} to v{self.plan.version}"
+
+    def message(self, decision: policy.Decision) -> str:
+        assert self.plan is not None
+        return commit_message(self._model, self._env, self.alias_name, self.plan, self.hold_file, self.actor,
+                              self.reason)
+
+    def record(self, cs: changeset.ChangeSet, decision: policy.Decision, co: Checkout) -> RollbackRecord:
+        plan = self.plan
+        assert plan is not None
+        return RollbackRecord(model=self._model, env=self._env, alias=self.alias_name, action=plan.action,
+                              version=plan.version, rollback_of=plan.rollback_of,
+                              reverted_commits=[e.sha for e in plan.reverted], artifact_uri=plan.artifact_uri,
+                              digest=plan.digest, gates_passed=plan.gates_passed,
+                              reason=hold.one_line(self.reason) or None, actor=self.actor, hold_path=self.hold_file,
+                              dry_run=decision.intent.dry_run, noop=cs.noop, changes=cs.changes,
+                              remote=self.gitops.url, branch=self.gitops.branch, base_commit=cs.base,
+                              commit_sha=None if not cs.noop else cs.base)
+
+    def alias(self) -> tuple[str, str, str]:
+        plan = self.plan
+        assert plan is not None
+        return (plan.version, f"{self._model} v{plan.version} is restored in the GitOps repository",
+                f"run `mlops-ci rollback --model {self._model} --env {self._env} --to {plan.version}`: "
+                "git is a no-op and the alias moves")
+
+
 def rollback(
     ws: Workspace,
     model: str,
@@ -156,51 +224,58 @@ def rollback(
 ) -> RollbackRecord:
     """Restore the previous version (or ``to``) of ``model`` in ``env``, hold it there, move the alias back."""
     ws.model(model)  # a model name is never used as a path before it matched the config
-    env = ws.environment(env)
-    alias = ws.config.alias_for(env)
-    root = ws.config.gitops.path
-    hold_file = hold.path(root, env, model)
-    env_kustomization = posixpath.join(root, env, "kustomization.yaml")
-    with gitops.checkout() as co:
-        history = co.log([layout.model_dir(root, env, model), env_kustomization], exclude=[hold_file])
-        if to is None:
-            plan = _plan_revert(ws, co, gitops, model, env, history, tracking)
-        else:
-            plan = _plan_repin(ws, co, gitops, model, env, str(to), history, tracking)
-        files = dict(plan.files)
-        noop = not any(co.read(p) != data for p, data in files.items()) and co.read(hold_file) is not None
-        if plan.rollback_of == plan.version and not noop:
-            raise PromotionError(f"{env} already serves {model} v{plan.version}: nothing to roll back",
-                                 hint="pass --to VERSION with another version")
-        if not noop:
-            files[hold_file] = hold.render(hold.new(model, env, plan.version, plan.rollback_of, actor, reason))
-        changes = [_change(p, co.read(p), data) for p, data in files.items()]
-        touched = {c.path: files[c.path] for c in changes if c.action != "unchanged"}
-        record = RollbackRecord(model=model, env=env, alias=alias, action=plan.action, version=plan.version,
-                                rollback_of=plan.rollback_of, reverted_commits=[e.sha for e in plan.reverted],
-                                artifact_uri=plan.artifact_uri, digest=plan.digest, gates_passed=plan.gates_passed,
-                                reason=hold.one_line(reason) or None, actor=actor, hold_path=hold_file,
-                                dry_run=dry_run, noop=not touched, changes=changes, remote=gitops.url,
-                                branch=gitops.branch, base_commit=co.head, commit_sha=None if touched else co.head)
-        if touched:  # a restored or re-pinned manifest is validated like a promoted one
-            validate.check(touched, root=root, env=env, settings=validate.Settings.from_env(ws.env),
-                           checkout_dir=getattr(co, "path", None), read=co.read,
-                           what=f"rolling back {model} in {env} to v{plan.version}")
-        if dry_run:
-            return record
-        if touched:
-            record.commit_sha = co.commit_and_push(
-                touched, commit_message(model, env, alias, plan, hold_file, actor, reason))
-    try:
-        tracking.set_alias(model, alias, plan.version)
-        tracking.set_version_tags(model, plan.version, {registry.deployed(env): record.commit_sha or ""})
-    except BackendError as err:
-        raise BackendError(f"{model} v{plan.version} is restored in the GitOps repository "
-                           f"({(record.commit_sha or '')[:12]}) but the MLflow alias {alias!r} was not moved: "
-                           f"{err.message}",
-                           hint=f"run `mlops-ci rollback --model {model} --env {env} --to {plan.version}`: "
-                                "git is a no-op and the alias moves") from err
-    return record
+    intent = policy.Intent("rollback", model, ws.environment(env), version=to, dry_run=dry_run)
+    planner = RollbackPlanner(to, reason, actor, tracking=tracking, gitops=gitops)
+    return promotion.apply(ws, intent, planner, tracking=tracking, gitops=gitops).record
+
+
+class ClearHoldPlanner:
+    """What releasing a hold writes: the marker deleted, in a commit (a :class:`promotion.Planner`)."""
+
+    replans = False
+
+    def __init__(self, reason: str | None, actor: str, *, gitops: GitOpsRemote) -> None:
+        self.reason, self.actor, self.gitops = reason, actor, gitops
+        self.hold_file, self.version, self.intent = "", None, None
+
+    def facts(self, ws: Workspace, co: Checkout, intent: policy.Intent) -> policy.Facts:
+        self.intent = intent
+        self.hold_file = hold.path(ws.config.gitops.path, intent.env, intent.model)
+        self.alias_name = ws.config.alias_for(intent.env)
+        data = co.read(self.hold_file)
+        if data is None:
+            raise PromotionError(f"{intent.model} is not on hold in {intent.env}: {self.hold_file} does not exist in "
+                                 f"{self.gitops.url} ({self.gitops.branch})", hint="nothing to clear")
+        held = hold.parse(data)
+        self.version = held.version if held else None
+        return policy.Facts(hold_path=self.hold_file, hold_text=held.describe() if held else None,
+                            remote=f"{self.gitops.url} ({self.gitops.branch})")
+
+    def prepare(self, decision: policy.Decision) -> str | None:
+        return None
+
+    def files(self, ws: Workspace, co: Checkout, intent: policy.Intent, since: str | None) -> dict[str, bytes | None]:
+        return {self.hold_file: None}
+
+    def what(self) -> str:
+        return f"releasing the hold on {self.intent.model} in {self.intent.env}"
+
+    def message(self, decision: policy.Decision) -> str:
+        model, env = self.intent.model, self.intent.env
+        trailers = [("Model", model), ("Environment", env), ("Hold-Released", self.version or ""),
+                    ("Reason", hold.one_line(self.reason)), ("Released-By", self.actor)]
+        body = "\n".join(f"{k}: {v}" for k, v in trailers if v)
+        return f"release hold on {model} in {env}\n\nAutomatic promotion resumes.\n\n{body}\n"
+
+    def record(self, cs: changeset.ChangeSet, decision: policy.Decision, co: Checkout) -> RollbackRecord:
+        return RollbackRecord(model=self.intent.model, env=self.intent.env, alias=self.alias_name,
+                              action="clear-hold", version=self.version, reason=hold.one_line(self.reason) or None,
+                              actor=self.actor, hold_path=self.hold_file, dry_run=decision.intent.dry_run,
+                              changes=cs.changes, remote=self.gitops.url, branch=self.gitops.branch,
+                              base_commit=cs.base)
+
+    def alias(self) -> None:
+        return None
 
 
 def clear_hold(
@@ -215,24 +290,6 @@ def clear_hold(
 ) -> RollbackRecord:
     """Remove the hold marker of ``model`` in ``env`` in a commit, so automatic promotion resumes."""
     ws.model(model)
-    env = ws.environment(env)
-    hold_file = hold.path(ws.config.gitops.path, env, model)
-    with gitops.checkout() as co:
-        data = co.read(hold_file)
-        if data is None:
-            raise PromotionError(f"{model} is not on hold in {env}: {hold_file} does not exist in "
-                                 f"{gitops.url} ({gitops.branch})", hint="nothing to clear")
-        held = hold.parse(data)
-        version = held.version if held else None
-        record = RollbackRecord(model=model, env=env, alias=ws.config.alias_for(env), action="clear-hold",
-                                version=version, reason=hold.one_line(reason) or None, actor=actor,
-                                hold_path=hold_file, dry_run=dry_run, changes=[_change(hold_file, data, None)],
-                                remote=gitops.url, branch=gitops.branch, base_commit=co.head)
-        if dry_run:
-            return record
-        trailers = [("Model", model), ("Environment", env), ("Hold-Released", version or ""),
-                    ("Reason", hold.one_line(reason)), ("Released-By", actor)]
-        body = "\n".join(f"{k}: {v}" for k, v in trailers if v)
-        record.commit_sha = co.commit_and_push(
-            {hold_file: None}, f"release hold on {model} in {env}\n\nAutomatic promotion resumes.\n\n{body}\n")
-    return record
+    intent = policy.Intent("clear-hold", model, ws.environment(env), dry_run=dry_run)
+    return promotion.apply(ws, intent, ClearHoldPlanner(reason, actor, gitops=gitops), tracking=None,
+                           gitops=gitops).record

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 
@@ -26,8 +27,22 @@ class HistoryEntry:
 
 class Checkout(Protocol):
     head: str | None  # the commit the checkout is at (None: the branch does not exist yet)
+    # after commit_and_push: the URL of the pull request that proposes the commit (a checkout whose
+    # commits are proposed, not pushed to the branch: promote --via-pr); None for a direct push
+    proposal: str | None
+
+    @property
+    def branch(self) -> str:
+        """The branch its commits land on (the GitOps branch, or a proposal's own branch)."""
+
+    @property
+    def workdir(self) -> Path | None:
+        """The working copy on disk (kustomize builds the manifests there), if there is one."""
 
     def read(self, path: str) -> bytes | None: ...
+
+    def write(self, files: dict[str, bytes | None]) -> None:
+        """Write ``files`` into the working copy (None deletes one); a path outside it is refused."""
 
     def show(self, rev: str, path: str) -> bytes | None:
         """The bytes of ``path`` at commit ``rev``; None if it did not exist there."""

@@ -81,6 +81,15 @@ class GitCheckout:
         self.remote = remote
         self.path = path
         self.head = gitutil.rev_parse("HEAD", path)
+        self.proposal: str | None = None  # commits go to the branch itself
+
+    @property
+    def workdir(self) -> Path:
+        return self.path
+
+    @property
+    def branch(self) -> str:
+        return self.remote.branch
 
     def read(self, path: str) -> bytes | None:
         full = self.path / path
@@ -104,7 +113,7 @@ class GitCheckout:
                                         trailers=pairs, paths=tuple(n for n in names.splitlines() if n)))
         return entries
 
-    def _write(self, files: dict[str, bytes | None]) -> None:
+    def write(self, files: dict[str, bytes | None]) -> None:
         for rel, data in files.items():
             target = (self.path / rel).resolve()
             if self.path.resolve() not in target.parents:
@@ -116,7 +125,7 @@ class GitCheckout:
             target.write_bytes(data)
 
     def commit_and_push(self, files: dict[str, bytes | None], message: str) -> str:
-        self._write(files)
+        self.write(files)
         env = self.remote.identity_env()
         gitutil.git(["add", "--all", "--", *files], self.path)  # --all: a deleted file is staged too
         gitutil.git(["commit", "--quiet", "--no-verify", "-F", "-"], self.path, env=env,
@@ -166,7 +175,7 @@ class GitCheckout:
                           if posixpath.basename(path) in KUSTOMIZATIONS and theirs and ours else None)
                 if merged is None:
                     return False
-                self._write({path: merged})
+                self.write({path: merged})
             gitutil.git(["add", "--", *conflicted], self.path)
             proc = gitutil.git(["rebase", "--continue"], self.path, check=False,
                                env={**env, "GIT_EDITOR": "true"})

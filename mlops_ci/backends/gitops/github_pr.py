@@ -17,7 +17,6 @@ message is the title and body) keeps the lineage on ``gitops.branch`` for rollba
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from mlops_ci import gitutil
 from mlops_ci.backends.gitops.base import HistoryEntry
+from mlops_ci.backends.gitops.changeset import diff
 from mlops_ci.backends.gitops.git import GitCheckout, GitRemote
 from mlops_ci.errors import BackendError, PromotionError, UsageError
 
@@ -88,14 +88,21 @@ class PullRequestCheckout:
         self.remote = remote
         self.inner = inner
         self.head = inner.head  # the base branch's tip: what the promotion is planned against
-        self.pull_request: str | None = None
+        self.proposal: str | None = None  # the pull request, once the commit is proposed
 
     @property
-    def path(self):  # the working copy (manifest validation builds it with kustomize)
+    def workdir(self):  # the working copy (manifest validation builds it with kustomize)
         return self.inner.path
+
+    @property
+    def branch(self) -> str:  # the promotion's own branch, proposed into the GitOps branch
+        return self.remote.head_branch
 
     def read(self, path: str) -> bytes | None:
         return self.inner.read(path)
+
+    def write(self, files: dict[str, bytes | None]) -> None:
+        self.inner.write(files)
 
     def show(self, rev: str, path: str) -> bytes | None:
         return self.inner.show(rev, path)
@@ -110,7 +117,7 @@ class PullRequestCheckout:
                                  hint="make the first promotion with --push, or create the branch")
         env = remote.git.identity_env()
         ref = f"refs/heads/{remote.head_branch}"
-        diffs = [_diff(p, self.inner.read(p), data) for p, data in files.items()]
+        diffs = [diff(p, self.inner.read(p), data) for p, data in files.items()]
         listed = gitutil.git(["ls-remote", "origin", "--", ref], work, env=env).stdout.split()
         old = listed[0] if listed else None
         if old is not None:
@@ -118,7 +125,7 @@ class PullRequestCheckout:
         if old is not None and all(gitutil.show_file(old, p, work) == data for p, data in files.items()):
             sha = old  # the open proposal already holds exactly this change
         else:
-            self.inner._write(files)  # refuses paths outside the checkout
+            self.inner.write(files)  # refuses paths outside the checkout
             gitutil.git(["add", "--all", "--", *files], work)
             gitutil.git(["commit", "--quiet", "--no-verify", "-F", "-"], work, env=env, input_text=message)
             proc = gitutil.git(["push", "--quiet", f"--force-with-lease={ref}:{old or ''}", "origin",
@@ -130,15 +137,8 @@ class PullRequestCheckout:
                                    hint="another run is proposing the same promotion; re-run it when that is done")
             sha = gitutil.rev_parse("HEAD", work) or ""
         subject = message.split("\n", 1)[0]
-        self.pull_request = remote.open_pull_request(subject, pull_request_body(message, diffs, remote.head_branch))
+        self.proposal = remote.open_pull_request(subject, pull_request_body(message, diffs, remote.head_branch))
         return sha
-
-
-def _diff(path: str, old: bytes | None, new: bytes | None) -> str:
-    a = [] if old is None else old.decode("utf-8", "replace").splitlines(keepends=True)
-    b = [] if new is None else new.decode("utf-8", "replace").splitlines(keepends=True)
-    return "".join(difflib.unified_diff(a, b, fromfile="/dev/null" if old is None else f"a/{path}",
-                                        tofile="/dev/null" if new is None else f"b/{path}"))
 
 
 class PullRequestRemote:
@@ -160,7 +160,11 @@ class PullRequestRemote:
     @contextmanager
     def checkout(self) -> Iterator[PullRequestCheckout]:
         with self.git.checkout() as co:
-            yield PullRequestCheckout(self, co)
+            yield self.adopt(co)
+
+    def adopt(self, co: GitCheckout) -> PullRequestCheckout:
+        """``co`` (a checkout of the GitOps branch), with its commit proposed here instead of pushed."""
+        return PullRequestCheckout(self, co)
 
     def open_pull_request(self, title: str, body: str) -> str:
         """The open pull request from the promotion branch (created, or its text brought up to date)."""

@@ -180,7 +180,9 @@ def decide_comment(event: CommentEvent, api: SlashApi | None, *,
     if ignored:
         return Outcome(event, ignored=ignored, outputs=empty_outputs(event.pr_number))
     parsed = parse_command(event.body, environments)
-    assert parsed is not None and event.author and event.pr_number  # triage checked them
+    if parsed is None or not event.author or event.pr_number is None:  # triage checked them; never trust that
+        return Outcome(event, ignored="the comment is not a command on a pull request",
+                       outputs=empty_outputs(event.pr_number))
     if api is None:
         return Outcome(event, unread="no GITHUB_TOKEN, so GitHub was not read",
                        outputs=empty_outputs(event.pr_number))
@@ -196,7 +198,8 @@ def decide_comment(event: CommentEvent, api: SlashApi | None, *,
 def answer(api: SlashApi, outcome: Outcome) -> None:
     """React to the command's comment, then post the reply."""
     decision, event = outcome.decision, outcome.event
-    assert decision is not None and event.pr_number and event.comment_id
+    if decision is None or event.pr_number is None or event.comment_id is None:
+        raise InputError("there is no decided command to answer (the event has no pull request or comment id)")
     api.react(event.pr_number, event.comment_id, decision.reaction)
     outcome.reply_url = api.reply(event.pr_number, event.comment_id, mask(decision.reply))
     outcome.sent = True

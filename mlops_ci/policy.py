@@ -1,0 +1,223 @@
+"""Whether a change to what an environment serves may happen, and how it lands: one evaluator.
+
+    evaluate(intent, facts) -> Decision
+
+Every path that writes to the GitOps repository asks once, before it writes: promote (from a run
+record, a version, a pull request's pinned head), ``--declared``, rollback and clearing a hold.
+The decision lists every reason (a rule that refuses, one that was overridden by ``--force
+--reason`` and is recorded, a note) and how the change lands (pushed, or proposed as a pull
+request). A rule that clears by itself says when (``not_before``), not only "no".
+
+A rule is one small function ``(intent, facts) -> reasons``; :data:`RULES` is the list the
+evaluator runs, in order. Adding a rule (a freeze window, an environment order, approvers) is
+one function and one entry. Rules read only ``Intent`` and ``Facts``: they never do I/O, so
+callers gather the facts (the registry's evaluation, the hold marker, git ancestry) first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from mlops_ci.errors import FatalError, GateFailed, PromotionError, UsageError
+
+Action = Literal["promote", "rollback", "clear-hold"]
+Route = Literal["push", "pull_request"]
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What someone asked for. ``force_reason``: ``promote --force --reason`` (or a declared
+    entry's ``reason:``); ``via``: ``--via-pr``/``--push`` (None: as the environment is configured);
+    ``explain``: plan and report even what the policy refuses (a pull request's plan of the
+    promotions file), never write."""
+
+    action: Action
+    model: str
+    env: str
+    version: str | None = None
+    force_reason: str | None = None
+    allow_unmerged: bool = False
+    via: Route | None = None
+    dry_run: bool = False
+    explain: bool = False
+    # the rules ``force_reason`` may go past (None: every rule that can be forced); a declared
+    # entry's ``reason:`` overrides the gates, never a hold
+    overrides: frozenset[str] | None = None
+
+    def forced(self, rule: str) -> bool:
+        """Whether --force --reason (or its equivalent) goes past ``rule``."""
+        return bool(self.force_reason) and (self.overrides is None or rule in self.overrides)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules judge, gathered by the caller before it writes."""
+
+    registered: bool = True  # the candidate is a registry version (False: its gates failed, so it is not)
+    gates_passed: bool = True
+    gate_summary: str = ""
+    run_id: str | None = None
+    unmerged: tuple[str, str] | None = None  # (message, hint): the source commit is not on the default branch
+    hold_path: str | None = None  # the hold marker in the environment, if there is one
+    hold_text: str | None = None  # who holds which version, when and why
+    remote: str = ""  # "url (branch)", for messages
+    configured_via: Route = "push"  # the environment's promote_via (or its default)
+    now: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One rule's finding. ``blocks``: it refuses the change; ``overridden``: it would have, and
+    ``--force --reason`` went past it (recorded); ``shows_plan``: a dry run still renders the change
+    (what a real run would refuse, e.g. a hold, is shown with it); ``not_before``: the rule clears by
+    itself then; ``route``: how the change lands."""
+
+    rule: str
+    message: str
+    blocks: bool = False
+    hint: str | None = None
+    error: type[FatalError] = PromotionError
+    overridden: bool = False
+    shows_plan: bool = False
+    not_before: datetime | None = None
+    route: Route | None = None
+    planned_note: str | None = None  # what a dry run that plans past this refusal says about it
+    detail: str | None = None  # the fact behind it in a few words (who holds which version, since when, why)
+
+    @property
+    def refusal(self) -> str:
+        """One line for a dry run's output: what the real run would refuse."""
+        return self.planned_note or self.message + (f" ({self.hint})" if self.hint else "")
+
+
+@dataclass(frozen=True)
+class Decision:
+    intent: Intent
+    reasons: tuple[Reason, ...] = field(default_factory=tuple)
+
+    @property
+    def allowed(self) -> bool:
+        return not self.blocking
+
+    @property
+    def blocking(self) -> list[Reason]:
+        return [r for r in self.reasons if r.blocks]
+
+    @property
+    def overridden(self) -> list[Reason]:
+        return [r for r in self.reasons if r.overridden]
+
+    @property
+    def via(self) -> Route:
+        routes = [r.route for r in self.reasons if r.route]
+        return routes[-1] if routes else "push"
+
+    def overrode(self, rule: str) -> bool:
+        return any(r.rule == rule for r in self.overridden)
+
+    def error(self, reason: Reason | None = None) -> FatalError:
+        r = reason or self.blocking[0]
+        when = f" (not before {r.not_before.isoformat(timespec='minutes')})" if r.not_before else ""
+        return r.error(r.message + when, hint=r.hint)
+
+    def enforce(self) -> None:
+        """Raise the first refusal, unless this is a dry run that still plans past it (a dry run
+        of a change that a rule refuses outright raises like the real one)."""
+        if self.intent.explain:
+            return
+        for r in self.blocking:
+            if not (self.intent.dry_run and r.shows_plan):
+                raise self.error(r)
+
+
+Rule = Callable[[Intent, Facts], Iterable[Reason]]
+
+
+# -- the rules -----------------------------------------------------------------------------------------------
+def force_needs_reason(intent: Intent, facts: Facts) -> Iterable[Reason]:
+    if intent.force_reason is not None and not intent.force_reason.strip():
+        yield Reason("force", "--force needs a non-empty --reason", blocks=True, error=UsageError)
+
+
+def registered(intent: Intent, facts: Facts) -> Iterable[Reason]:
+    """A candidate whose gates failed never reached the registry: only --force --reason promotes it,
+    by registering its run at promotion."""
+    if intent.action != "promote" or facts.registered:
+        return
+    if intent.forced("registered"):
+        yield Reason("registered", f"run {facts.run_id} is registered at promotion although its gates failed "
+                     f"({facts.gate_summary}): {intent.force_reason}", overridden=True)
+        return
+    yield Reason("registered", f"{intent.model}: the candidate of run {facts.run_id} did not pass its gates "
+                 f"({facts.gate_summary}) and is not registered", blocks=True, error=GateFailed,
+                 hint="fix the model, or pass --force --reason TEXT to register and promote it anyway (recorded)")
+
+
+def gates(intent: Intent, facts: Facts) -> Iterable[Reason]:
+    """A version that did not pass its gates is promoted only with --force --reason; a rollback may
+    restore one (it restores what was served), recorded."""
+    if facts.gates_passed or not facts.registered:
+        return
+    what = f"{intent.model} v{intent.version} did not pass its gates" + (
+        f" ({facts.gate_summary})" if facts.gate_summary else "")
+    if intent.action == "rollback":
+        yield Reason("gates", f"{intent.model} v{intent.version} carries no passing mlops-ci evaluation (recorded)")
+    elif intent.action == "promote" and intent.forced("gates"):
+        yield Reason("gates", f"{what}; promoted anyway: {intent.force_reason}", overridden=True)
+    elif intent.action == "promote":
+        yield Reason("gates", what, blocks=True, error=GateFailed,
+                     hint="fix the model, or pass --force --reason TEXT to promote anyway (recorded)")
+
+
+def merged_only(intent: Intent, facts: Facts) -> Iterable[Reason]:
+    """What a run record names ships only once its commit is on the default branch (--force never
+    lifts this; --allow-unmerged does, for a writer's /mlops-ci promote)."""
+    if intent.action == "promote" and facts.unmerged and not intent.allow_unmerged:
+        message, hint = facts.unmerged
+        yield Reason("merged", message, blocks=True, hint=hint)
+
+
+def holds(intent: Intent, facts: Facts) -> Iterable[Reason]:
+    """A rollback's hold stops promotion of that model in that environment until it is cleared;
+    --force --reason goes past it once (recorded). A dry run still plans the promotion."""
+    if intent.action != "promote" or facts.hold_path is None:
+        return
+    if intent.forced("hold"):
+        yield Reason("hold", f"{facts.hold_path} holds {intent.model} in {intent.env}; promoted past it: "
+                     f"{intent.force_reason}", overridden=True)
+        return
+    from mlops_ci.serving.hold import clear_command
+
+    yield Reason("hold", f"{intent.model} is on hold in {intent.env}"
+                 + (f" ({facts.hold_text})" if facts.hold_text else "") + f": {facts.hold_path} exists in "
+                 f"{facts.remote}", blocks=True, shows_plan=True, detail=facts.hold_text,
+                 hint=f"release it with `{clear_command(intent.model, intent.env)}`, or pass --force --reason TEXT "
+                      "to promote past it once (recorded)",
+                 planned_note=f"{facts.hold_path} holds {intent.model} in {intent.env}: a real promote is refused "
+                              f"without --force --reason (release it with `mlops-ci rollback --model {intent.model} "
+                              f"--env {intent.env} --clear-hold`)")
+
+
+def via(intent: Intent, facts: Facts) -> Iterable[Reason]:
+    """A promotion is pushed to the GitOps branch or proposed as a pull request there: as asked
+    (--via-pr, --push), else as the environment's promote_via says. Rollbacks are pushed."""
+    if intent.action != "promote":
+        return
+    route = intent.via or facts.configured_via
+    why = "asked" if intent.via else "the environment's promote_via"
+    yield Reason("via", f"{'proposed as a pull request' if route == 'pull_request' else 'pushed'} ({why})",
+                 route=route)
+
+
+RULES: list[Rule] = [merged_only, registered, gates, force_needs_reason, holds, via]
+
+
+def evaluate(intent: Intent, facts: Facts, rules: Iterable[Rule] | None = None) -> Decision:
+    """Every rule's reasons, in order."""
+    return Decision(intent, tuple(r for rule in (RULES if rules is None else rules) for r in rule(intent, facts)))
+
+
+__all__ = ["RULES", "Decision", "Facts", "Intent", "Reason", "Rule", "evaluate"]
