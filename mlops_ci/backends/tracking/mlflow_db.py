@@ -17,7 +17,7 @@ def _schema_template() -> Path | None:
     import tempfile
     from importlib.metadata import version
 
-    from mlops_ci.checks.suites.env import cache_root
+    from mlops_ci.toolenv import cache_root
 
     folder = cache_root() / "mlflow-schema"
     template = folder / f"mlflow-{version('mlflow')}.db"

@@ -8,11 +8,12 @@ the suite, and the core reads back a validated JSON result. Nothing here imports
                        out_dir=Path(".mlops-ci/suites/train_test_validation"))
 """
 
-from mlops_ci.checks.suites.env import DeepchecksEnv, EnvBuildError, cache_root, ensure_env
+from mlops_ci.checks.suites.env import DeepchecksEnv, EnvBuildError, ensure_env
 from mlops_ci.checks.suites.models import Predictions, SuiteSpec
 from mlops_ci.checks.suites.runner import run_suite, sample_indices
 from mlops_ci.config.suites import SuiteConfig, SuitesConfig
 from mlops_ci.records.suites import SuiteCheckResult, SuiteResult
+from mlops_ci.toolenv import cache_root
 
 __all__ = [
     "DeepchecksEnv", "EnvBuildError", "Predictions", "SuiteCheckResult", "SuiteConfig",

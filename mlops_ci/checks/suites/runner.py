@@ -2,17 +2,15 @@
 
 The core never imports deepchecks: it samples the frames, writes them as Parquet (and the
 precomputed predictions as ``.npy``) into ``out_dir``, runs ``worker.py`` with the
-environment's interpreter, and reads back the worker's JSON, which it treats as untrusted:
-size-capped, parsed without NaN, validated, then mapped through the suite's policy.
+environment's interpreter (:func:`mlops_ci.toolenv.call`: the spec as a file named on its
+command line, the result as a file the spec names), and reads back the worker's JSON, which it
+treats as untrusted: size-capped, parsed without NaN, validated, then mapped through the
+suite's policy.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import signal
-import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,20 +23,27 @@ from mlops_ci.checks.suites.models import Predictions, SuiteSpec, WorkerCheck, W
 from mlops_ci.checks.suites.worker import EXIT_SPEC, PREDICTION_KEYS, PROTOCOL
 from mlops_ci.console import NullProgress, Progress
 from mlops_ci.errors import ConfigError, DataError
+from mlops_ci.masking import mask
 from mlops_ci.records.suites import ConditionOutcome, SuiteCheckResult, SuiteResult
+from mlops_ci.toolenv import (
+    MAX_RESPONSE_BYTES,
+    ToolEnv,
+    WorkerExited,
+    WorkerFailed,
+    WorkerTimeout,
+    call,
+    read_response,
+    tail,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
 WORKER = Path(__file__).with_name("worker.py")
-MAX_RESULT_BYTES = 16 * 1024 * 1024
+MAX_RESULT_BYTES = MAX_RESPONSE_BYTES
 TASKS = ("binary", "multiclass", "regression")
 REGRESSION_STRATA = 10
-
-
-class WorkerFailed(Exception):
-    """The worker produced no usable result; the message says why (gated by ``on_error``)."""
 
 
 # --- sampling ---------------------------------------------------------------------------------
@@ -155,58 +160,21 @@ def _write_inputs(out_dir: Path, frames: dict, preds: dict) -> dict[str, str]:
 
 # --- the worker --------------------------------------------------------------------------------
 
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    kept = [line[:500] for line in text.splitlines() if line.strip()]
-    return "\n".join(kept[-lines:])
-
-
-def _run_worker(python: Path, spec_path: Path, log: Path, timeout_s: float) -> int:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env.update(PYTHONNOUSERSITE="1", MPLBACKEND="Agg", PYTHONWARNINGS="ignore::FutureWarning")
-    with open(log, "w", encoding="utf-8") as out:
-        proc = subprocess.Popen([str(python), str(WORKER), str(spec_path)], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
-        try:
-            return proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            raise WorkerFailed(f"the worker ran past its timeout of {timeout_s:.0f}s and was "
-                               "stopped (raise timeout_minutes or lower sample_rows)") from None
-        except BaseException:
-            _kill(proc)
-            raise
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    proc.wait()
-
-
-def _strict_constant(name: str) -> float:
-    raise ValueError(f"{name} is not valid JSON")
+# matplotlib without a display; deepchecks' FutureWarnings would bury a traceback in the log
+WORKER_ENV = {"MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore::FutureWarning"}
 
 
 def parse_result(path: Path, suite: str, *, max_bytes: int = MAX_RESULT_BYTES) -> WorkerResult:
     """The worker's result file, validated; :class:`WorkerFailed` when it cannot be trusted."""
+    return validate_result(read_response(path, max_bytes=max_bytes), path, suite)
+
+
+def validate_result(data: Any, path: Path, suite: str) -> WorkerResult:
+    """The worker's parsed result (from ``path``) checked against the protocol and ``suite``."""
     try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise WorkerFailed(f"the worker exited 0 but wrote no result ({path})") from err
-    if size > max_bytes:
-        raise WorkerFailed(f"the worker's result {path} is {size} bytes, over the cap of {max_bytes}")
-    try:
-        data = json.loads(path.read_bytes(), parse_constant=_strict_constant)
         raw = WorkerResult.model_validate(data)
-    except (ValueError, ValidationError) as err:  # ValidationError first would be nicer, same type
-        raise WorkerFailed(f"the worker's result {path} is not valid: {str(err)[:1000]}") from err
+    except ValidationError as err:
+        raise WorkerFailed(mask(f"the worker's result {path} is not valid: {str(err)[:1000]}")) from err
     if raw.protocol != PROTOCOL:
         raise WorkerFailed(f"the worker speaks protocol {raw.protocol}, this mlops-ci {PROTOCOL}")
     if raw.suite != suite:
@@ -268,7 +236,7 @@ def run_suite(
     sample_rows: int | None = None,
     seed: int = 0,
     categorical: Sequence[str] | None = None,
-    env: envs.DeepchecksEnv | None = None,
+    env: ToolEnv | None = None,
 ) -> SuiteResult:
     """Run ``spec.name`` on ``train``/``test`` in the deepchecks environment.
 
@@ -276,9 +244,9 @@ def run_suite(
     object, bool, string and category columns; ``env`` to ``ensure_env(cache_dir=cache_dir)``
     (pass one to run several suites without checking it each time). Raises
     :class:`DataError` for unusable inputs, :class:`ConfigError` when the worker rejects the
-    config's check or condition names, and :class:`~.env.EnvBuildError` when the environment
-    cannot be built; a worker that crashes, times out or writes garbage gives a result gated
-    by ``on_error``.
+    config's check or condition names, and :class:`~mlops_ci.toolenv.EnvBuildError` when the
+    environment cannot be built; a worker that crashes, times out or writes garbage gives a
+    result gated by ``on_error``.
     """
     started = time.monotonic()
     progress = progress or NullProgress()
@@ -296,14 +264,13 @@ def run_suite(
     result_path, html_path, log = out_dir / "result.json", out_dir / "report.html", out_dir / "worker.log"
     for stale in (result_path, html_path):
         stale.unlink(missing_ok=True)
-    spec_path = out_dir / "spec.json"
-    spec_path.write_text(json.dumps({
+    request = {
         "protocol": PROTOCOL, "suite": spec.name, "train": paths["train"], "test": paths.get("test"),
         "label": label, "task": task, "categorical": categorical,
         "predictions": {key: paths[key] for key in preds}, "classes": classes,
         "conditions": config.conditions, "statuses": config.statuses,
         "output": {"result": str(result_path), "html": str(html_path)},
-    }, indent=1) + "\n", encoding="utf-8")
+    }
 
     env = env or envs.ensure_env(cache_dir=cache_dir, progress=progress)
     timeout_s = timeout_s if timeout_s is not None else config.timeout_minutes * 60
@@ -311,13 +278,8 @@ def run_suite(
     rows = " + ".join(f"{n} {kind}" for kind, n in sampled.items())
     try:
         with progress.step(f"deepchecks {spec.name} ({rows} rows)"):
-            code = _run_worker(env.python, spec_path, log, timeout_s)
-            if code == EXIT_SPEC:
-                raise ConfigError(f"deepchecks {spec.name}: {_tail(log, 5)}",
-                                  hint=f"fix checks.suites.{spec.name}.conditions / statuses")
-            if code != 0:
-                raise WorkerFailed(f"the worker exited with {code}; the end of {log}:\n{_tail(log)}")
-            raw = parse_result(result_path, spec.name)
+            raw = validate_result(_call_worker(env, request, out_dir, log, timeout_s, spec.name),
+                                  result_path, spec.name)
     except WorkerFailed as failed:
         progress.log(f"deepchecks {spec.name} failed: {str(failed).splitlines()[0]}")
         status = {"fail": "fail", "warn": "warn", "ignore": "error"}[config.on_error]
@@ -329,6 +291,22 @@ def run_suite(
                        result_path=str(result_path), duration_s=time.monotonic() - started,
                        error=raw.html_error and f"the HTML report could not be written: {raw.html_error}",
                        deepchecks_version=raw.deepchecks_version, **common)
+
+
+def _call_worker(env: ToolEnv, request: dict, out_dir: Path, log: Path, timeout_s: float, suite: str) -> Any:
+    """``worker.py spec.json``, which writes ``result.json``; exit 3 (the spec is unusable) is
+    a ConfigError, any other failure a :class:`WorkerFailed`."""
+    try:
+        return call(env.python, WORKER, request, log=log, timeout_s=timeout_s, env=WORKER_ENV,
+                    request_path=out_dir / "spec.json", response_path=Path(request["output"]["result"]),
+                    max_response_bytes=MAX_RESULT_BYTES)
+    except WorkerTimeout as late:
+        raise WorkerFailed(f"{late} (raise timeout_minutes or lower sample_rows)") from late
+    except WorkerExited as exited:
+        if exited.code != EXIT_SPEC:
+            raise
+        raise ConfigError(f"deepchecks {suite}: {tail(log, 5)}",
+                          hint=f"fix checks.suites.{suite}.conditions / statuses") from exited
 
 
 def _validated_inputs(spec, train, test, label, task, predictions, categorical):
