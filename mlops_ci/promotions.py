@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops_ci import gitutil
-from mlops_ci.config.loader import _plain, _position, load_yaml
+from mlops_ci.config.loader import plain_data, position, load_yaml
 from mlops_ci.config.schema import Config, Name
 from mlops_ci.errors import ConfigError
 
@@ -107,18 +107,18 @@ def parse(data: bytes, config: Config, *, name: str = PROMOTIONS_NAME) -> dict[t
         raise ConfigError(f"{name}:1:1: the top level must be a mapping with 'version: 1' and 'environments:'",
                           hint="see the example in the docstring of mlops_ci/promotions.py or the README")
     try:
-        parsed = _File.model_validate(_normalise(_plain(doc)))
+        parsed = _File.model_validate(_normalise(plain_data(doc)))
     except ValidationError as err:
-        raise ConfigError("\n".join(_message(_position(name, doc, tuple(e["loc"])), tuple(e["loc"]), e)
+        raise ConfigError("\n".join(_message(position(name, doc, tuple(e["loc"])), tuple(e["loc"]), e)
                                     for e in err.errors())) from None
     problems, out = [], {}
     for env, models in parsed.environments.items():
         if env not in config.environments:
-            problems.append(f"{_position(name, doc, ('environments', env))}: environment {env!r} is not defined "
+            problems.append(f"{position(name, doc, ('environments', env))}: environment {env!r} is not defined "
                             f"in .mlops-ci.yaml (fix: use one of {', '.join(sorted(config.environments))})")
             continue
         for model, entry in models.items():
-            where = _position(name, doc, ("environments", env, model))
+            where = position(name, doc, ("environments", env, model))
             if model not in config.models:
                 problems.append(f"{where}: model {model!r} is not defined in .mlops-ci.yaml "
                                 f"(fix: use one of {', '.join(sorted(config.models))})")

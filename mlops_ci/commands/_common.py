@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -67,18 +68,24 @@ def add_record_to_read(p: argparse.ArgumentParser, what: str) -> None:
                         "the current head)")
 
 
-def record_of_head(path: Path | None):
+def job_env() -> dict[str, str]:
+    """This job's environment, read once by a command that has no workspace (report, publish) and
+    handed on: the same source a workspace's ``env`` is."""
+    import os
+
+    return dict(os.environ)
+
+
+def record_of_head(path: Path | None, env: Mapping[str, str]):
     """The run record at ``path``; without ``path``, the default record, refused unless it is the
     record of the head being worked on (a failed run's report never shows another commit's record).
     Its provenance comes from this job's event (mlops_ci.context.github.record_provenance)."""
-    import os
-
     from mlops_ci.context import detect_context
     from mlops_ci.context.github import record_provenance
     from mlops_ci.errors import FatalError, RecordError
     from mlops_ci.records import load_record
 
-    record = load_record(path or DEFAULT_RECORD, provenance=record_provenance(os.environ))
+    record = load_record(path or DEFAULT_RECORD, provenance=record_provenance(env))
     if path is not None:
         return record
     try:
@@ -93,15 +100,13 @@ def record_of_head(path: Path | None):
     return record
 
 
-def links(ws=None):
+def links(ws=None, env: Mapping[str, str] | None = None):
     """Where a report rendered by this command may link: this job's run (GitHub Actions), the
     MLflow UI and the Argo UI the config names, the GitOps repository's pull requests."""
-    import os
-
     from mlops_ci.render.markdown import Links
 
     if ws is None:
-        return Links.from_env(os.environ)
+        return Links.from_env(env if env is not None else job_env())
     bases = [m.train.argo.server_url.rstrip("/") + "/workflows/" for m in ws.config.models.values()
              if m.train.argo is not None and m.train.argo.server_url]
     repo = ws.config.gitops.github_repository

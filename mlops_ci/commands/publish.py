@@ -8,7 +8,6 @@ GitHub refuses or fails, with the call and what to do.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 
 from mlops_ci.commands import _common
@@ -25,8 +24,9 @@ def _sha(value: str) -> str:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     _common.add_record_to_read(p, "publish")
-    p.add_argument("--to", choices=("github", "local"), default=None,
-                   help="where to publish (default: github inside GitHub Actions, else local)")
+    p.add_argument("--to", default=None, metavar="PUBLISHER",
+                   help="where to publish: a publisher's name, e.g. github or local (default: github inside "
+                        "GitHub Actions, else local)")
     p.add_argument("--pr", type=int, default=None, metavar="N",
                    help="the pull request to comment on (default: from the GitHub event or the record)")
     p.add_argument("--head-sha", type=_sha, default=None, metavar="SHA",
@@ -38,25 +38,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from mlops_ci.backends.publishers import GitHubPublisher, LocalPublisher
+    from mlops_ci.backends.publishers import PUBLISHERS
     from mlops_ci.console import echo
+    from mlops_ci.errors import UsageError
     from mlops_ci.records import write_text_atomic
     from mlops_ci.render.report import render_report
 
-    record = _common.record_of_head(args.record)
-    markdown = render_report(record, _common.links())
+    env = _common.job_env()
+    record = _common.record_of_head(args.record, env)
+    markdown = render_report(record, _common.links(env=env))
     record_path = args.record or _common.DEFAULT_RECORD
     report_path = record_path.with_name("report.md")
-    to = args.to or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "local")
-    if to == "local":
-        if args.dry_run:
-            echo(markdown)
-            return ExitCode.OK
-        LocalPublisher(report_path, print_report=False).publish(record, markdown)
-        echo(f"report written to {report_path} (verdict: {record.verdict})")
-        return ExitCode.OK
-    publisher = GitHubPublisher.from_env(
-        default_branch=record.context.default_branch, pr=args.pr, head_sha=args.head_sha,
+    to = args.to or ("github" if env.get("GITHUB_ACTIONS") == "true" else "local")
+    if to not in PUBLISHERS:
+        raise UsageError(f"--to {to!r} is not a publisher: use one of {', '.join(PUBLISHERS)}")
+    publisher = PUBLISHERS[to].from_env(
+        env, default_branch=record.context.default_branch, pr=args.pr, head_sha=args.head_sha,
         record_path=record_path, report_path=report_path,
         on_note=lambda line: echo(f"mlops-ci: {line}", stream=sys.stderr))
     if args.dry_run:
@@ -64,9 +61,12 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.OK
     write_text_atomic(report_path, markdown)
     where = publisher.publish(record, markdown)
+    if to == "local":
+        echo(f"report written to {where} (verdict: {record.verdict})")
+        return ExitCode.OK
     echo(f"published the report (verdict: {record.verdict})" + (f": {where}" if where else ""))
     if publisher.posted_to is not None:
-        keep_claims(record, *publisher.posted_to, env=os.environ)
+        keep_claims(record, *publisher.posted_to, env=env)
     return ExitCode.OK
 
 

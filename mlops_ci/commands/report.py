@@ -22,8 +22,9 @@ def run(args: argparse.Namespace) -> int:
     from mlops_ci.console import echo
     from mlops_ci.render.report import render_report
 
-    record = _common.record_of_head(args.record)
-    markdown = render_report(record, _common.links())
+    env = _common.job_env()
+    record = _common.record_of_head(args.record, env)
+    markdown = render_report(record, _common.links(env=env))
     if args.dry_run:
         echo(markdown)
         return ExitCode.OK

@@ -122,7 +122,7 @@ def load_config(path: Path, *, check_paths: bool = False) -> LoadedConfig:
                           hint="start with 'version: 1'")
 
     try:
-        config = Config.model_validate(_plain(doc))
+        config = Config.model_validate(plain_data(doc))
     except ValidationError as err:
         lines = [_format_pydantic_error(path, doc, e) for e in err.errors()]
         raise ConfigError("\n".join(lines)) from None
@@ -134,18 +134,18 @@ def load_config(path: Path, *, check_paths: bool = False) -> LoadedConfig:
     if found:
         lines = []
         for p in found:
-            where = _position(path, doc, p.loc)
+            where = position(path, doc, p.loc)
             lines.append(f"{where}: {_dotted(p.loc)}: {p.message}" + (f" (fix: {p.hint})" if p.hint else ""))
         raise ConfigError("\n".join(lines))
     return LoadedConfig(config=config, path=path.resolve())
 
 
-def _plain(node: Any) -> Any:
+def plain_data(node: Any) -> Any:
     """ruamel's commented containers and scalar types as plain Python values."""
     if isinstance(node, dict):
-        return {str(k) if not isinstance(k, (int, float, bool)) else k: _plain(v) for k, v in node.items()}
+        return {str(k) if not isinstance(k, (int, float, bool)) else k: plain_data(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [plain_data(v) for v in node]
     if isinstance(node, bool) or node is None:
         return node
     if isinstance(node, int):
@@ -161,7 +161,7 @@ def _dotted(loc: tuple) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def _position(path: Path, doc: Any, loc: tuple) -> str:
+def position(path: Path, doc: Any, loc: tuple) -> str:
     """file:line:column of the deepest part of ``loc`` present in the document."""
     line, col = 0, 0
     node = doc
@@ -238,7 +238,7 @@ def _number_example(loc: tuple, whole: bool) -> str:
 def _format_pydantic_error(path: Path, doc: Any, error: dict) -> str:
     loc = tuple(error["loc"])
     kind = error["type"]
-    where = _position(path, doc, loc)
+    where = position(path, doc, loc)
     if kind == "extra_forbidden":
         key = str(loc[-1])
         allowed = _allowed_keys(loc[:-1])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_ci.data.tables import _require_file, detect_format
+from mlops_ci.data.tables import require_file, detect_format
 from mlops_ci.errors import DataError
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def iter_batches(local: Path, *, name: str, fmt: str = "auto",
                  options: ReadOptions = ReadOptions()) -> Iterator[pa.RecordBatch]:
     """Yield the file's record batches; bad input raises :class:`DataError`, a type clash :class:`Retype`."""
     fmt = detect_format(name, fmt)
-    _require_file(local, name)
+    require_file(local, name)
     if fmt == "parquet":
         yield from _parquet_batches(local, name, options)
     else:

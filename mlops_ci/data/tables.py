@@ -23,7 +23,7 @@ def detect_format(path: str, fmt: str = "auto") -> str:
                     hint="name it .csv or .parquet, or set data.format in .mlops-ci.yaml")
 
 
-def _require_file(local: Path, name: str) -> None:
+def require_file(local: Path, name: str) -> None:
     """Refuse a missing or empty file with the message every reader gives."""
     if not local.is_file():
         raise DataError(f"{name}: data file not found",
@@ -45,7 +45,7 @@ def read_table(local: Path, *, name: str, fmt: str = "auto") -> pa.Table:
     import pyarrow.parquet as pq
 
     fmt = detect_format(name, fmt)
-    _require_file(local, name)
+    require_file(local, name)
     try:
         if fmt == "parquet":
             table = pq.read_table(local)
@@ -85,7 +85,7 @@ def read_columns(local: Path, *, name: str, fmt: str = "auto") -> list[str]:
     import pyarrow.parquet as pq
 
     fmt = detect_format(name, fmt)
-    _require_file(local, name)
+    require_file(local, name)
     try:
         if fmt == "parquet":
             return list(pq.read_schema(local).names)
@@ -110,7 +110,7 @@ def read_frame(local: Path, *, name: str, fmt: str = "auto"):
     import pandas as pd
 
     fmt = detect_format(name, fmt)
-    _require_file(local, name)
+    require_file(local, name)
     try:
         frame = pd.read_parquet(local) if fmt == "parquet" else pd.read_csv(local, low_memory=False)
     except UnicodeDecodeError as err:

@@ -26,7 +26,7 @@ def worst(statuses) -> Status:
     return max(statuses, key=_SEVERITY.__getitem__)
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
@@ -59,7 +59,7 @@ Message = Annotated[str, StringConstraints(max_length=8192)]
 LongText = Annotated[str, StringConstraints(max_length=65536)]
 
 
-def _float_out(value: float | None) -> float | str | None:
+def float_out(value: float | None) -> float | str | None:
     # JSON has no NaN: keep it visible as a string instead of silently dropping it
     if value is not None and math.isnan(value):
         return "NaN"

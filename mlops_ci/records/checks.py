@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_serializer
 
 from mlops_ci.checks.units import MAX_SHARES, Histogram, NumericSummary, ShareChange
-from mlops_ci.records.base import ContentId, Ident, Message, PathText, Record, Sha, Status, _float_out
+from mlops_ci.records.base import ContentId, Ident, Message, PathText, Record, Sha, Status, float_out
 from mlops_ci.records.suites import SuiteResult
 
 MAX_FINDINGS = 2000
@@ -23,7 +23,7 @@ class Finding(Record):
     status: Status
     message: Message
 
-    _ser = field_serializer("value", "threshold")(lambda self, v: _float_out(v))
+    _ser = field_serializer("value", "threshold")(lambda self, v: float_out(v))
 
 
 class ColumnSummary(Record):

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_serializer
 
 from mlops_ci.records.base import (ContentId, Digest, Ident, Message, ModelName, PathText, PrNumber, Record, RunId,
-                                   Sha, Status, UriText, Version, _float_out)
+                                   Sha, Status, UriText, Version, float_out)
 from mlops_ci.records.suites import SuiteResult
 
 MAX_HISTORY = 500
@@ -53,7 +53,7 @@ class TrainingRecord(Record):
     # skipped because a model was trained from identical inputs before: that model is reused
     reused: ReusedModel | None = None
 
-    _ser = field_serializer("metrics")(lambda self, v: {k: _float_out(x) for k, x in v.items()})
+    _ser = field_serializer("metrics")(lambda self, v: {k: float_out(x) for k, x in v.items()})
 
 
 class ReusedModel(Record):
@@ -90,7 +90,7 @@ class MetricComparison(Record):
     candidate: float | None = None
     champion: float | None = None
 
-    _ser = field_serializer("candidate", "champion")(lambda self, v: _float_out(v))
+    _ser = field_serializer("candidate", "champion")(lambda self, v: float_out(v))
 
     @property
     def delta(self) -> float | None:
@@ -107,7 +107,7 @@ class GateResult(Record):
     status: Literal["pass", "fail", "skipped"]
     message: Message
 
-    _ser = field_serializer("value")(lambda self, v: _float_out(v))
+    _ser = field_serializer("value")(lambda self, v: float_out(v))
 
 
 class ClaimedResult(Record):

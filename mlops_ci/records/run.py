@@ -15,7 +15,7 @@ from mlops_ci import __version__
 from mlops_ci.errors import RecordError
 from mlops_ci.masking import mask, masker
 from mlops_ci.records.base import (MAX_RECORD_BYTES, RECORD_SCHEMA_VERSION, Ident, Message, ModelName, Record, Status,
-                                   _now, worst)
+                                   utc_now, worst)
 from mlops_ci.records.checks import ChecksRecord
 from mlops_ci.records.context import Context, ModelPlan
 from mlops_ci.records.model import EvaluationRecord, RegistrationRecord, TrainingRecord
@@ -61,8 +61,8 @@ class RunRecord(Record):
 
     schema_version: Literal[1] = RECORD_SCHEMA_VERSION
     tool_version: Ident = __version__
-    created_at: Ident = Field(default_factory=_now)
-    updated_at: Ident = Field(default_factory=_now)
+    created_at: Ident = Field(default_factory=utc_now)
+    updated_at: Ident = Field(default_factory=utc_now)
     context: Context
     models: dict[ModelName, ModelRecord] = Field(default={}, max_length=200)
     promotion_requests: list[PromotionRequest] = Field(default=[], max_length=200)
@@ -112,7 +112,7 @@ def _masked(value, mask_text):
 
 def save_record(record: RunRecord, path: Path) -> Path:
     """Write the record atomically, with secrets masked."""
-    record.updated_at = _now()
+    record.updated_at = utc_now()
     tree = _masked(record.model_dump(mode="json"), masker())
     return write_text_atomic(path, json.dumps(tree, indent=2, sort_keys=False) + "\n")
 

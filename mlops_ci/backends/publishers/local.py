@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from mlops_ci.console import echo
 from mlops_ci.masking import mask
@@ -18,6 +19,15 @@ class LocalPublisher:
         self.path = Path(path)
         self.stream = stream or sys.stdout
         self.print_report = print_report
+        self.posted_to = None  # a file is no pull request's comment
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, report_path: Path, **_: Any) -> LocalPublisher:
+        """For `mlops-ci publish --to local`: the report file beside the record, not printed again."""
+        return cls(report_path, print_report=False)
+
+    def preview(self, record: RunRecord, markdown: str) -> str:
+        return markdown
 
     def publish(self, record: RunRecord, markdown: str) -> str:
         self.path.parent.mkdir(parents=True, exist_ok=True)
