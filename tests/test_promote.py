@@ -15,7 +15,7 @@ from mlops_ci.backends.gitops import gitops_for
 from mlops_ci.backends.gitops.git import GitRemote
 from mlops_ci.cli.main import main
 from mlops_ci.config import load_config
-from mlops_ci.config.schema import ServingConfig
+from mlops_ci.config.schema import InferenceServiceServing
 from mlops_ci.errors import ConfigError, ExitCode, GateFailed, PromotionError, PushConflict, UsageError
 from mlops_ci.serving import kserve, yamlio
 from mlops_ci.stages.promote import Candidate, promote
@@ -66,7 +66,7 @@ def test_rendered_inferenceservice_is_valid_kserve_and_stable():
     v = kserve.ServedVersion(model="churn", version="7", artifact_uri="s3://models/churn/m-7/artifacts",
                              digest="sha256:" + "d" * 64, env="prod", namespace="churn-prod",
                              lineage={"run-id": "abc", "source-commit": "e" * 40, "source-pr": "12"})
-    doc = kserve.render(v, ServingConfig(min_replicas=2, max_replicas=5, runtime="kserve-mlserver"))
+    doc = kserve.render(v, InferenceServiceServing(min_replicas=2, max_replicas=5, runtime="kserve-mlserver"))
     assert kserve_errors(doc) == []
     golden("inferenceservice.yaml", yamlio.dump(doc).decode())
     broken = {**doc, "spec": {"predictor": {**doc["spec"]["predictor"], "minReplicas": "two"}}}

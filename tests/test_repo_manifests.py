@@ -420,7 +420,7 @@ def test_environment_layout(env: str, namespace: str, automated: bool) -> None:
 
 def _served_version(path: Path):
     """The facts a promotion pinned, read back from an InferenceService the way mlops-ci wrote it."""
-    from mlops_ci.config.schema import Resources, ServingConfig
+    from mlops_ci.config.schema import InferenceServiceServing, Resources
 
     isvc = load_one(path)
     meta, predictor = isvc["metadata"], isvc["spec"]["predictor"]
@@ -428,7 +428,7 @@ def _served_version(path: Path):
     version = _pinned_version(meta)
     # settings a promotion writes only when the config has them
     optional = {"deployment_mode": meta["annotations"].get("serving.kserve.io/deploymentMode")}
-    serving = ServingConfig(
+    serving = InferenceServiceServing(
         model_format=model["modelFormat"]["name"], protocol_version=model["protocolVersion"],
         min_replicas=predictor["minReplicas"], max_replicas=predictor["maxReplicas"],
         requests=Resources(**_cpu_memory(model["resources"]["requests"])),
@@ -526,13 +526,13 @@ def test_a_promotion_keeps_comments_and_user_fields() -> None:
 
 def _served_deployment(folder: Path):
     """The facts and settings behind a model folder that `serving.kind: deployment` writes."""
-    from mlops_ci.config.schema import Autoscaling, Resources, ServingConfig
+    from mlops_ci.config.schema import Autoscaling, DeploymentServing, Resources
 
     deployment, hpa = load_one(folder / "deployment.yaml"), load_one(folder / "hpa.yaml")
     container = next(c for c in deployment["spec"]["template"]["spec"]["containers"]
                      if c["name"] == "model-server")
     (metric,) = hpa["spec"]["metrics"]
-    serving = ServingConfig(
+    serving = DeploymentServing(
         kind="deployment", image=container["image"], args=container["args"],
         port=next(p["containerPort"] for p in container["ports"] if p["name"] == "http"),
         min_replicas=hpa["spec"]["minReplicas"], max_replicas=hpa["spec"]["maxReplicas"],

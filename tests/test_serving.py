@@ -14,10 +14,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter
 
 from conftest import CONTRACTS, FIXTURES, golden, kserve_errors, load_crd_schema
 from mlops_ci.config import load_config
-from mlops_ci.config.schema import ServingConfig
+from mlops_ci.config.schema import DeploymentServing, InferenceServiceServing, ServingConfig
 from mlops_ci.errors import ConfigError, PromotionError
 from mlops_ci.serving import deployment, kserve, layout, rules, validate, yamlio
 
@@ -45,8 +46,13 @@ VARIANTS = {
 }
 
 
+def as_serving(settings: dict) -> InferenceServiceServing | DeploymentServing:
+    """The settings as the config's `serving` section reads them: the class their kind names."""
+    return TypeAdapter(ServingConfig).validate_python(settings)
+
+
 def rendered(settings: dict) -> dict[str, bytes | None]:
-    return layout.render_files("environments", VERSION, ServingConfig(**settings), lambda p: None)
+    return layout.render_files("environments", VERSION, as_serving(settings), lambda p: None)
 
 
 def write_config(tmp_path: Path, serving: str) -> Path:
@@ -65,7 +71,7 @@ def test_each_variant_renders_as_its_golden_file_and_validates(name):
     files = rendered(VARIANTS[name])
     folder = "environments/prod/churn/"
     objects = {p.removeprefix(folder): data for p, data in files.items() if p.startswith(folder)}
-    kind = ServingConfig(**VARIANTS[name]).kind
+    kind = as_serving(VARIANTS[name]).kind
     assert set(objects) == {"kustomization.yaml", *layout.FILES[kind]}
     if kind == "inferenceservice":
         golden(name, objects["inferenceservice.yaml"].decode())
@@ -85,25 +91,25 @@ def test_each_variant_renders_as_its_golden_file_and_validates(name):
 
 
 def test_serving_settings_reach_the_inferenceservice():
-    isvc = kserve.render(VERSION, ServingConfig(**VARIANTS["inferenceservice-serverless.yaml"]))
+    isvc = kserve.render(VERSION, as_serving(VARIANTS["inferenceservice-serverless.yaml"]))
     assert isvc["metadata"]["annotations"][kserve.DEPLOYMENT_MODE] == "Serverless"
     predictor = isvc["spec"]["predictor"]
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (0, 4)
     assert (predictor["scaleMetric"], predictor["scaleTarget"], predictor["canaryTrafficPercent"]) == \
         ("concurrency", 8, 10)
-    gpu = kserve.render(VERSION, ServingConfig(**VARIANTS["inferenceservice-gpu.yaml"]))["spec"]["predictor"]
+    gpu = kserve.render(VERSION, as_serving(VARIANTS["inferenceservice-gpu.yaml"]))["spec"]["predictor"]
     res = gpu["model"]["resources"]
     assert res["limits"]["nvidia.com/gpu"] == res["requests"]["nvidia.com/gpu"] == "1"
     assert "canaryTrafficPercent" not in gpu and gpu["scaleMetric"] == "cpu"
     # the defaults render what they always did, plus the mode they were checked against
-    plain = kserve.render(VERSION, ServingConfig())
+    plain = kserve.render(VERSION, InferenceServiceServing())
     assert plain["metadata"]["annotations"][kserve.DEPLOYMENT_MODE] == "RawDeployment"
     assert set(plain["spec"]["predictor"]) == {"minReplicas", "maxReplicas", "model"}
     assert "nvidia.com/gpu" not in plain["spec"]["predictor"]["model"]["resources"]["limits"]
 
 
 def test_deployment_passes_the_version_to_the_server_and_leaves_replicas_to_the_hpa():
-    serving = ServingConfig(**VARIANTS["deployment.yaml"])
+    serving = as_serving(VARIANTS["deployment.yaml"])
     dep = deployment.render("deployment.yaml", VERSION, serving)
     (container,) = dep["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e["value"] for e in container["env"]}
@@ -134,21 +140,22 @@ def test_deployment_passes_the_version_to_the_server_and_leaves_replicas_to_the_
 
 def test_removed_settings_leave_the_file_and_user_items_stay():
     """Owned fields the settings no longer set are removed; a sidecar and extra env survive."""
-    serverless = ServingConfig(**VARIANTS["inferenceservice-serverless.yaml"])
+    serverless = as_serving(VARIANTS["inferenceservice-serverless.yaml"])
     doc = yamlio.load(yamlio.dump(kserve.render(VERSION, serverless)))
-    yamlio.merge_owned(doc, kserve.owned_fields(VERSION, ServingConfig(deployment_mode="Serverless", gpus=0)))
+    fewer = InferenceServiceServing(deployment_mode="Serverless", gpus=0)
+    yamlio.merge_owned(doc, kserve.owned_fields(VERSION, fewer))
     predictor = doc["spec"]["predictor"]
     assert "canaryTrafficPercent" not in predictor and "scaleMetric" not in predictor
     assert predictor["model"]["runtime"] == "kserve-mlserver", "runtime is kept unless set (as before)"
 
-    serving = ServingConfig(**VARIANTS["deployment.yaml"])
+    serving = as_serving(VARIANTS["deployment.yaml"])
     text = yamlio.dump(deployment.render("deployment.yaml", VERSION, serving)).decode()
     text = text.replace("        env:\n", "        env:\n        - name: LOG_LEVEL  # ours\n          value: debug\n")
     text += "      - name: proxy\n        image: envoy@sha256:" + "c" * 64 + "\n"
     doc = yamlio.load(text)
     v8 = dataclasses.replace(VERSION, version="8")
-    yamlio.merge_owned(doc, deployment.owned_fields("deployment.yaml", v8, ServingConfig(kind="deployment",
-                                                                                         image=IMAGE)))
+    yamlio.merge_owned(doc, deployment.owned_fields("deployment.yaml", v8,
+                                                    DeploymentServing(kind="deployment", image=IMAGE)))
     after = yamlio.dump(doc).decode()
     containers = doc["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in containers] == ["model-server", "proxy"]
@@ -178,6 +185,9 @@ def test_removed_settings_leave_the_file_and_user_items_stay():
     (f"kind: deployment\nimage: {IMAGE}\ndeployment_mode: Serverless", "deployment_mode:", "KServe setting"),
     (f"kind: deployment\nimage: {IMAGE}\nruntime: kserve-mlserver", "runtime:", "KServe setting"),
     ("port: 9000", "port: 9000", "port is for kind deployment"),
+    ("args: [serve]", "args:", "args is for kind deployment"),
+    (f"kind: deployment\nimage: {IMAGE}\nmodel_format: sklearn", "model_format:", "model_format is a KServe"),
+    (f"kind: deployment\nimage: {IMAGE}\nprotocol_version: v1", "protocol_version:", "protocol_version is a"),
     ("kind: knative", "kind: knative", "'inferenceservice' or 'deployment'"),
     ("deployment_mode: Standard", "deployment_mode:", "'Serverless' or 'RawDeployment'"),
     ("requests: {cpu: 2 cores}", "requests:", "is not a Kubernetes quantity"),
@@ -206,6 +216,44 @@ def test_supported_combinations_load(tmp_path, serving):
     cfg = load_config(write_config(tmp_path, serving)).config.models["tiny"].serving
     files = layout.render_files("environments", VERSION, cfg, lambda p: None)
     assert validate.validate(files, root="environments", env="prod", settings=SETTINGS).ok
+
+
+def test_each_kind_is_its_own_class_and_a_section_without_kind_is_an_inferenceservice(tmp_path):
+    def serving_of(text: str):
+        return load_config(write_config(tmp_path, text)).config.models["tiny"].serving
+
+    assert type(serving_of("max_replicas: 3")) is InferenceServiceServing
+    assert type(serving_of(f"kind: deployment\nimage: {IMAGE}")) is DeploymentServing
+    assert "image" not in InferenceServiceServing.model_fields
+    assert "deployment_mode" not in DeploymentServing.model_fields
+    # a setting of the other kind and an error in this kind's own: both reported, each at its line
+    path = write_config(tmp_path, f"kind: deployment\nimage: {IMAGE}\nruntime: x\ngpus: -1")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    lines = path.read_text().splitlines()
+    for setting, words in (("runtime:", "runtime is a KServe setting"), ("gpus:", "greater than or equal to 0")):
+        number = next(i for i, text in enumerate(lines, 1) if text.strip().startswith(setting))
+        assert any(f"{path}:{number}:" in m and words in m for m in str(err.value).splitlines()), str(err.value)
+
+
+def test_the_json_schema_holds_one_definition_per_kind():
+    import jsonschema
+
+    from mlops_ci.config import json_schema
+
+    schema = json_schema()
+    defs = schema["$defs"]
+    assert {"InferenceServiceServing", "DeploymentServing"} <= set(defs)
+    assert defs["InferenceServiceServing"]["properties"]["kind"]["default"] == "inferenceservice"
+    assert "kind" in defs["DeploymentServing"]["required"]
+    assert "KServe modelFormat.name" in defs["InferenceServiceServing"]["properties"]["model_format"]["description"]
+    assert defs["DeploymentServing"]["properties"]["args"]["default"] == []
+    doc = yamlio.load((FIXTURES / "tiny" / ".mlops-ci.yaml").read_bytes())
+    for serving, valid in (({}, True), ({"kind": "deployment", "image": IMAGE}, True), ({"image": IMAGE}, False),
+                           ({"kind": "deployment", "image": IMAGE, "runtime": "x"}, False)):
+        doc["models"]["tiny"]["serving"] = serving
+        errors = list(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+        assert (not errors) == valid, (serving, errors)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,7 +395,7 @@ def test_without_a_local_checkout_the_build_reads_what_the_kustomizations_list()
              "environments/prod/other/configmap.yaml":
                  b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata: {a: b}\n",
              "environments/prod/kustomization.yaml": b"resources:\n- other\n"}
-    files = layout.render_files("environments", VERSION, ServingConfig(), other.get)
+    files = layout.render_files("environments", VERSION, InferenceServiceServing(), other.get)
     assert yamlio.load(files["environments/prod/kustomization.yaml"])["resources"] == ["other", "churn"]
     report = validate.validate(files, root="environments", env="prod", settings=SETTINGS, read=other.get)
     assert report.ok, report.problems

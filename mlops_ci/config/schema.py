@@ -16,8 +16,9 @@ from pydantic import AfterValidator, Field, StringConstraints
 from mlops_ci.config.base import IMAGE_DIGEST_RE, NAME_RE, Action, Name, RelPath, Strict, Threshold
 from mlops_ci.config.checks import (ChecksConfig, ColumnChecks, DriftChecks, LabelChecks, NullChecks,
                                     RowChecks, SchemaChecks)
-from mlops_ci.config.serving import (HPA_METRICS, KNATIVE_METRICS, QUANTITY_RE, Autoscaling, Quantity,
-                                     Resources, ServerImage, ServingConfig, quantity_value)
+from mlops_ci.config.serving import (HPA_METRICS, KNATIVE_METRICS, QUANTITY_RE, SERVING_KINDS, Autoscaling,
+                                     DeploymentServing, InferenceServiceServing, Quantity, Resources,
+                                     ServerImage, ServingBase, ServingConfig, quantity_value)
 from mlops_ci.config.training import (ARGO_TEMPLATES, DNS_LABEL_RE, DNS_SUBDOMAIN_RE, UNSAFE_CHARS, ArgoConfig,
                                       CloneUrl, HttpsUrl, ImageDigest, Namespace, StorageUri, TemplateName,
                                       TrainConfig)
@@ -69,7 +70,7 @@ class ModelConfig(Strict):
     checks: ChecksConfig = ChecksConfig()
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
-    serving: ServingConfig = ServingConfig()
+    serving: ServingConfig = InferenceServiceServing()
 
 
 class EnvironmentConfig(Strict):
@@ -163,10 +164,11 @@ def json_schema() -> dict:
 
 __all__ = [
     "ARGO_TEMPLATES", "DNS_LABEL_RE", "DNS_SUBDOMAIN_RE", "HPA_METRICS", "IMAGE_DIGEST_RE", "KNATIVE_METRICS",
-    "NAME_RE", "QUANTITY_RE", "SCHEMA_VERSION", "UNSAFE_CHARS", "Action", "ArgoConfig", "Autoscaling",
-    "ChecksConfig", "CloneUrl", "ColumnChecks", "Config", "DataConfig", "DriftChecks", "EnvironmentConfig",
-    "EvaluationConfig", "Gate", "GitOpsConfig", "HttpsUrl", "ImageDigest", "LabelChecks", "ModelConfig", "Name",
-    "Namespace", "NullChecks", "PromotionConfig", "Quantity", "RelPath", "Resources", "RowChecks", "SchemaChecks",
-    "ServerImage", "ServingConfig", "StorageUri", "Strict", "Task", "TemplateName", "Threshold", "TrackingConfig",
-    "TrainConfig", "json_schema", "quantity_value",
+    "NAME_RE", "QUANTITY_RE", "SCHEMA_VERSION", "SERVING_KINDS", "UNSAFE_CHARS", "Action", "ArgoConfig",
+    "Autoscaling", "ChecksConfig", "CloneUrl", "ColumnChecks", "Config", "DataConfig", "DeploymentServing",
+    "DriftChecks", "EnvironmentConfig", "EvaluationConfig", "Gate", "GitOpsConfig", "HttpsUrl", "ImageDigest",
+    "InferenceServiceServing", "LabelChecks", "ModelConfig", "Name", "Namespace", "NullChecks", "PromotionConfig",
+    "Quantity", "RelPath", "Resources", "RowChecks", "SchemaChecks", "ServerImage", "ServingBase", "ServingConfig",
+    "StorageUri", "Strict", "Task", "TemplateName", "Threshold", "TrackingConfig", "TrainConfig", "json_schema",
+    "quantity_value",
 ]

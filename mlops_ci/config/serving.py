@@ -1,12 +1,25 @@
-"""The `serving` section of a model: what a promotion writes (a KServe InferenceService, or a
-Deployment + Service + HPA), and Kubernetes resource quantities."""
+"""The `serving` section of a model: what a promotion writes, one class per kind, and Kubernetes
+resource quantities.
+
+``kind: inferenceservice`` (the default: a section without ``kind`` is one) is a KServe
+InferenceService, :class:`InferenceServiceServing`; ``kind: deployment`` is a plain Deployment +
+Service + HorizontalPodAutoscaler running the user's server image, :class:`DeploymentServing`.
+Both build on :class:`ServingBase` (replicas, autoscaling, resources, GPUs); ``ServingConfig`` is
+their union on ``kind``.
+
+A setting of the other kind is refused with a message naming the kind it belongs to, at the line
+it is written on (never pydantic's "Extra inputs are not permitted"). A section is validated by
+the class its kind names (:func:`_by_kind`), so that an error's location is the setting's path in
+the file: pydantic's own tagged union would put the tag in it (``serving.deployment.image``).
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import (AfterValidator, BeforeValidator, Discriminator, Field, Tag, ValidationError, ValidationInfo,
+                      ValidatorFunctionWrapHandler, WrapValidator, field_validator, model_validator)
 
 from mlops_ci.config.base import IMAGE_DIGEST_RE, Strict
 
@@ -72,124 +85,84 @@ HPA_METRICS = ("cpu", "memory")
 KNATIVE_METRICS = ("concurrency", "rps")
 
 
-class ServingConfig(Strict):
-    """How a promoted version is served: a KServe InferenceService, or a Deployment + Service + HPA.
+KIND_HELP = ("'inferenceservice': a KServe InferenceService; 'deployment': a plain Deployment + Service + "
+             "HorizontalPodAutoscaler running `image`")
+CANARY_NEEDS_KNATIVE = ("canary_percent splits traffic between Knative revisions: it needs kind inferenceservice "
+                        "with deployment_mode: Serverless; remove it otherwise")
 
-    Settings that only one kind or mode supports are refused for the others (scale to zero and
-    canaries need KServe Serverless, i.e. Knative; an HPA scales on cpu or memory, never to 0).
-    """
 
-    kind: Literal["inferenceservice", "deployment"] = Field(
-        default="inferenceservice", description="'inferenceservice': a KServe InferenceService; 'deployment': "
-        "a plain Deployment + Service + HorizontalPodAutoscaler running `image`")
-    deployment_mode: Literal["Serverless", "RawDeployment"] = Field(
-        default="RawDeployment", description="KServe's serving.kserve.io/deploymentMode: 'RawDeployment' "
-        "(KServe's default since v0.17, where it is called Standard; Deployment + HPA, no Knative) or "
-        "'Serverless' (Knative: scale to zero, request-based autoscaling, canaries). kind inferenceservice only")
-    model_format: str = Field(default="mlflow", description="KServe modelFormat.name (kind inferenceservice)")
-    protocol_version: Literal["v1", "v2"] = Field(default="v2", description="KServe inference protocol "
-                                                  "(kind inferenceservice)")
-    runtime: str | None = Field(default=None, description="KServe ServingRuntime to use; default: the one "
-                                "KServe picks for model_format (kind inferenceservice)")
-    image: ServerImage | None = Field(
-        default=None, validate_default=True, json_schema_extra={"pattern": IMAGE_DIGEST_RE.pattern},
-        description="model server image pinned by digest, name@sha256:<64 hex> (kind deployment, required "
-        "there). It gets the version as env MODEL_URI, MODEL_DIGEST, MODEL_NAME, MODEL_VERSION")
-    args: list[str] = Field(default=[], description="arguments of the model server (kind deployment); "
-                            "$(MODEL_URI) and the other variables above are expanded by Kubernetes, e.g. "
-                            "[mlflow, models, serve, -m, $(MODEL_URI), -h, 0.0.0.0, -p, '8080']")
-    port: int | None = Field(default=None, ge=1, le=65535, description="port the model server listens on "
-                             "(kind deployment; default 8080); the Service exposes it as port 80")
+def _needs_knative(metric: str, where: str) -> str:
+    return (f"metric {metric!r} needs Knative's autoscaler, but {where} scales with a Kubernetes HPA: use metric "
+            "cpu or memory, or kind inferenceservice with deployment_mode: Serverless")
+
+
+def _needs_an_hpa(metric: str) -> str:
+    return (f"metric {metric!r} needs an HPA, but deployment_mode Serverless scales with Knative's autoscaler, "
+            "which watches concurrency or rps: use one of those, or deployment_mode: RawDeployment")
+
+
+def _kserve_only(name: str) -> str:
+    return (f"{name} is a KServe setting and kind is deployment (your image is the server): remove it, or set "
+            "kind: inferenceservice")
+
+
+def _deployment_only(name: str) -> str:
+    return f"{name} is for kind deployment (KServe runs its own server): remove it, or set kind: deployment"
+
+
+# the other kind's settings: name -> (the values that leave it unset, the message refusing any other)
+Refusals = dict[str, tuple[tuple[Any, ...], str]]
+
+
+def _value_errors(problems: list[tuple[str, Any, str]]) -> list[Any]:
+    """One pydantic error per (setting, value, message), located at the setting: where the loader points."""
+    return [{"type": "value_error", "loc": (name,), "input": value, "ctx": {"error": ValueError(message)}}
+            for name, value, message in problems]
+
+
+class ServingBase(Strict):
+    """What both kinds of serving share: replicas, autoscaling, resources and GPUs."""
+
+    kind: Literal["inferenceservice", "deployment"]
     min_replicas: int = Field(default=1, ge=0, description="0 scales to zero: KServe Serverless only")
     max_replicas: int = Field(default=1, ge=1)
     autoscaling: Autoscaling | None = Field(
         default=None, description="autoscaling metric and target; default: KServe's own (inferenceservice) "
         "or cpu at 80% of the requests (deployment)")
-    canary_percent: int | None = Field(
-        default=None, ge=0, le=100, description="percent of traffic the new version gets while the previous "
-        "one keeps the rest (KServe canaryTrafficPercent; Serverless only). Remove it to send all traffic "
-        "to the new version")
     requests: Resources = Field(default=Resources(), description="what each pod is guaranteed")
     limits: Resources = Field(default=Resources(cpu="2", memory="4Gi"), validate_default=True,
                               description="the most each pod may use")
     gpus: int = Field(default=0, ge=0, le=16, description="nvidia.com/gpu per pod (in limits, and the same in "
                       "requests as Kubernetes requires)")
 
-    @field_validator("deployment_mode")
-    @classmethod
-    def _mode_is_kserve(cls, value: str, info: ValidationInfo) -> str:
-        if info.data.get("kind") == "deployment":
-            raise ValueError("deployment_mode is a KServe setting and kind is deployment: remove it, "
-                             "or set kind: inferenceservice")
-        return value
+    other_kind_settings: ClassVar[Refusals] = {}  # each kind lists the other's
 
-    @field_validator("model_format", "protocol_version", "runtime")
+    @model_validator(mode="wrap")
     @classmethod
-    def _kserve_only(cls, value, info: ValidationInfo):
-        if info.data.get("kind") == "deployment" and value is not None:
-            raise ValueError(f"{info.field_name} is a KServe setting and kind is deployment (your image is the "
-                             "server): remove it, or set kind: inferenceservice")
-        return value
+    def _fits_the_kind(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """The other kind's settings, each refused at its line, ahead of the errors in this kind's own
+        settings; once those parse, the kind's rules across settings (:meth:`_conflicts`)."""
+        refused: list[tuple[str, Any, str]] = []
+        if isinstance(data, dict):
+            others = cls.other_kind_settings
+            refused = [(name, value, others[name][1]) for name, value in data.items()
+                       if name in others and value not in others[name][0]]
+            data = {name: value for name, value in data.items() if name not in others}
+        try:
+            model = handler(data)
+        except ValidationError as err:
+            if not refused:
+                raise
+            rest = [{key: e[key] for key in ("type", "loc", "input", "ctx") if key in e} for e in err.errors()]
+        else:
+            rest = _value_errors(model._conflicts())
+            if not refused and not rest:
+                return model
+        raise ValidationError.from_exception_data(cls.__name__, [*_value_errors(refused), *rest])
 
-    @field_validator("image")
-    @classmethod
-    def _image_for_deployment(cls, value, info: ValidationInfo):
-        kind = info.data.get("kind")
-        if kind == "deployment" and value is None:
-            raise ValueError("kind deployment needs image: the model server image pinned by digest, "
-                             "e.g. ghcr.io/acme/model-server@sha256:<64 hex digits>")
-        if kind == "inferenceservice" and value is not None:
-            raise ValueError("image is for kind deployment; KServe picks the server from runtime and "
-                             "model_format: remove image, or set kind: deployment")
-        return value
-
-    @field_validator("args", "port")
-    @classmethod
-    def _deployment_only(cls, value, info: ValidationInfo):
-        if info.data.get("kind") == "inferenceservice" and value not in (None, []):
-            raise ValueError(f"{info.field_name} is for kind deployment (KServe runs its own server): "
-                             "remove it, or set kind: deployment")
-        return value
-
-    @field_validator("min_replicas")
-    @classmethod
-    def _scale_to_zero(cls, value: int, info: ValidationInfo) -> int:
-        if value == 0:
-            kind, mode = info.data.get("kind"), info.data.get("deployment_mode")
-            if kind == "deployment":
-                raise ValueError("min_replicas 0 (scale to zero) is not possible with kind deployment: a "
-                                 "HorizontalPodAutoscaler never scales below 1; use min_replicas 1, or kind "
-                                 "inferenceservice with deployment_mode: Serverless")
-            if mode == "RawDeployment":
-                raise ValueError("min_replicas 0 (scale to zero) needs Knative: set deployment_mode: Serverless, "
-                                 "or min_replicas 1 (RawDeployment scales with an HPA, which never goes below 1)")
-        return value
-
-    @field_validator("autoscaling")
-    @classmethod
-    def _metric_fits_autoscaler(cls, value: Autoscaling | None, info: ValidationInfo):
-        if value is None:
-            return value
-        kind, mode = info.data.get("kind"), info.data.get("deployment_mode")
-        if (kind == "deployment" or mode == "RawDeployment") and value.metric not in HPA_METRICS:
-            where = "kind deployment" if kind == "deployment" else "deployment_mode RawDeployment"
-            raise ValueError(f"metric {value.metric!r} needs Knative's autoscaler, but {where} scales with a "
-                             "Kubernetes HPA: use metric cpu or memory, or kind inferenceservice with "
-                             "deployment_mode: Serverless")
-        if kind == "inferenceservice" and mode == "Serverless" and value.metric not in KNATIVE_METRICS:
-            raise ValueError(f"metric {value.metric!r} needs an HPA, but deployment_mode Serverless scales with "
-                             "Knative's autoscaler, which watches concurrency or rps: use one of those, or "
-                             "deployment_mode: RawDeployment")
-        return value
-
-    @field_validator("canary_percent")
-    @classmethod
-    def _canary_needs_knative(cls, value: int | None, info: ValidationInfo):
-        if value is not None and (info.data.get("kind") == "deployment"
-                                  or info.data.get("deployment_mode") != "Serverless"):
-            raise ValueError("canary_percent splits traffic between Knative revisions: it needs kind "
-                             "inferenceservice with deployment_mode: Serverless; remove it otherwise")
-        return value
+    def _conflicts(self) -> list[tuple[str, Any, str]]:
+        """(setting, value, message) for each setting that this kind refuses given the others."""
+        return []
 
     @field_validator("limits")
     @classmethod
@@ -202,3 +175,137 @@ class ServingConfig(Strict):
                     raise ValueError(f"limits.{name} {cap} is below requests.{name} {asked}: Kubernetes "
                                      "refuses a request above its limit; raise the limit or lower the request")
         return limits
+
+
+class InferenceServiceServing(ServingBase):
+    """A KServe InferenceService (kind inferenceservice, the default).
+
+    Scale to zero, Knative's metrics (concurrency, rps) and canaries need deployment_mode
+    Serverless; RawDeployment scales with an HPA, on cpu or memory and never to 0.
+    """
+
+    kind: Literal["inferenceservice"] = Field(default="inferenceservice", description=KIND_HELP)
+    deployment_mode: Literal["Serverless", "RawDeployment"] = Field(
+        default="RawDeployment", description="KServe's serving.kserve.io/deploymentMode: 'RawDeployment' "
+        "(KServe's default since v0.17, where it is called Standard; Deployment + HPA, no Knative) or "
+        "'Serverless' (Knative: scale to zero, request-based autoscaling, canaries). kind inferenceservice only")
+    model_format: str = Field(default="mlflow", description="KServe modelFormat.name (kind inferenceservice)")
+    protocol_version: Literal["v1", "v2"] = Field(default="v2", description="KServe inference protocol "
+                                                  "(kind inferenceservice)")
+    runtime: str | None = Field(default=None, description="KServe ServingRuntime to use; default: the one "
+                                "KServe picks for model_format (kind inferenceservice)")
+    canary_percent: int | None = Field(
+        default=None, ge=0, le=100, description="percent of traffic the new version gets while the previous "
+        "one keeps the rest (KServe canaryTrafficPercent; Serverless only). Remove it to send all traffic "
+        "to the new version")
+
+    other_kind_settings: ClassVar[Refusals] = {
+        "image": ((None,), ("image is for kind deployment; KServe picks the server from runtime and "
+                            "model_format: remove image, or set kind: deployment")),
+        "args": (([],), _deployment_only("args")),
+        "port": ((None,), _deployment_only("port")),
+    }
+
+    def _conflicts(self) -> list[tuple[str, Any, str]]:
+        """Each setting that needs the other deployment mode."""
+        serverless = self.deployment_mode == "Serverless"
+        metric = self.autoscaling.metric if self.autoscaling is not None else None
+        problems = []
+        if self.min_replicas == 0 and not serverless:
+            problems.append(("min_replicas", 0, ("min_replicas 0 (scale to zero) needs Knative: set "
+                                                 "deployment_mode: Serverless, or min_replicas 1 (RawDeployment "
+                                                 "scales with an HPA, which never goes below 1)")))
+        if metric is not None and not serverless and metric not in HPA_METRICS:
+            problems.append(("autoscaling", metric, _needs_knative(metric, "deployment_mode RawDeployment")))
+        elif metric is not None and serverless and metric not in KNATIVE_METRICS:
+            problems.append(("autoscaling", metric, _needs_an_hpa(metric)))
+        if self.canary_percent is not None and not serverless:
+            problems.append(("canary_percent", self.canary_percent, CANARY_NEEDS_KNATIVE))
+        return problems
+
+
+class DeploymentServing(ServingBase):
+    """A Deployment + Service + HorizontalPodAutoscaler running ``image`` (kind deployment).
+
+    The server gets the version as env MODEL_URI, MODEL_DIGEST, MODEL_NAME, MODEL_VERSION. The HPA
+    scales on cpu or memory, and never below one pod.
+    """
+
+    kind: Literal["deployment"] = Field(description=KIND_HELP)
+    image: ServerImage | None = Field(
+        default=None, validate_default=True, json_schema_extra={"pattern": IMAGE_DIGEST_RE.pattern},
+        description="model server image pinned by digest, name@sha256:<64 hex> (kind deployment, required "
+        "there). It gets the version as env MODEL_URI, MODEL_DIGEST, MODEL_NAME, MODEL_VERSION")
+    args: list[str] = Field(default=[], description="arguments of the model server (kind deployment); "
+                            "$(MODEL_URI) and the other variables above are expanded by Kubernetes, e.g. "
+                            "[mlflow, models, serve, -m, $(MODEL_URI), -h, 0.0.0.0, -p, '8080']")
+    port: int | None = Field(default=None, ge=1, le=65535, description="port the model server listens on "
+                             "(kind deployment; default 8080); the Service exposes it as port 80")
+
+    other_kind_settings: ClassVar[Refusals] = {
+        "deployment_mode": ((), ("deployment_mode is a KServe setting and kind is deployment: remove it, or "
+                                 "set kind: inferenceservice")),
+        "model_format": ((), _kserve_only("model_format")),
+        "protocol_version": ((), _kserve_only("protocol_version")),
+        "runtime": ((None,), _kserve_only("runtime")),
+        "canary_percent": ((None,), CANARY_NEEDS_KNATIVE),
+    }
+
+    @field_validator("image")
+    @classmethod
+    def _image_is_required(cls, value: str | None) -> str | None:
+        if value is None:
+            raise ValueError("kind deployment needs image: the model server image pinned by digest, "
+                             "e.g. ghcr.io/acme/model-server@sha256:<64 hex digits>")
+        return value
+
+    @field_validator("min_replicas")
+    @classmethod
+    def _no_scale_to_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("min_replicas 0 (scale to zero) is not possible with kind deployment: a "
+                             "HorizontalPodAutoscaler never scales below 1; use min_replicas 1, or kind "
+                             "inferenceservice with deployment_mode: Serverless")
+        return value
+
+    @field_validator("autoscaling")
+    @classmethod
+    def _metric_of_an_hpa(cls, value: Autoscaling | None) -> Autoscaling | None:
+        if value is not None and value.metric not in HPA_METRICS:
+            raise ValueError(_needs_knative(value.metric, "kind deployment"))
+        return value
+
+
+DEFAULT_KIND = "inferenceservice"
+SERVING_KINDS: dict[str, type[ServingBase]] = {"inferenceservice": InferenceServiceServing,
+                                               "deployment": DeploymentServing}
+
+
+def _kind_of(value: Any) -> str | None:
+    """The union's tag: ``kind``, inferenceservice where a section leaves it out."""
+    if isinstance(value, dict):
+        return value.get("kind", DEFAULT_KIND)
+    return getattr(value, "kind", None)
+
+
+def _by_kind(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+    """A section (a mapping) validated by the class its kind names, its errors located as in the file;
+    an instance of either class goes through the tagged union as it is."""
+    if not isinstance(value, dict):
+        return handler(value)
+    kind = _kind_of(value)
+    model = SERVING_KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        names = [repr(name) for name in SERVING_KINDS]
+        expected = f"{', '.join(names[:-1])} or {names[-1]}"
+        raise ValidationError.from_exception_data("ServingConfig", [
+            {"type": "literal_error", "loc": ("kind",), "input": kind, "ctx": {"expected": expected}}])
+    return model.model_validate(value, context=info.context)
+
+
+ServingConfig = Annotated[
+    Annotated[InferenceServiceServing, Tag("inferenceservice")] | Annotated[DeploymentServing, Tag("deployment")],
+    Discriminator(_kind_of),
+    WrapValidator(_by_kind),
+]
+"""How a promoted version is served: the union of the kinds on ``kind`` (default inferenceservice)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops_ci.config.schema import ServingConfig
+from mlops_ci.config.schema import DeploymentServing
 from mlops_ci.serving.kserve import LABEL_PREFIX, ServedVersion, annotations, labels, resources
 from mlops_ci.serving.yamlio import ABSENT, prune
 
@@ -46,7 +46,7 @@ def _env(v: ServedVersion) -> list[dict[str, str]]:
             {"name": "MODEL_URI", "value": v.artifact_uri}, {"name": "MODEL_DIGEST", "value": v.digest}]
 
 
-def deployment_owned(v: ServedVersion, serving: ServingConfig) -> dict[str, Any]:
+def deployment_owned(v: ServedVersion, serving: DeploymentServing) -> dict[str, Any]:
     container = {
         "name": CONTAINER,
         "image": serving.image,
@@ -67,7 +67,7 @@ def deployment_owned(v: ServedVersion, serving: ServingConfig) -> dict[str, Any]
     }
 
 
-def service_owned(v: ServedVersion, serving: ServingConfig) -> dict[str, Any]:
+def service_owned(v: ServedVersion, serving: DeploymentServing) -> dict[str, Any]:
     return {
         "metadata": {"labels": stable_labels(v)},
         "spec": {"selector": selector(v),
@@ -75,14 +75,14 @@ def service_owned(v: ServedVersion, serving: ServingConfig) -> dict[str, Any]:
     }
 
 
-def _metric(serving: ServingConfig) -> dict[str, Any]:
+def _metric(serving: DeploymentServing) -> dict[str, Any]:
     scaling = serving.autoscaling
     name, target = (scaling.metric, scaling.target) if scaling else ("cpu", DEFAULT_CPU_TARGET)
     return {"type": "Resource",
             "resource": {"name": name, "target": {"type": "Utilization", "averageUtilization": target}}}
 
 
-def hpa_owned(v: ServedVersion, serving: ServingConfig) -> dict[str, Any]:
+def hpa_owned(v: ServedVersion, serving: DeploymentServing) -> dict[str, Any]:
     return {
         "metadata": {"labels": stable_labels(v), "annotations": {SYNC_WAVE: HPA_SYNC_WAVE}},
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": v.model},
@@ -99,12 +99,12 @@ KINDS = {
 }
 
 
-def owned_fields(name: str, v: ServedVersion, serving: ServingConfig) -> dict[str, Any]:
+def owned_fields(name: str, v: ServedVersion, serving: DeploymentServing) -> dict[str, Any]:
     """The fields mlops-ci owns in one of FILES; everything else is the user's."""
     return KINDS[name][2](v, serving)
 
 
-def render(name: str, v: ServedVersion, serving: ServingConfig) -> dict[str, Any]:
+def render(name: str, v: ServedVersion, serving: DeploymentServing) -> dict[str, Any]:
     """A complete object for one of FILES, with a stable key order."""
     api_version, kind, owned_of = KINDS[name]
     owned = prune(owned_of(v, serving))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_ci.config.schema import ServingConfig
+from mlops_ci.config.schema import InferenceServiceServing, ServingBase
 from mlops_ci.serving.yamlio import ABSENT, prune
 
 API_VERSION = "serving.kserve.io/v1beta1"
@@ -56,14 +56,14 @@ def annotations(v: ServedVersion) -> dict[str, str]:
     return out
 
 
-def resources(serving: ServingConfig) -> dict[str, Any]:
+def resources(serving: ServingBase) -> dict[str, Any]:
     """Container resources; GPUs (an extended resource) in limits and, equal, in requests."""
     gpus = str(serving.gpus) if serving.gpus else ABSENT
     return {"requests": {"cpu": serving.requests.cpu, "memory": serving.requests.memory, GPU: gpus},
             "limits": {"cpu": serving.limits.cpu, "memory": serving.limits.memory, GPU: gpus}}
 
 
-def owned_fields(v: ServedVersion, serving: ServingConfig) -> dict[str, Any]:
+def owned_fields(v: ServedVersion, serving: InferenceServiceServing) -> dict[str, Any]:
     """The fields mlops-ci owns in the InferenceService; everything else is the user's.
 
     ABSENT marks an owned field the settings leave out: a promotion removes it from the file.
@@ -87,7 +87,7 @@ def owned_fields(v: ServedVersion, serving: ServingConfig) -> dict[str, Any]:
     }
 
 
-def render(v: ServedVersion, serving: ServingConfig) -> dict[str, Any]:
+def render(v: ServedVersion, serving: InferenceServiceServing) -> dict[str, Any]:
     """A complete InferenceService with a stable key order."""
     owned = prune(owned_fields(v, serving))
     return {

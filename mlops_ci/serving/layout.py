@@ -17,7 +17,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Sequence
 
-from mlops_ci.config.schema import ServingConfig
+from mlops_ci.config.schema import InferenceServiceServing, ServingConfig
 from mlops_ci.serving import deployment, kserve, yamlio
 
 KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
@@ -52,7 +52,7 @@ def pinned(data: bytes | None) -> tuple[str, str, str] | None:
 
 
 def _render(name: str, v: kserve.ServedVersion, serving: ServingConfig):
-    if name == ISVC_FILE:
+    if isinstance(serving, InferenceServiceServing):
         return kserve.render(v, serving), kserve.owned_fields(v, serving)
     return deployment.render(name, v, serving), deployment.owned_fields(name, v, serving)
 
