@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from mlops_ci import gitutil, registry
 from mlops_ci.config.schema import ModelConfig
 from mlops_ci.data.versions import blob_id, worktree_tracked
-from mlops_ci.promotions import PROMOTIONS_NAME
+from mlops_ci.config import PROMOTIONS_NAME
 from mlops_ci.records import Context, Fingerprint, ModelPlan
 from mlops_ci.workspace import STATE_DIR, Workspace
 

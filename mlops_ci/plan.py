@@ -16,7 +16,7 @@ from mlops_ci.config import load_config
 from mlops_ci.data.versions import tracked_file
 from mlops_ci.errors import ConfigError
 from mlops_ci.fingerprint import settings_of
-from mlops_ci.promotions import PROMOTIONS_NAME
+from mlops_ci.config import PROMOTIONS_NAME
 from mlops_ci.records import Context, DataVersion, ModelPlan
 from mlops_ci.workspace import Workspace
 

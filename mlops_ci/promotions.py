@@ -25,11 +25,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops_ci import gitutil
-from mlops_ci.config.loader import plain_data, position, load_yaml
+from mlops_ci.config.loader import PROMOTIONS_NAME, load_yaml, plain_data, position
 from mlops_ci.config.schema import Config, Name
 from mlops_ci.errors import ConfigError
 
-PROMOTIONS_NAME = ".mlops-ci.promotions.yaml"
 MAX_BYTES = 256 << 10
 
 

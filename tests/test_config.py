@@ -227,3 +227,13 @@ def test_a_credential_in_a_url_is_refused_without_repeating_it(tmp_path, argo, m
     text = GOOD + f"    train:\n      backend: argo\n      argo:\n        image: {image}\n        {argo}\n"
     err = error_of(tmp_path, text)
     assert message in err and "Pw0rd" not in err
+
+
+@pytest.mark.parametrize("serving, suggestion", [
+    ("      kind: deployment\n      image: ghcr.io/acme/s@sha256:" + "0" * 64 + "\n      prot: 8080\n", "'port'"),
+    ("      minreplicas: 2\n", "'min_replicas'"),
+    ("      kind: inferenceservice\n      runtme: kserve-mlserver\n", "'runtime'"),
+])
+def test_a_typo_in_the_serving_section_is_matched_against_its_kind(tmp_path, serving, suggestion):
+    err = error_of(tmp_path, GOOD + "    serving:\n" + serving)
+    assert f"(fix: did you mean {suggestion}?)" in err

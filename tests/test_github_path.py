@@ -31,7 +31,7 @@ from events import ZERO_SHA, pull_request_event, push_event, sha, validate, work
 from servers.github_git import GitBackedGitHubServer
 
 from mlops_ci import registry as vocabulary
-from mlops_ci.backends.publishers.github_plan import head_sha_of
+from mlops_ci.backends.github.comments import head_sha_of
 from mlops_ci.backends.tracking.mlflow import MlflowTracking
 from mlops_ci.render.report import MARKER
 

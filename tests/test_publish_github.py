@@ -14,9 +14,11 @@ import pytest
 from events import workflow_run_event
 from servers.github import GitHubServer
 
-from mlops_ci.backends.publishers import PUBLISHERS, GitHubPublisher, github_comment
-from mlops_ci.backends.publishers.github_client import GitHubError, make_client
-from mlops_ci.backends.publishers.github_plan import COMMENT_LIMIT, head_sha_of
+from mlops_ci.backends.github import comments as github_comment
+from mlops_ci.backends.publishers import PUBLISHERS, GitHubPublisher
+from mlops_ci.backends.github.client import GitHubError, make_client
+from mlops_ci.backends.github.comments import head_sha_of
+from mlops_ci.backends.publishers.github_plan import COMMENT_LIMIT
 from mlops_ci.cli.main import main
 from mlops_ci.errors import ExitCode, InputError
 from mlops_ci.github_actions import fit_summary, format_output, set_outputs

@@ -16,7 +16,7 @@ from conftest import ROOT
 from events import issue_comment_event
 from servers.github import GitHubServer
 
-from mlops_ci.backends.publishers.github_slash import handle_comment
+from mlops_ci.slash.handle import handle_comment
 from mlops_ci.cli.main import main
 from mlops_ci.errors import ExitCode
 from mlops_ci.render.report import MARKER, esc

@@ -10,7 +10,7 @@ import shutil
 import pytest
 from conftest import FIXTURES, git
 
-from mlops_ci.backends.publishers.github_slash import handle_comment
+from mlops_ci.slash.handle import handle_comment
 from mlops_ci.commands.command import candidate_finder
 from registry import build_registry
 from test_slash_commands import ENVS, OPTIONS, REPO, actions_env, event_payload, outputs, replies, slash_server

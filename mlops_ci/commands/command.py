@@ -76,7 +76,7 @@ def candidate_finder(config: Path | None, model: str | None):
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from mlops_ci.backends.publishers.github_slash import handle_comment
+    from mlops_ci.slash.handle import handle_comment
     from mlops_ci.console import echo
 
     outcome = handle_comment(environments=environments(args.config), dry_run=args.dry_run,

@@ -65,7 +65,7 @@ def _deployment(ws, result, source_commit: str | None) -> None:
     """Record a GitHub Deployment for a promotion that changed something (GitHub jobs with a token)."""
     import sys
 
-    from mlops_ci.backends.publishers.github_deploy import record_from_env
+    from mlops_ci.backends.github.deployments import record_from_env
     from mlops_ci.console import echo
     from mlops_ci.errors import BackendError
 

@@ -16,12 +16,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from mlops_ci.config.schema import Config
 from mlops_ci.config.semantics import problems
 from mlops_ci.errors import ConfigError
 
 CONFIG_NAME = ".mlops-ci.yaml"
+PROMOTIONS_NAME = ".mlops-ci.promotions.yaml"  # promotion as code, beside the config (mlops_ci.promotions)
 MAX_CONFIG_BYTES = 1 << 20
 
 
@@ -207,12 +209,58 @@ def _field_of(model: type[BaseModel], key: Any) -> FieldInfo | None:
     return model.model_fields.get(key) or next((f for f in model.model_fields.values() if f.alias == key), None)
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
-    """The keys the schema accepts in the mapping at ``loc`` (for 'did you mean')."""
+def _union_at(loc: tuple) -> list[type[BaseModel]]:
+    """The models a union of models at ``loc`` offers (``serving``: one per kind); [] otherwise."""
+    parent = _model_at(loc[:-1]) if loc else None
+    field = _field_of(parent, loc[-1]) if isinstance(parent, type) and issubclass(parent, BaseModel) else None
+    annotation = field.annotation if field is not None else None
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return []
+    members = [a for a in typing.get_args(annotation) if a is not type(None)]
+    while members and typing.get_origin(members[0]) is typing.Annotated:
+        members = [typing.get_args(m)[0] if typing.get_origin(m) is typing.Annotated else m for m in members]
+    return [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+
+
+def _chosen(models: list[type[BaseModel]], node: Any) -> type[BaseModel] | None:
+    """Of the union's models, the one the mapping ``node`` selects by its ``kind`` (its default when
+    it names none), if any."""
+    kind = node.get("kind") if isinstance(node, dict) else None
+    for model in models:
+        field = model.model_fields.get("kind")
+        if field is None:
+            continue
+        accepted = typing.get_args(field.annotation) or (field.default,)
+        if (kind in accepted) if kind is not None else (field.default is not PydanticUndefined
+                                                         and field.default is not None):
+            return model
+    return None
+
+
+def _allowed_keys(loc: tuple, doc: Any = None) -> list[str]:
+    """The keys the schema accepts in the mapping at ``loc`` (for 'did you mean'); for a union of
+    models, those of the one the mapping's ``kind`` selects."""
     model = _model_at(loc)
+    union = _union_at(loc)
+    if union:
+        model = _chosen(union, _node_at(doc, loc)) or model
     if isinstance(model, type) and issubclass(model, BaseModel):
         return [f.alias or name for name, f in model.model_fields.items()]
     return []
+
+
+def _node_at(doc: Any, loc: tuple) -> Any:
+    node = doc
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return None
+    return node
 
 
 def _number_example(loc: tuple, whole: bool) -> str:
@@ -241,7 +289,7 @@ def _format_pydantic_error(path: Path, doc: Any, error: dict) -> str:
     where = position(path, doc, loc)
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        allowed = _allowed_keys(loc[:-1])
+        allowed = _allowed_keys(loc[:-1], doc)
         close = difflib.get_close_matches(key, allowed, n=1)
         fix = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
         return f"{where}: unknown key {_dotted(loc)} (fix: {fix})"

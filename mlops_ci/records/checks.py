@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_serializer
 
-from mlops_ci.checks.units import MAX_SHARES, Histogram, NumericSummary, ShareChange
+from mlops_ci.records.drift import MAX_SHARES, Histogram, NumericSummary, ShareChange
 from mlops_ci.records.base import ContentId, Ident, Message, PathText, Record, Sha, Status, float_out
 from mlops_ci.records.suites import SuiteResult
 

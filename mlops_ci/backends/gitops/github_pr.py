@@ -168,34 +168,17 @@ class PullRequestRemote:
 
     def open_pull_request(self, title: str, body: str) -> str:
         """The open pull request from the promotion branch (created, or its text brought up to date)."""
-        from mlops_ci.backends.publishers.github_client import api_call, write_once
+        from mlops_ci.backends.github.pulls import open_or_update
 
-        gh = self._client()
-        repo = gh.get_repo(self.repository, lazy=True)
-        owner = self.repository.split("/")[0]
-        api = f"/repos/{self.repository}/pulls"
-
-        def find():
-            with api_call("GET", api):
-                return next(iter(repo.get_pulls(state="open", head=f"{owner}:{self.head_branch}",
-                                                base=self.branch)), None)
-
-        pr = find()
-        if pr is None:
-            with api_call("POST", api):
-                pr = write_once(lambda: repo.create_pull(base=self.branch, head=self.head_branch, title=title,
-                                                         body=body), find)
-        elif pr.title != title or (pr.body or "") != body:
-            with api_call("PATCH", f"{api}/{pr.number}"):
-                pr.edit(title=title, body=body)
-        self.pull_request = pr.html_url
-        return pr.html_url
+        self.pull_request = open_or_update(self._client(), self.repository, base=self.branch, head=self.head_branch,
+                                           title=title, body=body)
+        return self.pull_request
 
 
 def client_from_env(env: Mapping[str, str]) -> Callable[[], Github]:
     """A client factory: the token is MLOPS_CI_GITOPS_TOKEN, else GITHUB_TOKEN (never logged)."""
     def make() -> Github:
-        from mlops_ci.backends.publishers.github_client import make_client
+        from mlops_ci.backends.github.client import make_client
 
         return make_client(env, token=env.get(TOKEN_ENV) or None)
     return make

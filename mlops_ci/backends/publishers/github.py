@@ -120,7 +120,7 @@ class GitHubPublisher:
         env = os.environ if env is None else env
         client = None
         if env.get("GITHUB_TOKEN") or env.get("GH_TOKEN"):
-            from mlops_ci.backends.publishers.github_client import make_client
+            from mlops_ci.backends.github.client import make_client
 
             client = make_client(env, **dict(client_options or {}))
         context, head_repo = runtime_context(env, default_branch)
@@ -168,14 +168,14 @@ class GitHubPublisher:
         return self.comment_url or self.check_url or (str(summary) if summary else "")
 
     def _api(self, method: str, path: str):
-        from mlops_ci.backends.publishers.github_client import DEFAULT_API_URL, api_call
+        from mlops_ci.backends.github.client import DEFAULT_API_URL, api_call
 
         base = self.client.requester.base_url if self.client is not None else DEFAULT_API_URL
         return api_call(method, f"{base}{path}")
 
     def _post(self, target: Target, pub: Publication) -> None:
-        from mlops_ci.backends.publishers.github_checks import post_check
-        from mlops_ci.backends.publishers.github_client import GitHubError
+        from mlops_ci.backends.github.checks import post_check
+        from mlops_ci.backends.github.client import GitHubError
 
         if self.client is None:
             raise GitHubError("GITHUB_TOKEN is not set, so mlops-ci cannot post to GitHub",
@@ -232,7 +232,7 @@ class GitHubPublisher:
         return self.login
 
     def _comment(self, repo: Repository, pull: PullRequest, target: Target, pub: Publication) -> bool:
-        from mlops_ci.backends.publishers.github_comment import StaleHead, upsert_comment
+        from mlops_ci.backends.github.comments import StaleHead, upsert_comment
 
         path = f"/repos/{target.repository}"
 

@@ -9,10 +9,10 @@ allowed. Everything sent is masked.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_ci.backends.github.comments import HEAD_MARKER
 from mlops_ci.masking import mask
 from mlops_ci.records import RunRecord
 from mlops_ci.render.document import Report, masked
@@ -29,16 +29,6 @@ ANNOTATIONS_PER_REQUEST = 50
 MAX_ANNOTATIONS = 150  # three writes at most, however large the record; the report has every finding
 STATUS_STATE = {"pass": "success", "warn": "success", "fail": "failure", "skipped": "success"}
 ANNOTATION_LEVEL = {"fail": "failure", "warn": "warning"}
-HEAD_MARKER = "<!-- mlops-ci:head-sha={sha} -->"
-_HEAD_MARKER = re.compile(r"<!-- mlops-ci:head-sha=([0-9a-fA-F]{4,64}) -->")
-
-
-def head_sha_of(body: str | None) -> str | None:
-    """The head SHA a comment of ours reports (None for one without the marker)."""
-    match = _HEAD_MARKER.search(body or "")
-    return match.group(1).lower() if match else None
-
-
 def pointer(run_url: str | None) -> str:
     return f"full report in the job summary of {run_url}" if run_url else \
         "full report in the job summary of this workflow run"
@@ -90,6 +80,7 @@ class Publication:
     job_summary: str
     pointer: str
     annotations: list[dict[str, Any]] = field(default_factory=list)
+    name: str = CHECK_NAME  # the check run's name and the commit status's context
 
     @property
     def annotation_batches(self) -> list[list[dict[str, Any]]]:

@@ -1,4 +1,4 @@
-"""Answering a ``/mlops-ci`` command in a pull-request comment, through PyGithub.
+"""Answering a ``/mlops-ci`` command in a pull-request comment on GitHub (through mlops_ci.backends.github).
 
 :func:`handle_comment` reads the ``issue_comment`` event (through :mod:`mlops_ci.context.github`),
 leaves alone what is not a command (no request at all), then reads the author's permission
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_ci.errors import InputError
 from mlops_ci.github_actions import set_outputs
 from mlops_ci.masking import mask
-from mlops_ci.slash import (
+from mlops_ci.slash.grammar import (
     WRITE_PERMISSIONS,
     CommentEvent,
     Decision,
@@ -122,7 +122,7 @@ class SlashApi:
         self.repo: Repository = client.withLazy(True).get_repo(repository)
 
     def _api(self, method: str, path: str) -> AbstractContextManager[None]:
-        from mlops_ci.backends.publishers.github_client import api_call
+        from mlops_ci.backends.github.client import api_call
 
         return api_call(method, f"{self.base}/repos/{self.repository}{path}")
 
@@ -152,7 +152,7 @@ class SlashApi:
         return self.repo.get_issue(number)
 
     def react(self, number: int, comment_id: int, content: str) -> None:
-        from mlops_ci.backends.publishers.github_client import write_once
+        from mlops_ci.backends.github.client import write_once
 
         comment: IssueComment = self._issue(number).get_comment(comment_id)
         with self._api("POST", f"/issues/comments/{comment_id}/reactions"):
@@ -160,7 +160,7 @@ class SlashApi:
             write_once(lambda: comment.create_reaction(content), lambda: None)
 
     def reply(self, number: int, comment_id: int, body: str) -> str:
-        from mlops_ci.backends.publishers.github_client import write_once
+        from mlops_ci.backends.github.client import write_once
 
         issue = self._issue(number)
 
@@ -232,7 +232,7 @@ def handle_comment(env: Mapping[str, str] | None = None, *, environments: Collec
 def _handle(env: Mapping[str, str], event: CommentEvent, environments: Collection[str] | None,
             client: Github | None, dry_run: bool, client_options: Mapping[str, Any],
             find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None) -> Outcome:
-    from mlops_ci.backends.publishers.github_client import GitHubError, make_client
+    from mlops_ci.backends.github.client import GitHubError, make_client
 
     if triage(event) is not None:
         return decide_comment(event, None, environments=environments)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops_ci.backends.publishers.github_client import api_call, make_client, write_once
+from mlops_ci.backends.github.client import api_call, make_client, write_once
 from mlops_ci.records import PromotionRecord
 
 if TYPE_CHECKING:

@@ -10,13 +10,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mlops_ci.backends.publishers.github_client import write_once
-from mlops_ci.backends.publishers.github_plan import head_sha_of
+import re
+
+from mlops_ci.backends.github.client import write_once
 from mlops_ci.render.report import MARKER
 
 if TYPE_CHECKING:
     from github.IssueComment import IssueComment
     from github.PullRequest import PullRequest
+
+
+HEAD_MARKER = "<!-- mlops-ci:head-sha={sha} -->"
+_HEAD_MARKER = re.compile(r"<!-- mlops-ci:head-sha=([0-9a-fA-F]{4,64}) -->")
+
+
+def head_sha_of(body: str | None) -> str | None:
+    """The head SHA a comment of ours reports (None for one without the marker)."""
+    match = _HEAD_MARKER.search(body or "")
+    return match.group(1).lower() if match else None
 
 
 class StaleHead(Exception):

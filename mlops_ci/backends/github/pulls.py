@@ -1,0 +1,39 @@
+"""Pull requests: open one from a branch, or bring the open one's text up to date.
+
+Used by promotion via pull request (mlops_ci.backends.gitops.github_pr); the retrain pull
+requests of monitoring will open theirs the same way. A create that got a 5xx is looked up before
+it is sent again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlops_ci.backends.github.client import api_call, write_once
+
+if TYPE_CHECKING:
+    from github import Github
+
+
+def open_or_update(client: Github, repository: str, *, base: str, head: str, title: str, body: str) -> str:
+    """The URL of the open pull request from ``head`` into ``base`` in ``repository`` (owner/name):
+    created, or its title and body brought up to date."""
+    repo = client.get_repo(repository, lazy=True)
+    owner = repository.split("/")[0]
+    api = f"/repos/{repository}/pulls"
+
+    def find():
+        with api_call("GET", api):
+            return next(iter(repo.get_pulls(state="open", head=f"{owner}:{head}", base=base)), None)
+
+    pr = find()
+    if pr is None:
+        with api_call("POST", api):
+            pr = write_once(lambda: repo.create_pull(base=base, head=head, title=title, body=body), find)
+    elif pr.title != title or (pr.body or "") != body:
+        with api_call("PATCH", f"{api}/{pr.number}"):
+            pr.edit(title=title, body=body)
+    return pr.html_url
+
+
+__all__ = ["open_or_update"]
