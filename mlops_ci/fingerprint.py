@@ -27,13 +27,17 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from mlops_ci import gitutil, registry
+from mlops_ci.config import PROMOTIONS_NAME
 from mlops_ci.config.schema import ModelConfig
 from mlops_ci.data.versions import blob_id, worktree_tracked
-from mlops_ci.config import PROMOTIONS_NAME
 from mlops_ci.records import Context, Fingerprint, ModelPlan
 from mlops_ci.workspace import STATE_DIR, Workspace
+
+if TYPE_CHECKING:
+    from mlops_ci.backends.trainers.base import Trainer
 
 FINGERPRINT_TAG = registry.FINGERPRINT
 COMPONENT_TAG_PREFIX = registry.FINGERPRINT_PART
@@ -123,17 +127,12 @@ def settings_of(cfg: ModelConfig) -> dict:
     return out
 
 
-def image_of(ws: Workspace, model: str, backend: str) -> str:
-    """The training image pinned by digest where the trainer runs one (train.argo), else the trainer kind."""
-    argo = ws.model(model).train.argo
-    if backend == "argo" and argo is not None:
-        return argo.image
-    return f"trainer:{backend}"
-
-
-def compute(ws: Workspace, ctx: Context, plan: ModelPlan, *, backend: str, worktree: bool) -> Fingerprint:
-    """The fingerprint of ``plan.model`` trained on ``backend``: from the work tree as it is
-    (``worktree``), else from commit ``ctx.head_sha``."""
+def compute(ws: Workspace, ctx: Context, plan: ModelPlan, *, trainer: Trainer,
+            worktree: bool | None = None) -> Fingerprint:
+    """The fingerprint of ``plan.model`` trained by ``trainer``: from the work tree as it is where
+    the trainer reads it (or ``worktree`` says so), else from commit ``ctx.head_sha``. The image is
+    the one the trainer runs in (pinned by digest), else the trainer's name."""
+    worktree = trainer.reads_worktree if worktree is None else worktree
     cfg = ws.model(plan.model)
     head = ctx.head_sha
     params = ws.repo_path(cfg.params)
@@ -170,7 +169,7 @@ def compute(ws: Workspace, ctx: Context, plan: ModelPlan, *, backend: str, workt
     data = _sha([f"{role}\t{path}\t{value}" for role, (path, value) in sorted(data_ids.items())])
     params_hash = _sha([params, params_bytes if params_bytes is not None else b"(absent)"])
     settings = _sha([json.dumps(settings_of(cfg), sort_keys=True)])
-    image = _sha([image_of(ws, plan.model, backend)])
+    image = _sha([trainer.image(cfg.train) or f"trainer:{trainer.name}"])
     components = {"code": code, "data": data, "params": params_hash, "settings": settings, "image": image}
     digest = None if unavailable else _sha([SCHEME, *(f"{k}={components[k]}" for k in COMPONENTS)])
     return Fingerprint(digest=digest, components=components, unavailable=unavailable, source=source)

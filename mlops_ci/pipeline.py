@@ -41,7 +41,7 @@ class Backends:
     gitops: GitOpsRemote
     trainers: dict[str, Trainer] | None = None
 
-    def trainer(self, name: str) -> Trainer:
+    def trainer(self, name: str | None) -> Trainer:
         if self.trainers and name in self.trainers:
             return self.trainers[name]
         return trainer_for(name)
@@ -266,8 +266,8 @@ def run_pipeline(
                 step_check(ws, record, model, progress=progress)
             save_record(record, path)
             if entry.checks is not None and entry.checks.status == "fail":
-                entry.training = TrainingRecord(status="skipped", backend=ws.model(model).train.backend,
-                                                skip_reason="data checks failed")
+                trainer = backends.trainer(ws.model(model).train.backend)
+                entry.training = TrainingRecord(status="skipped", backend=trainer.name, skip_reason="data checks failed")
                 continue
             step_train(ws, record, model, backends=backends, progress=progress)
             save_record(record, path)

@@ -52,7 +52,11 @@ def test_example_configs_are_valid():
 def test_defaults_fill_in(tmp_path):
     cfg = load_config(write(tmp_path, GOOD)).config
     model = cfg.models["churn"]
-    assert model.train.backend == "torchrun" and model.train.nproc_per_node == 2
+    from mlops_ci.backends.trainers import trainer_for
+
+    # no trainer named: the trainers' registry gives its default, torchrun (each name is written once)
+    assert model.train.backend is None and trainer_for(model.train.backend).name == "torchrun"
+    assert model.train.nproc_per_node == 2
     assert model.evaluation.no_champion == "pass"
     assert cfg.champion_env("churn") == "staging"
     assert cfg.alias_for("staging") == "staging"

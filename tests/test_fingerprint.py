@@ -235,8 +235,8 @@ def test_the_same_content_has_the_same_fingerprint_whatever_the_commit(champion,
     def both():
         ctx = local_context(clone, default_branch="main")
         plan = plan_model(ws, ctx, "tiny", force=True)
-        return (fingerprint.compute(ws, ctx, plan, backend="torchrun", worktree=True),
-                fingerprint.compute(ws, ctx, plan, backend="torchrun", worktree=False))
+        return (fingerprint.compute(ws, ctx, plan, trainer=trainer_for("torchrun"), worktree=True),
+                fingerprint.compute(ws, ctx, plan, trainer=trainer_for("torchrun"), worktree=False))
 
     first_tree, first_commit = both()
     assert first_tree.digest == first_commit.digest  # the work tree and its commit: the same content
@@ -271,10 +271,10 @@ def test_the_image_is_a_component(clone):
     ctx = local_context(clone, default_branch="main")
     ws = workspace(clone)
     plan = plan_model(ws, ctx, "tiny")
-    a = fingerprint.compute(ws, ctx, plan, backend="argo", worktree=False)
-    local = fingerprint.compute(ws, ctx, plan, backend="torchrun", worktree=True)
-    assert fingerprint.image_of(ws, "tiny", "argo") == IMAGE
-    assert fingerprint.image_of(ws, "tiny", "torchrun") == "trainer:torchrun"
+    a = fingerprint.compute(ws, ctx, plan, trainer=trainer_for("argo"), worktree=False)
+    local = fingerprint.compute(ws, ctx, plan, trainer=trainer_for("torchrun"), worktree=True)
+    assert trainer_for("argo").image(ws.model("tiny").train) == IMAGE  # the image is the trainer's to say
+    assert trainer_for("torchrun").image(ws.model("tiny").train) is None  # this machine: named by the trainer
     assert a.digest and a.digest != local.digest
     assert [k for k in fingerprint.COMPONENTS if a.components[k] != local.components[k]] == ["image"]
 
@@ -282,10 +282,10 @@ def test_the_image_is_a_component(clone):
     commit(clone, "new training image")
     ctx = local_context(clone, default_branch="main")
     ws = workspace(clone)
-    b = fingerprint.compute(ws, ctx, plan_model(ws, ctx, "tiny"), backend="argo", worktree=False)
+    b = fingerprint.compute(ws, ctx, plan_model(ws, ctx, "tiny"), trainer=trainer_for("argo"), worktree=False)
     assert not fingerprint.compare(b, fingerprint.tags(a), label="champion v3")
     assert b.changed == ["image"] and b.note == "image changed since champion v3"
-    again = fingerprint.compute(ws, ctx, plan_model(ws, ctx, "tiny"), backend="argo", worktree=False)
+    again = fingerprint.compute(ws, ctx, plan_model(ws, ctx, "tiny"), trainer=trainer_for("argo"), worktree=False)
     assert again.digest == b.digest and fingerprint.compare(again, fingerprint.tags(b), label="v4")
     assert b.source == f"commit {ctx.head_sha[:12]}"
 
@@ -293,8 +293,8 @@ def test_the_image_is_a_component(clone):
 def test_the_fingerprint_is_stable_and_names_its_components(clone):
     ws, ctx = workspace(clone), local_context(clone, default_branch="main")
     plan = plan_model(ws, ctx, "tiny")
-    fp = fingerprint.compute(ws, ctx, plan, backend="torchrun", worktree=True)
-    assert fp == fingerprint.compute(ws, ctx, plan, backend="torchrun", worktree=True)
+    fp = fingerprint.compute(ws, ctx, plan, trainer=trainer_for("torchrun"), worktree=True)
+    assert fp == fingerprint.compute(ws, ctx, plan, trainer=trainer_for("torchrun"), worktree=True)
     assert sorted(fp.components) == sorted(fingerprint.COMPONENTS)
     assert fp.digest.startswith("sha256:") and len(fp.digest) == 71
     tags = fingerprint.tags(fp)
@@ -306,16 +306,16 @@ def test_data_without_a_content_hash_has_no_fingerprint(clone):
     plan = ModelPlan(model="tiny", stages=["train", "evaluate"], data=[
         DataVersion(role="train", path="data/train.csv", head_md5=None),
         DataVersion(role="eval", path="data/eval.csv", head_md5="git:" + "0123" * 10)])
-    fp = fingerprint.compute(ws, ctx, plan, backend="argo", worktree=False)
+    fp = fingerprint.compute(ws, ctx, plan, trainer=trainer_for("argo"), worktree=False)
     assert fp.digest is None and fp.unavailable.startswith("data/train.csv has no content hash in commit")
     (clone / "data" / "train.csv").unlink()  # the work tree: neither there nor tracked by DVC
     git(clone, "rm", "--quiet", "--cached", "data/train.csv")
-    fp = fingerprint.compute(ws, ctx, plan, backend="torchrun", worktree=True)
+    fp = fingerprint.compute(ws, ctx, plan, trainer=trainer_for("torchrun"), worktree=True)
     assert fp.digest is None and fp.unavailable.startswith("data/train.csv has no content hash in the work tree")
 
 
 def test_a_champion_without_a_fingerprint_is_not_matched(clone):
     ws, ctx = workspace(clone), local_context(clone, default_branch="main")
-    fp = fingerprint.compute(ws, ctx, plan_model(ws, ctx, "tiny"), backend="torchrun", worktree=True)
+    fp = fingerprint.compute(ws, ctx, plan_model(ws, ctx, "tiny"), trainer=trainer_for("torchrun"), worktree=True)
     assert not fingerprint.compare(fp, {"mlops_ci.digest": "sha256:x"}, label="champion v7")
     assert fp.note.startswith("champion v7 has no training fingerprint")

@@ -40,11 +40,12 @@ def workspace(args: argparse.Namespace, *, check_paths: bool = False):
     """Load and validate the config, then build the runtime workspace from it. ``check_paths``:
     commands that run stages also need the files the config names (training script, data) to be
     there, or stop with a config error before anything runs."""
+    from mlops_ci.backends import name_problems
     from mlops_ci.config import find_config, load_config
     from mlops_ci.workspace import Workspace
 
     path = args.config or find_config(Path.cwd())
-    return Workspace.from_config(load_config(path, check_paths=check_paths))
+    return Workspace.from_config(load_config(path, check_paths=check_paths, checks=[name_problems]))
 
 
 def context(ws):

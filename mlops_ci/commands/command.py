@@ -29,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def environments(config: Path | None) -> tuple[str, ...] | None:
     """The environments of the config (`--config`, or the nearest one); None when there is none."""
+    from mlops_ci.backends import name_problems
     from mlops_ci.config import find_config, load_config
     from mlops_ci.errors import ConfigError
 
@@ -37,18 +38,19 @@ def environments(config: Path | None) -> tuple[str, ...] | None:
             config = find_config(Path.cwd())
         except ConfigError:
             return None  # any environment name that matches the grammar
-    return tuple(load_config(config).config.environments)
+    return tuple(load_config(config, checks=[name_problems]).config.environments)
 
 
 def candidate_finder(config: Path | None, model: str | None):
     """For `promote`: the version registered for the pinned head, from the registry this job is
     given (None without a config: nothing to look the model up in)."""
+    from mlops_ci.backends import name_problems
     from mlops_ci.config import find_config, load_config
     from mlops_ci.errors import ConfigError, UsageError
     from mlops_ci.workspace import Workspace
 
     try:
-        loaded = load_config(config or find_config(Path.cwd()))
+        loaded = load_config(config or find_config(Path.cwd()), checks=[name_problems])
     except ConfigError:
         return None
     models = [model] if model else list(loaded.config.models)

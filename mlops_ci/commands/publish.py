@@ -79,6 +79,7 @@ def keep_claims(record, pr: int, head_sha: str, *, env) -> None:
     import sys
 
     from mlops_ci import registry
+    from mlops_ci.backends import choose
     from mlops_ci.backends.tracking import TRACKING
     from mlops_ci.config.schema import NAME_RE
     from mlops_ci.console import echo
@@ -87,7 +88,7 @@ def keep_claims(record, pr: int, head_sha: str, *, env) -> None:
     uri = env.get("MLFLOW_TRACKING_URI", "")
     if record.registry != "embedded" or not uri.startswith(("http://", "https://")):
         return
-    tracking = TRACKING["mlflow"](uri=uri)
+    tracking = choose(TRACKING, None, role="tracking backend", setting="tracking.backend")(uri=uri)
     for name, entry in record.models.items():
         fp = entry.training.fingerprint if entry.training else None
         ev = entry.evaluation

@@ -39,11 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mlops_ci.argo.checkout import workflow_for_checkout
+    from mlops_ci.backends import name_problems
     from mlops_ci.config import find_config, load_config
     from mlops_ci.console import echo
     from mlops_ci.serving.yamlio import dump
 
-    loaded = load_config(args.config or find_config(Path.cwd()))
+    loaded = load_config(args.config or find_config(Path.cwd()), checks=[name_problems])
     workflow = workflow_for_checkout(loaded, args.model, nodes=args.nodes, gpus_per_node=args.gpus_per_node,
                                      pr=args.pr, head_sha=args.head_sha)
     echo(dump(workflow).decode("utf-8").rstrip("\n"))

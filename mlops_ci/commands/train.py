@@ -14,8 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _common.add_model(p)
     _common.add_record(p)
     p.add_argument("--force", action="store_true", help="train even if nothing that affects the model changed")
-    p.add_argument("--backend", choices=("torchrun", "argo"), default=None,
-                   help="where to train (default: train.backend of the config); argo needs train.argo")
+    p.add_argument("--backend", default=None, metavar="TRAINER",
+                   help="where to train, by the trainer's name: torchrun or argo (default: train.backend of the "
+                        "config); argo needs train.argo")
     p.add_argument("--dry-run", action="store_true",
                    help="print what would run: the torchrun command, or the Workflow as `argo submit`; "
                    "with --stop, the Workflows it would stop")
@@ -26,7 +27,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --stop: the pull request (default: the one a pull_request 'closed' event names)")
 
 
+def _check_backend(name: str | None) -> None:
+    from mlops_ci.backends.trainers import TRAINERS
+    from mlops_ci.errors import UsageError
+
+    if name is not None and name not in TRAINERS:
+        raise UsageError(f"--backend {name!r} is not a trainer: use one of {', '.join(TRAINERS)}")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_backend(args.backend)
     if args.stop:
         return stop(args)
     if args.pr is not None:
@@ -67,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
 
 def stop(args: argparse.Namespace) -> int:
     from mlops_ci.argo.checkout import repository_label
-    from mlops_ci.backends.trainers.argo import ArgoTrainer
+    from mlops_ci.backends.trainers import TRAINERS, trainer_for
     from mlops_ci.console import echo
     from mlops_ci.errors import UsageError
 
-    if args.force or args.record or args.backend == "torchrun":
-        raise UsageError("--stop takes none of --force, --record, --backend torchrun",
+    if args.force or args.record or (args.backend and not trainer_for(args.backend).stops_pull_requests):
+        raise UsageError("--stop takes none of --force, --record, --backend of a trainer whose runs end with the job",
                          hint="mlops-ci train --stop [--pr N] [--model M] [--dry-run]")
     ws = _common.workspace(args)
     ctx = _common.context(ws)
@@ -80,7 +90,9 @@ def stop(args: argparse.Namespace) -> int:
     if pr < 1:
         raise UsageError(f"--pr {pr}: a pull request number is 1 or more")
     repository = repository_label(ctx, ws.top)  # as the Workflows were labelled
-    runs = ArgoTrainer().stop_pull_request(ws.config, ws.models(args.model), repository=repository, pr=pr,
+    stopper = trainer_for(args.backend) if args.backend else next(
+        cls() for cls in TRAINERS.values() if cls.stops_pull_requests)
+    runs = stopper.stop_pull_request(ws.config, ws.models(args.model), repository=repository, pr=pr,
                                            reason=f"mlops-ci: pull request #{pr} was closed", dry_run=args.dry_run)
     for r in runs:
         what = "would stop" if args.dry_run else "stopped" if r.stopped else "already finished:"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from mlops_ci.config.schema import Config
-from mlops_ci.config.semantics import problems
+from mlops_ci.config.semantics import Problem, problems
 from mlops_ci.errors import ConfigError
 
 CONFIG_NAME = ".mlops-ci.yaml"
@@ -103,10 +104,12 @@ def load_yaml(raw: bytes, name: str) -> Any:
         raise ConfigError(f"{name}: not a usable config: {type(err).__name__}: {str(err)[:200]}") from err
 
 
-def load_config(path: Path, *, check_paths: bool = False) -> LoadedConfig:
+def load_config(path: Path, *, check_paths: bool = False,
+                checks: Sequence[Callable[[Config], list[Problem]]] = ()) -> LoadedConfig:
     """Read and validate ``path``. With ``check_paths``, the files each model names must also be
     there (:func:`mlops_ci.config.paths.path_problems`): what `config validate` and the commands
-    that run stages ask for."""
+    that run stages ask for. ``checks`` add problems that layers above the config know of (the
+    backend names their registries hold, mlops_ci.backends.name_problems), reported at their line."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -129,6 +132,8 @@ def load_config(path: Path, *, check_paths: bool = False) -> LoadedConfig:
         lines = [_format_pydantic_error(path, doc, e) for e in err.errors()]
         raise ConfigError("\n".join(lines)) from None
     found = problems(config)
+    for check in checks:
+        found += check(config)
     if check_paths:
         from mlops_ci.config.paths import path_problems
 

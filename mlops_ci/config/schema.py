@@ -84,6 +84,8 @@ class EnvironmentConfig(Strict):
 
 
 class TrackingConfig(Strict):
+    backend: Name | None = Field(default=None, description="the tracking backend, by its name in "
+                                 "mlops_ci.backends.tracking (default: the first there, mlflow)")
     uri: str | None = Field(
         default=None,
         description="MLflow tracking URI; default: SQLite under .mlops-ci/ (MLFLOW_TRACKING_URI overrides)",
@@ -116,6 +118,8 @@ GitRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]{1,200}$"), 
 
 
 class GitOpsConfig(Strict):
+    backend: Name | None = Field(default=None, description="the GitOps remote, by its name in "
+                                 "mlops_ci.backends.gitops (default: the first there, git)")
     remote: Annotated[str | None, AfterValidator(_git_remote)] = Field(
         default=None, description="git URL or path of the GitOps repository; default: .mlops-ci/gitops.git"
     )

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from mlops_ci.config.base import IMAGE_DIGEST_RE, RelPath, Strict
+from mlops_ci.config.base import IMAGE_DIGEST_RE, Name, RelPath, Strict
 
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -146,9 +146,9 @@ class ArgoConfig(Strict):
 
 
 class TrainConfig(Strict):
-    backend: Literal["torchrun", "argo"] = Field(
-        default="torchrun", description="'torchrun' on this machine, or 'argo': a Workflow on Kubernetes "
-        "(needs the argo section)")
+    backend: Name | None = Field(
+        default=None, description="the trainer, by its name in mlops_ci.backends.trainers: 'torchrun' on this "
+        "machine (the default), or 'argo': a Workflow on Kubernetes (needs the argo section)")
     script: RelPath = "train.py"
     args: list[str] = []
     nproc_per_node: int = Field(default=2, ge=1, le=64)

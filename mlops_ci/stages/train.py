@@ -110,12 +110,12 @@ def run_training(
     if "train" not in plan.stages:
         return TrainingRecord(status="skipped", backend=trainer.name,
                               skip_reason=plan.skip_reason or "nothing changed that affects training")
-    fp = fingerprint.compute(ws, ctx, plan, backend=trainer.name, worktree=trainer.reads_worktree)
+    fp = fingerprint.compute(ws, ctx, plan, trainer=trainer)
     reused = find_reuse(ws, ctx, plan, fp, tracking=tracking)
     if reused is not None:
         return TrainingRecord(status="skipped", backend=trainer.name, nproc_per_node=cfg.train.nproc_per_node,
-                              fingerprint=fp, reused=reused, history=[] if dry_run else history_of(tracking, reused.run_id),
-                              skip_reason=f"not retrained: {fp.note} (run {reused.run_id}); its model is reused")
+                              fingerprint=fp, reused=reused,
+                              history=[] if dry_run else history_of(tracking, reused.run_id), skip_reason=f"not retrained: {fp.note} (run {reused.run_id}); its model is reused")
     validate_inputs(ws, model)
     result_path = ws.state_dir / "runs" / f"{model}-{ctx.head_sha[:12]}.json"
     env = {RESULT_ENV: str(result_path), "MLOPS_CI_MODEL": model, "MLFLOW_TRACKING_URI": tracking.uri}
@@ -136,9 +136,7 @@ def run_training(
     result_path.parent.mkdir(parents=True, exist_ok=True)
     result_path.unlink(missing_ok=True)
     start = time.monotonic()
-    n = cfg.train.nproc_per_node
-    title = (f"training {model}: {n} process{'es' if n != 1 else ''} (torchrun)" if trainer.name == "torchrun"
-             else f"training {model} on {trainer.name}")
+    title = trainer.title(model, spec)
     record = None
     try:
         with progress.step(title):  # ends with ✘ when training failed, whatever the reason
@@ -153,7 +151,7 @@ def run_training(
             if adopted:  # an earlier attempt's Workflow was adopted: its MLflow run holds the results
                 run_id = outcome.run_id
             base = dict(backend=trainer.name, run_id=run_id, experiment_id=experiment_id, command=command,
-                        nproc_per_node=n, duration_s=round(time.monotonic() - start, 3),
+                        nproc_per_node=cfg.train.nproc_per_node, duration_s=round(time.monotonic() - start, 3),
                         run_url=tracking.run_url(run_id, experiment_id), workflow=outcome.workflow,
                         workflow_url=outcome.workflow_url, fingerprint=fp)
             record = _outcome(cfg, outcome, base, result_path, tracking)

@@ -1,4 +1,9 @@
-"""GitOps remotes: where promotion commits the serving manifests."""
+"""GitOps remotes: where promotion commits the serving manifests.
+
+A promotion routed to a pull request (``promote_via``, ``--via-pr``) is proposed through
+:class:`~mlops_ci.backends.gitops.github_pr.PullRequestRemote`, which wraps the configured remote's
+checkout (mlops_ci.policy decides the route); it is not a remote of its own to configure.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +12,30 @@ from mlops_ci.backends.gitops.git import GitRemote
 from mlops_ci.backends.gitops.github_pr import PullRequestRemote
 
 GITOPS: dict[str, type] = {
-    "git": GitRemote,
-    "pull_request": PullRequestRemote,
+    "git": GitRemote,  # any git URL or path; by default a bare repository under .mlops-ci/
 }
 
 
 def gitops_for(ws) -> GitOpsRemote:
-    """A local bare repository under .mlops-ci/ by default, else the configured git remote."""
+    """The configured GitOps remote (``gitops.backend``, default git): ``gitops.remote``, else a local
+    bare repository under .mlops-ci/."""
+    from mlops_ci.backends import choose
+
     cfg = ws.config.gitops
-    return GITOPS["git"](url=ws.gitops_remote, branch=cfg.branch, author=(cfg.author_name, cfg.author_email),
-                         create_if_missing=ws.uses_default_gitops)
+    remote = choose(GITOPS, cfg.backend, role="GitOps remote", setting="gitops.backend")
+    return remote(url=ws.gitops_remote, branch=cfg.branch, author=(cfg.author_name, cfg.author_email),
+                  create_if_missing=ws.uses_default_gitops)
 
 
-def proposal_for(ws, base: GitRemote, env: str, model: str, version: str, *, client=None) -> GitOpsRemote:
+def proposal_for(ws, base: GitRemote, env: str, model: str, version: str, *, client=None) -> PullRequestRemote:
     """Where a promotion to ``env`` is proposed as a pull request (promote --via-pr) instead of pushed.
 
     ``client`` is a factory of ``github.Github`` clients (default: from the environment)."""
     from mlops_ci.backends.gitops.github_pr import client_from_env, github_repository, promotion_branch
 
-    return GITOPS["pull_request"](base, repository=github_repository(ws.config.gitops.github_repository, base.url),
-                                  head_branch=promotion_branch(env, model, version),
-                                  client=client or client_from_env(ws.env))
+    return PullRequestRemote(base, repository=github_repository(ws.config.gitops.github_repository, base.url),
+                             head_branch=promotion_branch(env, model, version),
+                             client=client or client_from_env(ws.env))
 
 
 __all__ = ["GITOPS", "GitOpsRemote", "gitops_for", "proposal_for"]

@@ -11,8 +11,12 @@ TRACKING: dict[str, type] = {
 
 
 def tracking_for(ws) -> Tracking:
-    """The tracking backend of a workspace (MLflow: a server URI, or SQLite under .mlops-ci/)."""
-    return TRACKING["mlflow"](uri=ws.tracking_uri, artifact_root=ws.artifact_root)
+    """The tracking backend of a workspace (``tracking.backend``, default MLflow: a server URI, or
+    SQLite under .mlops-ci/)."""
+    from mlops_ci.backends import choose
+
+    backend = choose(TRACKING, ws.config.tracking.backend, role="tracking backend", setting="tracking.backend")
+    return backend(uri=ws.tracking_uri, artifact_root=ws.artifact_root)
 
 
 __all__ = ["TRACKING", "ModelVersionInfo", "RunInfo", "Tracking", "tracking_for"]

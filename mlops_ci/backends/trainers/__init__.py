@@ -12,8 +12,11 @@ TRAINERS: dict[str, type] = {
 }
 
 
-def trainer_for(name: str) -> Trainer:
-    return TRAINERS[name]()
+def trainer_for(name: str | None) -> Trainer:
+    """The trainer called ``name`` (``train.backend``, ``--backend``); None: the default, the first."""
+    from mlops_ci.backends import choose
+
+    return choose(TRAINERS, name, role="trainer", setting="train.backend")()
 
 
 __all__ = ["TRAINERS", "ArgoTrainer", "RemoteSpec", "TrainResult", "TrainSpec", "Trainer", "trainer_for"]

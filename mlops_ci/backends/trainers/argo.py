@@ -56,6 +56,13 @@ def transport_for(argo: Any, env: Mapping[str, str] | None = None) -> ArgoTransp
 class ArgoTrainer:
     name = "argo"
     reads_worktree = False  # the pods clone the head commit
+    stops_pull_requests = True  # a closed pull request's Workflows are stopped
+
+    def image(self, train) -> str | None:
+        return train.argo.image if train.argo is not None else None
+
+    def title(self, model: str, spec: TrainSpec) -> str:
+        return f"training {model} on {self.name}"
 
     def __init__(self, transport: ArgoTransport | None = None, *, poll_s: float = 5.0, max_poll_s: float = 30.0,
                  env: Mapping[str, str] | None = None) -> None:

@@ -52,8 +52,18 @@ class TrainResult:
 
 
 class Trainer(Protocol):
+    """What a trainer can do is read from its capabilities, never from its name."""
+
     name: str
     reads_worktree: bool  # trains the work tree as it is (else the head commit, cloned elsewhere)
+    stops_pull_requests: bool  # can stop the runs of a closed pull request (`mlops-ci train --stop`)
+
+    def image(self, train: Any) -> str | None:
+        """The image it trains in, pinned by digest, from the model's ``train`` config; None when it
+        runs on this machine (the fingerprint names the trainer instead)."""
+
+    def title(self, model: str, spec: TrainSpec) -> str:
+        """What the progress line says while it trains."""
 
     def command(self, spec: TrainSpec) -> list[str]:
         """The command that would run (for --dry-run and the record)."""

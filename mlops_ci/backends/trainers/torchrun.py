@@ -43,6 +43,14 @@ def summarize_failure(lines: tuple[str, ...] | list[str]) -> tuple[int | None, s
 class TorchrunTrainer:
     name = "torchrun"
     reads_worktree = True  # trains the checkout as it is on this machine
+    stops_pull_requests = False  # its runs end with the job
+
+    def image(self, train) -> None:
+        return None  # this machine's environment: the fingerprint names the trainer
+
+    def title(self, model: str, spec: TrainSpec) -> str:
+        n = spec.nproc_per_node
+        return f"training {model}: {n} process{'es' if n != 1 else ''} (torchrun)"
 
     def command(self, spec: TrainSpec) -> list[str]:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone",
