@@ -17,25 +17,13 @@ the first entry of its registry. A name the registry does not have is a config e
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from mlops_ci.errors import ConfigError
+from mlops_ci.backends.naming import choose
 
 if TYPE_CHECKING:
     from mlops_ci.config import Config
     from mlops_ci.config.semantics import Problem
-
-T = TypeVar("T")
-
-
-def choose(registry: Mapping[str, T], name: str | None, *, role: str, setting: str) -> T:
-    """The registry's entry called ``name``; without a name, the role's default (its first entry)."""
-    if name is None:
-        return next(iter(registry.values()))
-    if name not in registry:
-        raise ConfigError(f"{setting}: {name!r} is not a {role}", hint=f"use one of: {', '.join(registry)}")
-    return registry[name]
-
 
 def registries() -> dict[str, tuple[str, Mapping[str, type]]]:
     """Setting path (with ``*`` for a model) -> (role, registry), for the names the config may give."""

@@ -79,7 +79,7 @@ def keep_claims(record, pr: int, head_sha: str, *, env) -> None:
     import sys
 
     from mlops_ci import registry
-    from mlops_ci.backends import choose
+    from mlops_ci.backends.naming import choose
     from mlops_ci.backends.tracking import TRACKING
     from mlops_ci.config.schema import NAME_RE
     from mlops_ci.console import echo

@@ -19,7 +19,7 @@ GITOPS: dict[str, type] = {
 def gitops_for(ws) -> GitOpsRemote:
     """The configured GitOps remote (``gitops.backend``, default git): ``gitops.remote``, else a local
     bare repository under .mlops-ci/."""
-    from mlops_ci.backends import choose
+    from mlops_ci.backends.naming import choose
 
     cfg = ws.config.gitops
     remote = choose(GITOPS, cfg.backend, role="GitOps remote", setting="gitops.backend")

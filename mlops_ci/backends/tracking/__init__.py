@@ -13,7 +13,7 @@ TRACKING: dict[str, type] = {
 def tracking_for(ws) -> Tracking:
     """The tracking backend of a workspace (``tracking.backend``, default MLflow: a server URI, or
     SQLite under .mlops-ci/)."""
-    from mlops_ci.backends import choose
+    from mlops_ci.backends.naming import choose
 
     backend = choose(TRACKING, ws.config.tracking.backend, role="tracking backend", setting="tracking.backend")
     return backend(uri=ws.tracking_uri, artifact_root=ws.artifact_root)

@@ -14,7 +14,7 @@ TRAINERS: dict[str, type] = {
 
 def trainer_for(name: str | None) -> Trainer:
     """The trainer called ``name`` (``train.backend``, ``--backend``); None: the default, the first."""
-    from mlops_ci.backends import choose
+    from mlops_ci.backends.naming import choose
 
     return choose(TRAINERS, name, role="trainer", setting="train.backend")()
 
