@@ -35,14 +35,14 @@ def test_train_test_validation_fails_the_check_on_a_shifted_eval_set(tiny_repo, 
     proc = cli(repo, "check", "--junit", "junit.xml")
     assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
     record = json.loads((repo / ".mlops-ci" / "record.json").read_text())
-    suites = {s["suite"]: s for s in record["models"]["tiny"]["checks"]["suites"]}
+    suites = {s["suite"]: s for s in record["models"]["tiny"]["results"]["check"]["suites"]}
     ttv = suites["train_test_validation"]
     assert ttv["status"] == "fail" and ttv["sampled_rows"] == {"train": 450, "test": 150}
     failed = {c["name"] for c in ttv["checks"] if c["outcome"] == "fail"}
     assert "FeatureDrift" in failed, failed
     assert Path(ttv["html_path"]).is_file() and Path(ttv["html_path"]).stat().st_size > 10_000
     assert suites["data_integrity"]["status"] in ("pass", "warn")
-    messages = [f["message"] for f in record["models"]["tiny"]["checks"]["findings"] if f["check"] == "suite"]
+    messages = [f["message"] for f in record["models"]["tiny"]["results"]["check"]["findings"] if f["check"] == "suite"]
     assert any(m.startswith("deepchecks Feature Drift") for m in messages), messages
     assert "fail" in proc.stdout and "deepchecks Feature Drift" in proc.stdout
 

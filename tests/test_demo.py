@@ -26,16 +26,16 @@ def test_demo_runs_the_whole_loop(tmp_path):
     assert "epoch 10/10" in progress  # the PR's candidate trained under torchrun with 2 processes
 
     pr = json.loads((result.repo / ".mlops-ci/pr-record.json").read_text())["models"]["churn"]
-    assert pr["training"]["command"][-3:] == ["--standalone", "--nproc-per-node=2", "train.py"]
-    assert pr["training"]["params"]["world_size"] == "2"
-    assert pr["checks"]["status"] == "warn"
-    assert {f["column"] for f in pr["checks"]["findings"]} >= {"plan", "monthly_charges"}
-    assert pr["evaluation"]["status"] == "pass" and pr["evaluation"]["champion"]["version"] == "1"
-    assert pr["registration"]["version"] == "2" and pr["training"]["history"]  # the real curve, from MLflow
+    assert pr["results"]["train"]["command"][-3:] == ["--standalone", "--nproc-per-node=2", "train.py"]
+    assert pr["results"]["train"]["params"]["world_size"] == "2"
+    assert pr["results"]["check"]["status"] == "warn"
+    assert {f["column"] for f in pr["results"]["check"]["findings"]} >= {"plan", "monthly_charges"}
+    assert pr["results"]["evaluate"]["status"] == "pass" and pr["results"]["evaluate"]["champion"]["version"] == "1"
+    assert pr["results"]["register"]["version"] == "2" and pr["results"]["train"]["history"]  # the real curve, from MLflow
     # the merge ships what the pull request showed: v2, found by its fingerprint, not trained again
     merge = json.loads((result.repo / ".mlops-ci/merge-record.json").read_text())["models"]["churn"]
-    assert merge["training"]["reused"]["version"] == "2" and merge["training"]["run_id"] is None
-    assert merge["registration"]["reused"] is True and not result.merge_retrained
+    assert merge["results"]["train"]["reused"]["version"] == "2" and merge["results"]["train"]["run_id"] is None
+    assert merge["results"]["register"]["reused"] is True and not result.merge_retrained
     assert merge["promotions"][0]["commit_sha"] == result.gitops_commit
 
     assert "## ⚠️ mlops-ci: warn" in text and "candidate vs champion v1 (alias `staging`)" in text
@@ -45,7 +45,7 @@ def test_demo_runs_the_whole_loop(tmp_path):
     assert "```mermaid\n---\nconfig:" in text and "xychart-beta" in text and "Training curve (" in text
     gitops = result.repo / ".mlops-ci" / "gitops.git"
     trailers = git(gitops, "log", "-1", "--format=%(trailers:only,unfold)", result.gitops_commit)
-    assert "Model-Version: 2" in trailers and f"MLflow-Run-Id: {pr['training']['run_id']}" in trailers
+    assert "Model-Version: 2" in trailers and f"MLflow-Run-Id: {pr['results']['train']['run_id']}" in trailers
     isvc = yamlio.load(git(gitops, "show", f"{result.gitops_commit}:environments/staging/churn/inferenceservice.yaml"))
     assert kserve_errors(isvc) == []
     assert isvc["metadata"]["labels"]["mlops-ci.dev/model-version"] == "2"

@@ -76,20 +76,20 @@ def test_housing_bootstraps_promotes_and_beats_its_champion(housing_repo):
     first = cli(repo, "run", "--quiet")
     assert first.returncode == 0, first.stderr[-3000:]
     e = entry(repo)
-    assert e["training"]["status"] == "succeeded" and e["training"]["command"][-3:] == [
+    assert e["results"]["train"]["status"] == "succeeded" and e["results"]["train"]["command"][-3:] == [
         "--standalone", "--nproc-per-node=1", "train.py"]
-    assert e["training"]["params"]["model.kind"] == "ridge"
-    assert {"val_rmse", "val_mae", "val_r2"} <= set(e["training"]["metrics"])
-    ev = e["evaluation"]
+    assert e["results"]["train"]["params"]["model.kind"] == "ridge"
+    assert {"val_rmse", "val_mae", "val_r2"} <= set(e["results"]["train"]["metrics"])
+    ev = e["results"]["evaluate"]
     assert ev["status"] == "pass" and ev["champion_state"] == "none" and ev["rows"] == 1000
     metrics = by_name(ev["metrics"])
     assert list(metrics) == ["rmse", "mae", "r2"]
     assert metrics["r2"]["candidate"] > 0.9 and metrics["rmse"]["higher_is_better"] is False
     # the model mlops-ci scored is the one train.py measured on the same eval file
-    assert math.isclose(metrics["rmse"]["candidate"], e["training"]["metrics"]["val_rmse"], rel_tol=1e-9)
+    assert math.isclose(metrics["rmse"]["candidate"], e["results"]["train"]["metrics"]["val_rmse"], rel_tol=1e-9)
     assert gates(ev) == {("*", "champion"): "pass", ("r2", "min"): "pass",
                          ("r2", "max_regression"): "skipped", ("rmse", "max_regression"): "skipped"}
-    assert e["registration"]["version"] == "1"
+    assert e["results"]["register"]["version"] == "1"
     report = (repo / ".mlops-ci" / "report.md").read_text()
     assert "no champion yet (policy: pass)" in report and "Registered as **housing v1**" in report
 
@@ -108,15 +108,15 @@ def test_housing_bootstraps_promotes_and_beats_its_champion(housing_repo):
     assert better.returncode == 0, better.stderr[-3000:]
     e = entry(repo)
     assert "changed: params.yaml" in e["plan"]["reasons"]
-    assert e["checks"]["status"] == "warn"  # the new month drifted, as configured: warn only
-    ev = e["evaluation"]
+    assert e["results"]["check"]["status"] == "warn"  # the new month drifted, as configured: warn only
+    ev = e["results"]["evaluate"]
     assert ev["status"] == "pass" and ev["champion_state"] == "present"
     assert ev["champion"]["version"] == "1" and ev["champion"]["alias"] == "staging"
     metrics = by_name(ev["metrics"])
     assert metrics["rmse"]["candidate"] < metrics["rmse"]["champion"]
     assert metrics["r2"]["candidate"] > metrics["r2"]["champion"] > 0.85
     assert set(gates(ev).values()) == {"pass"}
-    assert e["registration"]["version"] == "2"
+    assert e["results"]["register"]["version"] == "2"
     report = (repo / ".mlops-ci" / "report.md").read_text()
     assert "candidate vs champion v1 (alias `staging`)" in report and "| r2 ↑ |" in report
     assert "Deployment plan: housing v2 → `staging`" in report

@@ -127,7 +127,7 @@ def test_a_rerun_of_the_champion_s_commit_reuses_it(champion):
     assert len(runs(champion)) == before_runs and versions(champion) == before_versions == [1]
 
     entry = json.loads((champion / ".mlops-ci/record.json").read_text())["models"]["tiny"]
-    t, ev, reg = entry["training"], entry["evaluation"], entry["registration"]
+    t, ev, reg = entry["results"]["train"], entry["results"]["evaluate"], entry["results"]["register"]
     mv = client(champion).get_model_version("tiny", "1")
     assert t["status"] == "skipped" and t["reused"]["version"] == "1" and t["run_id"] is None
     assert t["reused"]["run_id"] == mv.run_id and t["reused"]["champion"] is True
@@ -138,7 +138,7 @@ def test_a_rerun_of_the_champion_s_commit_reuses_it(champion):
         k.removeprefix("mlops_ci.metric."): float(v) for k, v in mv.tags.items() if k.startswith("mlops_ci.metric.")}
     assert t["history"] and t["history"][0]["train_loss"] == mv_run_loss(champion, mv.run_id)
     assert reg["reused"] is True and reg["version"] == "1" and reg["digest"] == mv.tags["mlops_ci.digest"]
-    assert entry["deployment_plan"]["noop"] is True
+    assert entry["results"]["deployment"]["noop"] is True
 
     report = (champion / ".mlops-ci/report.md").read_text()
     assert ("Not retrained: code, data, params, settings and image are unchanged since the champion "

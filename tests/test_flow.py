@@ -22,12 +22,12 @@ def test_first_run_bootstraps_then_promotion_commits(champion_repo):
     record = json.loads((repo / ".mlops-ci/record.json").read_text())
     entry = record["models"]["tiny"]
     assert entry["plan"]["reasons"] == ["no base revision to compare with: first run on this branch"]
-    assert entry["checks"]["status"] == "skipped"
-    assert entry["training"]["status"] == "succeeded" and entry["training"]["command"][-3:] == [
+    assert entry["results"]["check"]["status"] == "skipped"
+    assert entry["results"]["train"]["status"] == "succeeded" and entry["results"]["train"]["command"][-3:] == [
         "--standalone", "--nproc-per-node=1", "train.py"]
-    assert entry["evaluation"]["champion_state"] == "none"
-    assert entry["registration"]["version"] == "1"
-    assert entry["deployment_plan"]["dry_run"] is True
+    assert entry["results"]["evaluate"]["champion_state"] == "none"
+    assert entry["results"]["register"]["version"] == "1"
+    assert entry["results"]["deployment"]["dry_run"] is True
     assert entry["promotions"][0]["commit_sha"]
     assert registry(repo) == ([1], {"staging": "1"})
     assert gitops_commits(repo) == 1
@@ -83,7 +83,7 @@ def test_pull_request_flow_with_separate_commands(champion_repo):
     unmerged = cli(repo, "promote", "--model", "tiny", "--env", "staging", "--allow-unmerged", "--dry-run")
     assert unmerged.returncode == 0 and "would change 1 file(s)" in unmerged.stdout, unmerged.stderr[-2000:]
     altered = json.loads((repo / ".mlops-ci/record.json").read_text())
-    altered["models"]["tiny"]["registration"]["artifact_uri"] = "s3://elsewhere/model"
+    altered["models"]["tiny"]["results"]["register"]["artifact_uri"] = "s3://elsewhere/model"
     (repo.parent / "altered.json").write_text(json.dumps(altered))
     refused = cli(repo, "promote", "--model", "tiny", "--env", "staging", "--allow-unmerged",
                   "--record", str(repo.parent / "altered.json"))

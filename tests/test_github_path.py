@@ -144,7 +144,7 @@ def champion(world) -> str:
         run = merge_promote(world, ZERO_SHA, sha, "tiny model")
         assert_job(run, "train")
         assert_job(run, "promote")
-        version = record_of(run)["models"][MODEL]["registration"]["version"]
+        version = record_of(run)["models"][MODEL]["results"]["register"]["version"]
         assert world.tracking().version_by_alias(MODEL, "staging").version == version
     return version
 
@@ -337,14 +337,14 @@ def test_a_same_repository_pull_request_ships_its_own_version_without_training(w
     assert checks.outputs["verdict"] in ("pass", "warn")
     record = record_of(checks)
     entry = record["models"][MODEL]
-    assert record["registry"] == "shared" and entry["training"]["status"] == "succeeded"
-    version, run_id = entry["registration"]["version"], entry["training"]["run_id"]
+    assert record["registry"] == "shared" and entry["results"]["train"]["status"] == "succeeded"
+    version, run_id = entry["results"]["register"]["version"], entry["results"]["train"]["run_id"]
     assert int(version) > int(champion)
     mv = registry.get_version(MODEL, version)
     assert mv.run_id == run_id
     assert (mv.tags[vocabulary.ORIGIN], mv.tags[vocabulary.PR], mv.tags[vocabulary.HEAD_SHA]) == (
         "pull_request", str(pr.number), pr.head_sha)
-    assert mv.tags[vocabulary.FINGERPRINT] == entry["training"]["fingerprint"]["digest"]
+    assert mv.tags[vocabulary.FINGERPRINT] == entry["results"]["train"]["fingerprint"]["digest"]
     assert bot_comments(world, pr.number) == []  # pr-checks posts nothing
 
     assert_posted(world, pr, pr_report(world, pr, checks))
@@ -354,7 +354,7 @@ def test_a_same_repository_pull_request_ships_its_own_version_without_training(w
     shipped = merge_promote(world, before, after, pr.title)
     assert_job(shipped, "train")
     assert training_runs(registry) == trained_before  # no training: the merge found the PR's version
-    training = record_of(shipped)["models"][MODEL]["training"]
+    training = record_of(shipped)["models"][MODEL]["results"]["train"]
     assert training["reused"]["version"] == version and training["reused"]["run_id"] == run_id
     assert training["fingerprint"]["digest"] == mv.tags[vocabulary.FINGERPRINT]
     assert shipped.outputs["verdict"] in ("pass", "warn")
@@ -387,15 +387,15 @@ def test_a_fork_pull_request_is_trained_once_after_the_merge_and_its_claim_repro
     assert record["registry"] == "embedded" and record["context"]["fork"] is True
     assert "Evaluated without the champion" in report_of(checks)
     # nothing from the job's own registry is shown as if it could ship: no version, no deployment plan
-    assert entry["registration"] is None and entry["deployment_plan"] is None
+    assert "register" not in entry["results"] and "deployment" not in entry["results"]
     assert "Registered as" not in report_of(checks) and "Deployment plan" not in report_of(checks)
-    fingerprint = entry["training"]["fingerprint"]["digest"]
+    fingerprint = entry["results"]["train"]["fingerprint"]["digest"]
     assert registry.search_versions(MODEL, {vocabulary.FINGERPRINT: fingerprint}) == []
     assert registry.search_runs(EXPERIMENT, {vocabulary.HEAD_SHA: pr.head_sha}) == []
     assert bot_comments(world, pr.number) == []
 
     assert_posted(world, pr, pr_report(world, pr, checks))
-    claimed = {m["name"]: m["candidate"] for m in entry["evaluation"]["metrics"]}
+    claimed = {m["name"]: m["candidate"] for m in entry["results"]["evaluate"]["metrics"]}
     [claim] = vocabulary.find_claims(registry, MODEL, fingerprint)
     assert (claim.pr, claim.head_sha) == (pr.number, pr.head_sha)
     assert claim.metrics == pytest.approx(claimed)
@@ -409,8 +409,8 @@ def test_a_fork_pull_request_is_trained_once_after_the_merge_and_its_claim_repro
     [(run_id, tags)] = new.items()
     assert tags[vocabulary.FINGERPRINT] == fingerprint and tags[vocabulary.HEAD_SHA] == after
     merged = record_of(shipped)["models"][MODEL]
-    assert merged["training"]["run_id"] == run_id and merged["training"].get("reused") is None
-    [kept] = merged["evaluation"]["claims"]
+    assert merged["results"]["train"]["run_id"] == run_id and merged["results"]["train"].get("reused") is None
+    [kept] = merged["results"]["evaluate"]["claims"]
     assert (kept["pr"], kept["head_sha"]) == (pr.number, pr.head_sha) and kept["metrics"] == pytest.approx(claimed)
     report = report_of(shipped)
     assert f"Reproduction: PR #{pr.number} (at `{pr.head_sha[:12]}`)" in report, report
@@ -418,7 +418,7 @@ def test_a_fork_pull_request_is_trained_once_after_the_merge_and_its_claim_repro
         assert f"{value:.4f}" in report
 
     assert_job(shipped, "promote")
-    version = merged["registration"]["version"]
+    version = merged["results"]["register"]["version"]
     assert registry.get_version(MODEL, version).run_id == run_id
     trailers = gitops_trailers(world)
     assert (trailers["Model-Version"], trailers["MLflow-Run-Id"], trailers["Source-Commit"]) == (version, run_id, after)

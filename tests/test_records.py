@@ -26,8 +26,9 @@ def record() -> RunRecord:
 def test_round_trip_keeps_nan(tmp_path):
     path = save_record(record(), tmp_path / "record.json")
     data = json.loads(path.read_text())
-    assert data["schema_version"] == 1
-    assert data["models"]["churn"]["training"]["metrics"]["loss"] == "NaN"
+    assert data["schema_version"] == 2
+    assert list(data["models"]["churn"]["results"]) == ["train", "evaluate"]  # keyed by stage, in stage order
+    assert data["models"]["churn"]["results"]["train"]["metrics"]["loss"] == "NaN"
     back = load_record(path)
     assert math.isnan(back.models["churn"].evaluation.metrics[0].candidate)
     assert back.verdict == "fail"
@@ -80,9 +81,9 @@ def test_missing_record_names_the_next_command(tmp_path):
     (("context", "repository"), "acme/models\nInjected-Trailer: x"),
     (("context", "pr_number"), -1),
     (("models", "churn", "model"), "churn\n"),
-    (("models", "churn", "training", "run_id"), "r1\r\nX: y"),
-    (("models", "churn", "training", "metrics"), {f"m{i}": 1.0 for i in range(100_000)}),
-    (("models", "churn", "training", "error"), "x" * 300_000),
+    (("models", "churn", "results", "train", "run_id"), "r1\r\nX: y"),
+    (("models", "churn", "results", "train", "metrics"), {f"m{i}": 1.0 for i in range(100_000)}),
+    (("models", "churn", "results", "train", "error"), "x" * 300_000),
     (("tool_version",), "0.1.0\x1b[31m"),
 ])
 def test_hostile_values_in_a_record_are_refused_at_load(tmp_path, where, value):
@@ -108,3 +109,18 @@ def test_a_loaded_record_carries_the_provenance_its_reader_gives_it(tmp_path):
         load_record(path)
     assert load_record(save_record(record(), tmp_path / "ok.json"), provenance="pull_request").provenance == \
         "pull_request"
+
+
+def test_a_schema_1_record_is_still_read(tmp_path):
+    """Schema 1 kept one field per stage; it is read as schema 2, each result under its stage."""
+    data = json.loads(save_record(record(), tmp_path / "v2.json").read_text())
+    for entry in data["models"].values():
+        for stage, field in (("train", "training"), ("evaluate", "evaluation")):
+            entry[field] = {k: v for k, v in entry["results"].pop(stage).items() if k != "kind"}
+        del entry["results"]
+    data["schema_version"] = 1
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(data))
+    back = load_record(path)
+    assert back.schema_version == 2 and list(back.models["churn"].results) == ["train", "evaluate"]
+    assert back.models["churn"].training.status == "succeeded" and back.verdict == "fail"

@@ -248,7 +248,7 @@ def test_check_and_report_show_natural_units_and_a_chart(tiny_repo):
     assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
     assert "column 'x1' drifted: mean " in check.stdout  # the message stands on its own (stdout, JUnit)
     record = json.loads((repo / ".mlops-ci" / "record.json").read_text())
-    x1 = {(ds["role"], c["column"]): c for ds in record["models"]["tiny"]["checks"]["datasets"]
+    x1 = {(ds["role"], c["column"]): c for ds in record["models"]["tiny"]["results"]["check"]["datasets"]
           for c in ds["columns"]}[("train", "x1")]
     assert x1["head_stats"]["mean"] - x1["base_stats"]["mean"] == pytest.approx(1.0, abs=0.25)
     report = cli(repo, "report", "--quiet")

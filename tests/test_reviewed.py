@@ -58,16 +58,16 @@ def test_rerun_then_merge_ships_the_reviewed_version(champion_repo, tmp_path):
     repo = champion_repo
     pr_head = open_pull_request(repo)
     pr = record(repo)["models"]["tiny"]
-    assert pr["registration"]["version"] == "2" and pr["training"]["status"] == "succeeded"
-    trained_by_pr = pr["training"]["run_id"]
+    assert pr["results"]["register"]["version"] == "2" and pr["results"]["train"]["status"] == "succeeded"
+    trained_by_pr = pr["results"]["train"]["run_id"]
 
     runs = run_count(repo)  # a rerun of the unchanged head: no training, no registration
     run_ok(repo)
     again = record(repo)["models"]["tiny"]
     assert run_count(repo) == runs and registry(repo)[0] == [1, 2]
-    assert again["training"]["reused"]["version"] == "2" and again["training"]["run_id"] is None
-    assert again["registration"] == {**pr["registration"], "reused": True}
-    assert again["evaluation"]["recorded"] is True and again["evaluation"]["status"] == "pass"
+    assert again["results"]["train"]["reused"]["version"] == "2" and again["results"]["train"]["run_id"] is None
+    assert again["results"]["register"] == {**pr["results"]["register"], "reused": True}
+    assert again["results"]["evaluate"]["recorded"] is True and again["results"]["evaluate"]["status"] == "pass"
     # the dry run says so once, and reads the embedded registry without importing MLflow (~2 s)
     dry = with_injected(repo, "import atexit, sys\natexit.register(lambda: print('mlflow imported:', 'mlflow' in "
                         "sys.modules))", "run", "--dry-run")
@@ -100,9 +100,9 @@ def merge_and_ship(repo: Path, strategy: str, pr_head: str, trained_by_pr: str, 
     run_ok(repo)  # what merge-promote.yml runs on the merge commit
     on_main = record(repo)["models"]["tiny"]
     assert run_count(repo) == runs and registry(repo)[0] == [1, 2], strategy  # nothing trained or registered
-    assert on_main["training"]["reused"]["version"] == "2" and on_main["training"]["reused"]["run_id"] == trained_by_pr
-    assert on_main["training"]["reused"]["source_commit"] == pr_head, strategy
-    assert on_main["deployment_plan"]["version"] == "2", strategy
+    assert on_main["results"]["train"]["reused"]["version"] == "2" and on_main["results"]["train"]["reused"]["run_id"] == trained_by_pr
+    assert on_main["results"]["train"]["reused"]["source_commit"] == pr_head, strategy
+    assert on_main["results"]["deployment"]["version"] == "2", strategy
     report = (repo / ".mlops-ci/report.md").read_text()
     assert "Not retrained: code, data, params, settings and image are unchanged since v2." in report, strategy
 
@@ -124,12 +124,12 @@ def test_a_crash_between_registration_and_the_record_leaves_one_version(champion
     proc = with_injected(repo, crash, "run", "--quiet")
     assert proc.returncode == 137, proc.stderr[-2000:]
     assert registry(repo)[0] == [1, 2]
-    assert "registration" not in json.dumps(record(repo)["models"]["tiny"].get("registration") or {})
+    assert "registration" not in json.dumps(record(repo)["models"]["tiny"]["results"].get("register") or {})
     runs = run_count(repo)
     run_ok(repo)
     entry = record(repo)["models"]["tiny"]
     assert registry(repo)[0] == [1, 2] and run_count(repo) == runs  # found by its fingerprint: one version
-    assert entry["training"]["reused"]["version"] == "2" and entry["registration"]["version"] == "2"
+    assert entry["results"]["train"]["reused"]["version"] == "2" and entry["results"]["register"]["version"] == "2"
 
 
 def test_a_failure_after_registering_then_a_rerun_registers_nothing_more(champion_repo):
@@ -137,8 +137,9 @@ def test_a_failure_after_registering_then_a_rerun_registers_nothing_more(champio
     git(repo, "checkout", "--quiet", "-b", "pr/late-failure")
     set_params(repo, epochs=240)
     commit(repo, "more epochs")
-    fail = ("import mlops_ci.pipeline as p\nfrom mlops_ci.errors import BackendError\n"
-            "def broken(*a, **k):\n    raise BackendError('the GitOps remote went away')\np._plan_deployment = broken")
+    fail = ("import dataclasses\nimport mlops_ci.pipeline.stages as s\nfrom mlops_ci.errors import BackendError\n"
+            "def broken(*a, **k):\n    raise BackendError('the GitOps remote went away')\n"
+            "s.STAGES[:] = [dataclasses.replace(x, run=broken) if x.name == 'deployment' else x for x in s.STAGES]")
     proc = with_injected(repo, fail, "run", "--quiet")
     assert proc.returncode == ExitCode.BACKEND, proc.stderr[-2000:]
     failed = record(repo)
@@ -149,7 +150,7 @@ def test_a_failure_after_registering_then_a_rerun_registers_nothing_more(champio
     runs = run_count(repo)
     run_ok(repo)
     assert registry(repo)[0] == [1, 2] and run_count(repo) == runs
-    assert record(repo)["models"]["tiny"]["registration"]["version"] == "2"
+    assert record(repo)["models"]["tiny"]["results"]["register"]["version"] == "2"
 
 
 def test_a_missing_gitops_remote_fails_before_training(champion_repo, tmp_path):

@@ -16,12 +16,13 @@ from mlops_ci.records.model import (
     ChampionRef, ClaimedResult, EvaluationRecord, Fingerprint, GateResult, MetricComparison,
     RegistrationRecord, ReusedModel, TrainingRecord)
 from mlops_ci.records.promotion import FileChange, PromotionRecord, PromotionRequest, RollbackRecord
-from mlops_ci.records.run import ModelRecord, RunRecord, StageFailure, load_record, save_record, write_text_atomic
+from mlops_ci.records.run import (STAGE_NAMES, ModelRecord, RunRecord, StageFailure, StageResult, load_record, save_record,
+                                  write_text_atomic)
 
 __all__ = [
     "ChampionRef", "ChecksRecord", "ClaimedResult", "ColumnSummary", "Context", "DataVersion", "DatasetCheck",
     "EvaluationRecord", "FileChange", "Finding", "Fingerprint", "GateResult", "MAX_RECORD_BYTES",
     "MetricComparison", "ModelPlan", "ModelRecord", "PromotionRecord", "PromotionRequest",
     "RECORD_SCHEMA_VERSION", "Record", "RegistrationRecord", "ReusedModel", "RollbackRecord", "RunRecord",
-    "StageFailure", "Status", "TrainingRecord", "load_record", "save_record", "worst", "write_text_atomic"
+    "STAGE_NAMES", "StageFailure", "StageResult", "Status", "TrainingRecord", "load_record", "save_record", "worst", "write_text_atomic"
 ]

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-RECORD_SCHEMA_VERSION = 1
+RECORD_SCHEMA_VERSION = 2  # 2: a model's results keyed by stage (1 is still read)
 MAX_RECORD_BYTES = 8 << 20
 
 Status = Literal["pass", "warn", "fail", "skipped"]

@@ -57,6 +57,9 @@ class DatasetCheck(Record):
 
 
 class ChecksRecord(Record):
+    """The check stage's result."""
+
+    kind: Literal["checks"] = "checks"
     status: Status
     skip_reason: Message | None = None
     base_sha: Sha | None = None
@@ -65,3 +68,7 @@ class ChecksRecord(Record):
     findings: list[Finding] = Field(default=[], max_length=MAX_FINDINGS)
     suites: list[SuiteResult] = Field(default=[], max_length=3)
     duration_s: float = 0.0
+
+    @property
+    def verdict(self) -> Status:
+        return self.status

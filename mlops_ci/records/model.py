@@ -32,6 +32,9 @@ class Fingerprint(Record):
 
 
 class TrainingRecord(Record):
+    """The train stage's result."""
+
+    kind: Literal["training"] = "training"
     status: Literal["succeeded", "failed", "skipped"]
     backend: Ident
     skip_reason: Message | None = None
@@ -54,6 +57,10 @@ class TrainingRecord(Record):
     reused: ReusedModel | None = None
 
     _ser = field_serializer("metrics")(lambda self, v: {k: float_out(x) for k, x in v.items()})
+
+    @property
+    def verdict(self) -> Status:
+        return {"succeeded": "pass", "failed": "fail", "skipped": "skipped"}[self.status]
 
 
 class ReusedModel(Record):
@@ -120,6 +127,9 @@ class ClaimedResult(Record):
 
 
 class EvaluationRecord(Record):
+    """The evaluate stage's result."""
+
+    kind: Literal["evaluation"] = "evaluation"
     status: Status
     dataset: PathText
     dataset_md5: ContentId | None = None
@@ -139,8 +149,15 @@ class EvaluationRecord(Record):
     # what a reviewer should know about these numbers (e.g. labels scored as probabilities)
     notes: list[Message] = Field(default=[], max_length=10)
 
+    @property
+    def verdict(self) -> Status:
+        return self.status
+
 
 class RegistrationRecord(Record):
+    """The register stage's result: the version a passing candidate is (no verdict of its own)."""
+
+    kind: Literal["registration"] = "registration"
     name: ModelName
     version: Version
     source: UriText
@@ -149,3 +166,7 @@ class RegistrationRecord(Record):
     run_id: RunId | None = None
     reused: bool = False  # an existing version (trained from the same inputs): nothing new was registered
     override: Message | None = None  # registered by promote --force --reason although its gates failed
+
+    @property
+    def verdict(self) -> None:
+        return None

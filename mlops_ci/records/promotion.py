@@ -17,6 +17,9 @@ class FileChange(Record):
 
 
 class PromotionRecord(Record):
+    """A promotion, done or planned (the plan stage's result: what merging would commit)."""
+
+    kind: Literal["promotion"] = "promotion"
     model: ModelName
     env: ModelName
     alias: Ident
@@ -38,6 +41,10 @@ class PromotionRecord(Record):
     pull_request: UriText | None = None
     # the GitHub Deployment recorded for this promotion in the ML repository (its API URL)
     deployment: UriText | None = None
+
+    @property
+    def verdict(self) -> None:
+        return None  # a plan shows what would change; the policy decides when it is applied
 
 
 class PromotionRequest(Record):

@@ -7,9 +7,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, PrivateAttr, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from mlops_ci import __version__
 from mlops_ci.errors import RecordError
@@ -33,33 +33,89 @@ class StageFailure(Record):
     exit_code: int
 
 
+# the stages a model's results are keyed by, in the order they run (mlops_ci.pipeline.STAGES follows it:
+# a new stage adds its name here and its result type below)
+STAGE_NAMES = ("check", "train", "evaluate", "register", "deployment")
+# every stage's result type, told apart by ``kind``
+StageResult = Annotated[ChecksRecord | TrainingRecord | EvaluationRecord | RegistrationRecord | PromotionRecord,
+                        Field(discriminator="kind")]
+
+
 class ModelRecord(Record):
+    """A model's plan and its stages' results, keyed by stage name (mlops_ci.pipeline.STAGES), in the
+    order the stages ran; the promotions made since. The verdict is the worst result's."""
+
     model: ModelName
     plan: ModelPlan
-    checks: ChecksRecord | None = None
-    training: TrainingRecord | None = None
-    evaluation: EvaluationRecord | None = None
-    registration: RegistrationRecord | None = None
-    deployment_plan: PromotionRecord | None = None
+    results: dict[Ident, StageResult] = Field(default={}, max_length=50)
     promotions: list[PromotionRecord] = Field(default=[], max_length=20)
+
+    def result(self, stage: str) -> StageResult | None:
+        return self.results.get(stage)
+
+    def ordered_results(self) -> list[tuple[str, StageResult]]:
+        """The results in stage order (:data:`STAGE_NAMES`), whatever order the stages ran in."""
+        rank = {name: i for i, name in enumerate(STAGE_NAMES)}
+        return sorted(self.results.items(), key=lambda item: rank.get(item[0], len(rank)))
+
+    def set_result(self, stage: str, value: StageResult | None) -> None:
+        """Record (or, with None, forget) ``stage``'s result."""
+        if value is None:
+            self.results.pop(stage, None)
+        else:
+            self.results[stage] = value
+
+    # the results of the stages every run knows, by name
+    checks = property(lambda self: self.results.get("check"), lambda self, v: self.set_result("check", v))
+    training = property(lambda self: self.results.get("train"), lambda self, v: self.set_result("train", v))
+    evaluation = property(lambda self: self.results.get("evaluate"), lambda self, v: self.set_result("evaluate", v))
+    registration = property(lambda self: self.results.get("register"), lambda self, v: self.set_result("register", v))
+    deployment_plan = property(lambda self: self.results.get("deployment"),
+                               lambda self, v: self.set_result("deployment", v))
 
     @property
     def verdict(self) -> Status:
-        parts: list[Status] = []
-        if self.checks is not None:
-            parts.append(self.checks.status)
-        if self.training is not None:
-            parts.append({"succeeded": "pass", "failed": "fail", "skipped": "skipped"}[self.training.status])
-        if self.evaluation is not None:
-            parts.append(self.evaluation.status)
-        return worst(parts)
+        return worst(v for r in self.results.values() if (v := r.verdict) is not None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _by_stage(cls, data):
+        """Schema 1 kept one field per stage (``checks=``, ``training=``, ...; also what a caller may
+        pass by name): moved into ``results``, keyed by stage, in stage order."""
+        if isinstance(data, dict) and any(f in data for f in _V1_FIELDS):
+            data = dict(data)
+            results = dict(data.get("results") or {})
+            for field, stage in _V1_FIELDS.items():
+                value = data.pop(field, None)
+                if value is not None:
+                    results[stage] = value
+            data["results"] = results
+        return data
+
+
+# schema 1 kept one field per stage; schema 2 keys them by stage
+_V1_FIELDS = {"checks": "check", "training": "train", "evaluation": "evaluate", "registration": "register",
+              "deployment_plan": "deployment"}
+_V1_KINDS = {"check": "checks", "train": "training", "evaluate": "evaluation", "register": "registration",
+             "deployment": "promotion"}
+
+
+def _upgrade_v1(data: dict) -> dict:
+    """A schema-1 record's data as schema 2: each result gets its ``kind`` (ModelRecord moves them
+    under ``results``)."""
+    for entry in (data.get("models") or {}).values() if isinstance(data.get("models"), dict) else ():
+        if isinstance(entry, dict):
+            for field, stage in _V1_FIELDS.items():
+                if isinstance(entry.get(field), dict):
+                    entry[field] = {"kind": _V1_KINDS[stage], **entry[field]}
+    return {**data, "schema_version": RECORD_SCHEMA_VERSION}
 
 
 class RunRecord(Record):
     """One run's document. Its provenance is not part of it: the loader sets it from where the file
     came from (an artifact of a pull request's run is "pull_request"), never from its content."""
 
-    schema_version: Literal[1] = RECORD_SCHEMA_VERSION
+    schema_version: Literal[2] = RECORD_SCHEMA_VERSION
     tool_version: Ident = __version__
     created_at: Ident = Field(default_factory=utc_now)
     updated_at: Ident = Field(default_factory=utc_now)
@@ -151,10 +207,12 @@ def load_record(path: Path, *, max_bytes: int = MAX_RECORD_BYTES, provenance: Pr
         raise RecordError(f"{path}: not a run record: nested too deeply") from err
     if not isinstance(data, dict):
         raise RecordError(f"{path}: a run record is a JSON object, got {type(data).__name__}")
+    if data.get("schema_version") == 1:
+        data = _upgrade_v1(data)
     if data.get("schema_version") != RECORD_SCHEMA_VERSION:
         raise RecordError(
             f"{path}: run record schema_version {data.get('schema_version')!r} is not supported "
-            f"(this mlops-ci reads version {RECORD_SCHEMA_VERSION})",
+            f"(this mlops-ci reads versions 1 and {RECORD_SCHEMA_VERSION})",
             hint="produce the record with the same mlops-ci version that reports it",
         )
     try:

@@ -9,8 +9,9 @@ is ``skipped`` with its reason. Every text from the record is masked and kept on
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 
-from mlops_ci.records import ChecksRecord, EvaluationRecord, Finding, RunRecord
+from mlops_ci.records import ChecksRecord, EvaluationRecord, Finding, RunRecord, StageResult
 from mlops_ci.render.markdown import plain
 
 
@@ -74,13 +75,16 @@ def _evaluation(root: ET.Element, model: str, evaluation: EvaluationRecord) -> N
     _suites(suite, model, evaluation.suites)
 
 
+# one writer per stage whose result holds test cases (the others add no suite)
+SUITES: dict[str, Callable[[ET.Element, str, StageResult], None]] = {"check": _checks, "evaluate": _evaluation}
+
+
 def render_junit(record: RunRecord) -> str:
     root = ET.Element("testsuites", name="mlops-ci")
     for model, entry in record.models.items():
-        if entry.checks is not None:
-            _checks(root, model, entry.checks)
-        if entry.evaluation is not None:
-            _evaluation(root, model, entry.evaluation)
+        for stage, result in entry.ordered_results():
+            if stage in SUITES:
+                SUITES[stage](root, model, result)
     for suite in root.iter("testsuite"):
         cases = suite.findall("testcase")
         suite.set("tests", str(len(cases)))

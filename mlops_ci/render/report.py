@@ -8,6 +8,8 @@ it into GitHub's limits drops whole sections (mlops_ci.render.document).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mlops_ci.records import EvaluationRecord, ModelRecord, PromotionRecord, PromotionRequest, RunRecord
 from mlops_ci.render.charts import training_curve
 from mlops_ci.render.checks import checks_section as _checks
@@ -66,16 +68,24 @@ def promotion_request(r: PromotionRequest, links: Links = Links()) -> list:
     return out
 
 
+# one renderer per stage, called with the model's record for each stage that has a result; a stage
+# without one (register: its version is shown with the training) adds no section
+SECTIONS: dict[str, Callable[[ModelRecord, Links], list]] = {
+    "check": lambda m, links: _checks(m.checks),
+    "train": training_section,
+    "evaluate": lambda m, links: evaluation_section(m),
+    "deployment": lambda m, links: _promotion(m.deployment_plan, "Deployment plan", links),
+}
+
+
 def render_model(m: ModelRecord, links: Links = Links()) -> list:
     out = [f"### {ICON[m.verdict]} {esc(m.model)}: {m.verdict}"]
     if m.plan.skip_reason:
         out.append(f"Skipped: {esc(m.plan.skip_reason)}")
     elif m.plan.reasons:
         out.append("Why it ran: " + "; ".join(esc(r) for r in m.plan.reasons))
-    for section in (_checks(m.checks) if m.checks else [],
-                    training_section(m, links),
-                    evaluation_section(m),
-                    _promotion(m.deployment_plan, "Deployment plan", links) if m.deployment_plan else []):
+    for stage, _ in m.ordered_results():
+        section = SECTIONS[stage](m, links) if stage in SECTIONS else []
         if section:
             out += [""] + section
     for p in m.promotions:

@@ -9,12 +9,13 @@ allowed. Everything sent is masked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_ci.backends.github.comments import HEAD_MARKER
 from mlops_ci.masking import mask
-from mlops_ci.records import RunRecord
+from mlops_ci.records import ChecksRecord, RunRecord
 from mlops_ci.render.document import Report, masked
 from mlops_ci.render.report import MARKER, fit_report
 
@@ -50,19 +51,30 @@ def check_outcome(record: RunRecord) -> tuple[str, str, str | None]:
     return CONCLUSION[verdict], f"{verdict}: {models}", STATUS_STATE[verdict]
 
 
+def _check_annotations(model: str, checks: ChecksRecord) -> list[dict[str, Any]]:
+    """One annotation per data-check finding, on the data file it is about."""
+    paths = {d.role: d.path for d in checks.datasets}
+    out = []
+    for f in checks.findings:
+        title = f"{model}: {f.check}" + (f" · {f.column}" if f.column else "")
+        out.append({"path": paths.get(f.dataset) or CONFIG_PATH, "start_line": 1, "end_line": 1,
+                    "annotation_level": ANNOTATION_LEVEL.get(f.status, "notice"),
+                    "title": _clip(mask(title), 255), "message": _clip(mask(f.message), 4_000)})
+    return out
+
+
+# one annotator per stage whose result points at files (the others annotate nothing)
+ANNOTATORS: dict[str, Callable[[str, Any], list[dict[str, Any]]]] = {"check": _check_annotations}
+
+
 def annotations(record: RunRecord) -> list[dict[str, Any]]:
-    """One check-run annotation per data-check finding, on the data file it is about; at most
-    :data:`MAX_ANNOTATIONS` (the worst first), however large the record."""
+    """The check run's annotations, from each stage's annotator; at most :data:`MAX_ANNOTATIONS`
+    (the worst first), however large the record."""
     out = []
     for name, entry in record.models.items():
-        if entry.checks is None:
-            continue
-        paths = {d.role: d.path for d in entry.checks.datasets}
-        for f in entry.checks.findings:
-            title = f"{name}: {f.check}" + (f" · {f.column}" if f.column else "")
-            out.append({"path": paths.get(f.dataset) or CONFIG_PATH, "start_line": 1, "end_line": 1,
-                        "annotation_level": ANNOTATION_LEVEL.get(f.status, "notice"),
-                        "title": _clip(mask(title), 255), "message": _clip(mask(f.message), 4_000)})
+        for stage, result in entry.ordered_results():
+            if stage in ANNOTATORS:
+                out += ANNOTATORS[stage](name, result)
     out.sort(key=lambda a: a["annotation_level"] != "failure")
     return out[:MAX_ANNOTATIONS]
 
