@@ -8,7 +8,7 @@
 - JobSet objects: the JobSet CRD.
 
 The CRD helpers (``closed``, ``contract_documents``, ``argo_json_validator``,
-``metadata_problems``) are the ones tests/test_repo_manifests.py validates argo/ and manifests/
+``metadata_problems``) are the ones tests/manifest_support.py validates argo/ and manifests/
 with, so the server and the manifest tests agree on what "valid" means.
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft4Validator, Draft7Validator
-from test_repo_manifests import (CONTRACTS, argo_json_validator, closed, contract_documents,
+from manifest_support import (CONTRACTS, argo_json_validator, closed, contract_documents,
                                  metadata_problems)
 
 SWAGGER = "argo-workflows/swagger.json"

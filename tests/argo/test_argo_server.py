@@ -1,6 +1,6 @@
 """The local Argo server (tests/servers/argo.py) with the real clients: `requests` on the Argo
 Server REST face and the `kubernetes` client on the Kubernetes API face. Templates are small
-and inline (argo/ is tested in test_repo_manifests.py and by the transports' tests)."""
+and inline (argo/ is tested in tests/manifests/ and tests/argo/test_argo_templates.py and by the transports' tests)."""
 
 from __future__ import annotations
 

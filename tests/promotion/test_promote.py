@@ -130,7 +130,7 @@ def test_failed_gates_are_refused_unless_forced_with_a_reason(ws):
 
 
 def test_hand_edited_manifest_keeps_comments_and_unowned_fields(ws, tmp_path):
-    hand = (Path(__file__).resolve().parent / "golden" / "hand-edited-isvc.yaml").read_text()
+    hand = (Path(__file__).resolve().parents[1] / "golden" / "hand-edited-isvc.yaml").read_text()
     clone = tmp_path / "clone"
     remote = gitops_for(ws)
     remote.ensure_exists()
@@ -287,7 +287,7 @@ def test_hostile_model_names_are_refused_before_any_path_is_built(ws, model, cap
 
 @pytest.mark.parametrize("model", HOSTILE)
 def test_hostile_model_names_are_refused_in_the_config(tmp_path, model):
-    text = (Path(__file__).resolve().parent / "fixtures" / "tiny" / ".mlops-ci.yaml").read_text()
+    text = (Path(__file__).resolve().parents[1] / "fixtures" / "tiny" / ".mlops-ci.yaml").read_text()
     path = tmp_path / ".mlops-ci.yaml"
     quoted = "'" + model.replace("'", "''") + "'"
     path.write_text(text.replace("  tiny:\n", f"  {quoted}:\n"))

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 from test_argo_render import IMAGE, JOBSET, SHA, TORCHRUN, _substitute, _template, _values
-from test_repo_manifests import schema_errors
+from manifest_support import schema_errors
 
 from mlops_ci.argo import build_workflow
 from mlops_ci.argo.launch import ARGS_ENV, ENV_ENV, LaunchError, command

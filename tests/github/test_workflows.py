@@ -1,6 +1,6 @@
 """The structure of the reusable workflows in workflows/: who may do what, where.
 
-tests/test_repo_manifests.py checks the rules every file follows (SHA pins, no expression in
+tests/github/test_workflow_rules.py checks the rules every file follows (SHA pins, no expression in
 `run:`, persist-credentials, actionlint, zizmor). These tests pin down the design of the set:
 the triggers, the permissions of every job, that the poster never checks out code, that slash
 command follow-ups act on the pinned head SHA, and that jobs which push run one at a time per
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
 
 CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683"

@@ -4,7 +4,7 @@ The action's scripts are run here as the runner runs them (`bash --noprofile --n
 pipefail`, inputs as environment variables), with stub interpreters where a real install
 would take minutes. The Dockerfile cannot be built without a Docker engine, so it is checked by
 hadolint and by what it must contain; .dockerignore is checked with Docker's matching rules.
-tests/test_repo_manifests.py holds the rules shared with workflows/ (pins, zizmor, actionlint).
+tests/manifest_support.py holds the rules shared with workflows/ (pins, zizmor, actionlint).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
-from test_repo_manifests import _tool, assert_hadolint_clean
+from manifest_support import _tool, assert_hadolint_clean
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ACTION = ROOT / "action.yml"
 DOCKERFILE = ROOT / "action" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
