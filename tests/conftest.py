@@ -135,7 +135,7 @@ def kserve_errors(obj: dict) -> list[str]:
     return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(obj)]
 
 
-# -- the loop on the tiny project (tests/test_flow.py and the tests of what ships) -------------------
+# -- the loop on the tiny project (tests/pipeline/test_flow.py and the tests of what ships) -------------------
 
 def registry(repo: Path):
     from mlflow import MlflowClient

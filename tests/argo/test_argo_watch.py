@@ -1,7 +1,7 @@
 """The watch loop's rules, with a scripted transport and a fake clock (no server, no sleeping):
 backoff while nothing changes, riding out retryable failures until the deadline, a deadline,
 the end phases and the outputs. The transports themselves are tested against the local Argo
-server in tests/test_argo_transports.py."""
+server in tests/argo/test_argo_transports.py."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ class AliasFileTracking:
 
     Not MLflow: these tests are about the git side, and 20 processes each importing mlflow would
     cost more CPU than the whole test may take on two cores. Promotion with real MLflow is tested
-    end to end elsewhere (tests/test_flow.py, tests/test_rollback.py)."""
+    end to end elsewhere (tests/pipeline/test_flow.py, tests/promotion/test_rollback.py)."""
 
     uri = "file-recorder://"
 

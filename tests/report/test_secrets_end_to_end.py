@@ -71,7 +71,7 @@ def test_a_secret_printed_by_a_failing_training_run_is_masked_everywhere(tiny_re
     assert_clean("the run's stderr", run.stderr)
     record_path = repo / ".mlops-ci" / "record.json"
     record = record_path.read_text(encoding="utf-8")
-    assert json.loads(record)["models"]["tiny"]["training"]["status"] == "failed"
+    assert json.loads(record)["models"]["tiny"]["results"]["train"]["status"] == "failed"
     assert_clean("the record", record)
     for path in (repo / ".mlops-ci").glob("*.md"):
         assert_clean(path.name, path.read_text(encoding="utf-8"))

@@ -33,7 +33,7 @@ class ModelVersionInfo:
 
 class Tracking(Protocol):
     """What mlops-ci needs of a tracking server and model registry. Every backend passes the
-    contract suite in tests/test_tracking_contract.py."""
+    contract suite in tests/pipeline/test_tracking_contract.py."""
 
     uri: str
 

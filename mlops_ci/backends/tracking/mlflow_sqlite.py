@@ -6,7 +6,7 @@ queries over MLflow's own tables (runs, tags, metrics, experiments, logged_model
 model_version_tags, registered_model_aliases), opened read-only. The layout is checked first: a
 database of an MLflow whose tables differ raises :class:`Unsupported`, and the caller goes through
 the MLflow client instead. Writes always go through the client. The tracking contract suite
-(tests/test_tracking_contract.py) holds both paths to the same answers.
+(tests/pipeline/test_tracking_contract.py) holds both paths to the same answers.
 """
 
 from __future__ import annotations
