@@ -4,24 +4,55 @@ Validation happens in two steps (see :mod:`mlops_ci.config.loader`): the models 
 and types; :func:`mlops_ci.config.semantics.problems` then checks what spans fields (a gate on a
 metric that is not computed, an environment that does not exist). This module holds the root
 and the small sections; the large ones have their own modules (``base``: names, paths,
-``Threshold``; ``checks``; ``training``; ``serving``) and every name is re-exported here.
+``Threshold``; ``checks``; ``training``; ``serving``; ``tracking``: tracking and GitOps) and every name is re-exported here.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import Field
 
 from mlops_ci.config.base import IMAGE_DIGEST_RE, NAME_RE, Action, Name, RelPath, Strict, Threshold
-from mlops_ci.config.checks import (ChecksConfig, ColumnChecks, DriftChecks, LabelChecks, NullChecks,
-                                    RowChecks, SchemaChecks)
-from mlops_ci.config.serving import (HPA_METRICS, KNATIVE_METRICS, QUANTITY_RE, SERVING_KINDS, Autoscaling,
-                                     DeploymentServing, InferenceServiceServing, Quantity, Resources,
-                                     ServerImage, ServingBase, ServingConfig, quantity_value)
-from mlops_ci.config.training import (ARGO_TEMPLATES, DNS_LABEL_RE, DNS_SUBDOMAIN_RE, UNSAFE_CHARS, ArgoConfig,
-                                      CloneUrl, HttpsUrl, ImageDigest, Namespace, StorageUri, TemplateName,
-                                      TrainConfig)
+from mlops_ci.config.checks import (
+    ChecksConfig,
+    ColumnChecks,
+    DriftChecks,
+    LabelChecks,
+    NullChecks,
+    RowChecks,
+    SchemaChecks,
+)
+from mlops_ci.config.serving import (
+    HPA_METRICS,
+    KNATIVE_METRICS,
+    QUANTITY_RE,
+    SERVING_KINDS,
+    Autoscaling,
+    DeploymentServing,
+    InferenceServiceServing,
+    Quantity,
+    Resources,
+    ServerImage,
+    ServingBase,
+    ServingConfig,
+    quantity_value,
+)
+from mlops_ci.config.tracking import GitOpsConfig, TrackingConfig
+from mlops_ci.config.training import (
+    ARGO_TEMPLATES,
+    DNS_LABEL_RE,
+    DNS_SUBDOMAIN_RE,
+    UNSAFE_CHARS,
+    ArgoConfig,
+    CloneUrl,
+    HttpsUrl,
+    ImageDigest,
+    Namespace,
+    StorageUri,
+    TemplateName,
+    TrainConfig,
+)
 
 SCHEMA_VERSION = 1
 
@@ -81,57 +112,6 @@ class EnvironmentConfig(Strict):
         "its own branch and opens a pull request in the GitOps repository (needs gitops.github_repository "
         "or a github.com remote). Default: pull_request for an environment named prod or production when "
         "the GitOps repository is on GitHub, push otherwise")
-
-
-class TrackingConfig(Strict):
-    backend: Name | None = Field(default=None, description="the tracking backend, by its name in "
-                                 "mlops_ci.backends.tracking (default: the first there, mlflow)")
-    uri: str | None = Field(
-        default=None,
-        description="MLflow tracking URI; default: SQLite under .mlops-ci/ (MLFLOW_TRACKING_URI overrides)",
-    )
-
-
-def _git_remote(value: str | None) -> str | None:
-    """A git URL or path: never an option (a leading '-'), never a password in it (ssh included)."""
-    from urllib.parse import urlsplit
-
-    if value is None:
-        return None
-    if value.startswith("-") or any(c in value for c in "\n\r\t\0"):
-        raise ValueError(f"remote {value!r} is not a git URL or path")
-    if "://" in value and urlsplit(value).password is not None:
-        from mlops_ci.masking import strip_credentials
-
-        raise ValueError(f"remote {strip_credentials(value)!r} holds a password or token (not shown): remove it; git "
-                         "takes credentials from a credential helper or MLOPS_CI_GITOPS_TOKEN")
-    return value
-
-
-def _git_ref(value: str) -> str:
-    if value.startswith(("-", "/")) or ".." in value or value.endswith((".", "/", ".lock")):
-        raise ValueError(f"{value!r} is not a branch name git accepts")
-    return value
-
-
-GitRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]{1,200}$"), AfterValidator(_git_ref)]
-
-
-class GitOpsConfig(Strict):
-    backend: Name | None = Field(default=None, description="the GitOps remote, by its name in "
-                                 "mlops_ci.backends.gitops (default: the first there, git)")
-    remote: Annotated[str | None, AfterValidator(_git_remote)] = Field(
-        default=None, description="git URL or path of the GitOps repository; default: .mlops-ci/gitops.git"
-    )
-    branch: GitRef = "main"
-    path: RelPath = Field(default="environments", description="folder holding one kustomize overlay per environment")
-    author_name: str = "mlops-ci"
-    author_email: str = "mlops-ci@users.noreply.github.com"
-    github_repository: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$",
-        description="owner/name of the GitOps repository on GitHub, where promotions via pull request "
-        "open them (default: taken from a github.com remote); the token comes from MLOPS_CI_GITOPS_TOKEN, "
-        "else GITHUB_TOKEN")
 
 
 class PromotionConfig(Strict):
