@@ -26,6 +26,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mlops_ci.backends.github.pulls import PullFacts  # what GitHub says of the pull request
 from mlops_ci.render.report import code, esc
 
 PREFIX = "/mlops-ci"
@@ -87,22 +88,6 @@ class CommentEvent:
     author: str | None
     author_type: str | None  # "User", "Bot", "Organization"
     body: str
-
-
-@dataclass(frozen=True)
-class PullFacts:
-    """The pull request as GitHub reports it when the command is handled."""
-
-    number: int
-    state: str  # open or closed
-    merged: bool
-    head_sha: str
-    head_repository: str | None  # None when the fork was deleted
-    base_repository: str
-
-    @property
-    def fork(self) -> bool:
-        return self.head_repository is None or self.head_repository.lower() != self.base_repository.lower()
 
 
 @dataclass(frozen=True)

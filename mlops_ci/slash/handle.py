@@ -5,8 +5,8 @@ leaves alone what is not a command (no request at all), then reads the author's 
 (``GET .../collaborators/{user}/permission``) and, for a command from a writer that parses, the
 pull request (``GET .../pulls/{n}``: its head SHA, pinned now, and head repository). It answers
 with a reaction on the comment and a new reply comment (never the sticky report comment), and
-writes the step outputs. Reads retry through :class:`~.github_client.ApiRetry`; the two writes
-go through :func:`~.github_client.write_once` (the reply is found by its hidden marker before it
+writes the step outputs, all through :class:`~mlops_ci.backends.github.issues.Conversation`:
+reads retry, and the two writes are sent once (the reply is found by its hidden marker before it
 is sent again). With ``dry_run`` it reads but sends nothing and writes no outputs.
 PyGithub is imported only inside functions (``mlops-ci --help`` stays light).
 """
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlops_ci.backends.github.issues import Conversation
 from mlops_ci.errors import InputError
 from mlops_ci.github_actions import set_outputs
 from mlops_ci.masking import mask
@@ -37,9 +37,6 @@ from mlops_ci.slash.grammar import (
 
 if TYPE_CHECKING:
     from github import Github
-    from github.Issue import Issue
-    from github.IssueComment import IssueComment
-    from github.Repository import Repository
 
 
 @dataclass
@@ -113,66 +110,7 @@ def comment_event(env: Mapping[str, str]) -> CommentEvent:
     )
 
 
-class SlashApi:
-    """The GitHub calls a command needs, on a lazy ``Repository`` (no ``GET /repos/...``)."""
-
-    def __init__(self, client: Github, repository: str) -> None:
-        self.repository = repository
-        self.base = client.requester.base_url.rstrip("/")
-        self.repo: Repository = client.withLazy(True).get_repo(repository)
-
-    def _api(self, method: str, path: str) -> AbstractContextManager[None]:
-        from mlops_ci.backends.github.client import api_call
-
-        return api_call(method, f"{self.base}/repos/{self.repository}{path}")
-
-    def permission(self, login: str) -> str:
-        """GitHub's permission of ``login``: admin, write, read or none (404: not a user, none)."""
-        from github import GithubException
-
-        with self._api("GET", f"/collaborators/{login}/permission"):
-            try:
-                return self.repo.get_collaborator_permission(login)
-            except GithubException as err:
-                if err.status != 404:
-                    raise
-                return "none"
-
-    def pull(self, number: int) -> PullFacts:
-        with self._api("GET", f"/pulls/{number}"):
-            pull = self.repo.get_pull(number)
-            head_repo = pull.head.repo
-            base_repo = pull.base.repo
-            return PullFacts(
-                number=number, state=pull.state, merged=bool(pull.merged), head_sha=pull.head.sha,
-                head_repository=head_repo.full_name if head_repo is not None else None,
-                base_repository=base_repo.full_name if base_repo is not None else self.repository)
-
-    def _issue(self, number: int) -> Issue:
-        return self.repo.get_issue(number)
-
-    def react(self, number: int, comment_id: int, content: str) -> None:
-        from mlops_ci.backends.github.client import write_once
-
-        comment: IssueComment = self._issue(number).get_comment(comment_id)
-        with self._api("POST", f"/issues/comments/{comment_id}/reactions"):
-            # GitHub keeps one reaction per user and content: sending it again is harmless
-            write_once(lambda: comment.create_reaction(content), lambda: None)
-
-    def reply(self, number: int, comment_id: int, body: str) -> str:
-        from mlops_ci.backends.github.client import write_once
-
-        issue = self._issue(number)
-
-        def applied() -> IssueComment | None:
-            return next((c for c in issue.get_comments() if reply_for(c.body) == comment_id), None)
-
-        with self._api("POST", f"/issues/{number}/comments"):
-            created = write_once(lambda: issue.create_comment(body), applied)
-        return created.html_url
-
-
-def decide_comment(event: CommentEvent, api: SlashApi | None, *,
+def decide_comment(event: CommentEvent, api: Conversation | None, *,
                    environments: Collection[str] | None = None,
                    find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None) -> Outcome:
     """Read what the decision needs (nothing when the comment is not a command) and decide."""
@@ -195,13 +133,15 @@ def decide_comment(event: CommentEvent, api: SlashApi | None, *,
     return Outcome(event, decision=decision, outputs=decision.outputs)
 
 
-def answer(api: SlashApi, outcome: Outcome) -> None:
+def answer(api: Conversation, outcome: Outcome) -> None:
     """React to the command's comment, then post the reply."""
     decision, event = outcome.decision, outcome.event
     if decision is None or event.pr_number is None or event.comment_id is None:
         raise InputError("there is no decided command to answer (the event has no pull request or comment id)")
     api.react(event.pr_number, event.comment_id, decision.reaction)
-    outcome.reply_url = api.reply(event.pr_number, event.comment_id, mask(decision.reply))
+    comment_id = event.comment_id
+    outcome.reply_url = api.reply(event.pr_number, mask(decision.reply),
+                                  is_this_reply=lambda body: reply_for(body) == comment_id)
     outcome.sent = True
 
 
@@ -212,7 +152,7 @@ def handle_comment(env: Mapping[str, str] | None = None, *, environments: Collec
                    find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None) -> Outcome:
     """Answer the ``/mlops-ci`` command of this job's ``issue_comment`` event, if it has one.
 
-    A refusal is an answer, not an error; :class:`~.github_client.GitHubError` (exit 5) means
+    A refusal is an answer, not an error; :class:`~mlops_ci.backends.github.client.GitHubError` (exit 5) means
     GitHub failed, and then the outputs say ``accepted=false``."""
     env = os.environ if env is None else env
     event = comment_event(env)
@@ -241,7 +181,7 @@ def _handle(env: Mapping[str, str], event: CommentEvent, environments: Collectio
                           hint="set GITHUB_REPOSITORY=owner/name")
     if client is None and (not dry_run or env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")):
         client = make_client(env, **dict(client_options))  # no token: GitHubError naming the fix
-    api = SlashApi(client, event.repository) if client is not None else None
+    api = Conversation(client, event.repository) if client is not None else None
     outcome = decide_comment(event, api, environments=environments, find_candidate=find_candidate)
     if not dry_run and api is not None and outcome.decision is not None:
         answer(api, outcome)

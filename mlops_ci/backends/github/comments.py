@@ -7,10 +7,9 @@ comment that reports another head SHA is overwritten only while ours is still th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-
-import re
 
 from mlops_ci.backends.github.client import write_once
 from mlops_ci.render.report import MARKER

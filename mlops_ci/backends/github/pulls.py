@@ -1,4 +1,5 @@
-"""Pull requests: open one from a branch, or bring the open one's text up to date.
+"""Pull requests: what GitHub says of one (its state and head, pinned when read), open one from a
+branch, or bring the open one's text up to date.
 
 Used by promotion via pull request (mlops_ci.backends.gitops.github_pr); the retrain pull
 requests of monitoring will open theirs the same way. A create that got a 5xx is looked up before
@@ -7,12 +8,40 @@ it is sent again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlops_ci.backends.github.client import api_call, write_once
 
 if TYPE_CHECKING:
     from github import Github
+    from github.Repository import Repository
+
+
+@dataclass(frozen=True)
+class PullFacts:
+    """The pull request as GitHub reports it when it is read."""
+
+    number: int
+    state: str  # open or closed
+    merged: bool
+    head_sha: str
+    head_repository: str | None  # None when the fork was deleted
+    base_repository: str
+
+    @property
+    def fork(self) -> bool:
+        return self.head_repository is None or self.head_repository.lower() != self.base_repository.lower()
+
+
+def read_pull(repo: Repository, number: int, repository: str) -> PullFacts:
+    """Pull request ``number`` of ``repo`` (``repository``: its owner/name, the base when GitHub
+    reports none)."""
+    pull = repo.get_pull(number)
+    head_repo, base_repo = pull.head.repo, pull.base.repo
+    return PullFacts(number=number, state=pull.state, merged=bool(pull.merged), head_sha=pull.head.sha,
+                     head_repository=head_repo.full_name if head_repo is not None else None,
+                     base_repository=base_repo.full_name if base_repo is not None else repository)
 
 
 def open_or_update(client: Github, repository: str, *, base: str, head: str, title: str, body: str) -> str:
@@ -36,4 +65,4 @@ def open_or_update(client: Github, repository: str, *, base: str, head: str, tit
     return pr.html_url
 
 
-__all__ = ["open_or_update"]
+__all__ = ["PullFacts", "open_or_update", "read_pull"]
