@@ -75,3 +75,20 @@ def test_errors_are_masked(tmp_path):
 def test_version():
     proc = subprocess.run([sys.executable, "-m", "mlops_ci", "--version"], capture_output=True, text=True)
     assert proc.stdout.startswith("mlops-ci ")
+
+
+def test_a_bug_s_traceback_goes_beside_the_config_from_a_subfolder(tiny_repo, monkeypatch, capsys):
+    from mlops_ci.cli.errors import handle
+
+    sub = tiny_repo / "src" / "deep"
+    sub.mkdir(parents=True)
+    monkeypatch.chdir(sub)
+
+    def bug() -> int:
+        raise RuntimeError("a bug on purpose")
+
+    assert handle(bug) == ExitCode.INTERNAL
+    log = tiny_repo / ".mlops-ci" / "crash.log"
+    assert "RuntimeError: a bug on purpose" in log.read_text()
+    assert not (sub / ".mlops-ci").exists()
+    assert f"traceback in {log}" in capsys.readouterr().err

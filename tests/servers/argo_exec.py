@@ -166,3 +166,24 @@ def base_env(pod_dir: Path, hostname: str) -> dict[str, str]:
         if key in os.environ:
             env[key] = os.environ[key]
     return env
+
+
+TICK = 0.05  # how often the controllers look at what they run
+
+
+def fnv32a(text: str) -> int:
+    h = 0x811C9DC5
+    for byte in text.encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def volume_mapping(container: dict, volumes: list[dict], pod_dir: Path) -> dict[str, Path]:
+    """mountPath -> local folder: a hostPath volume is that path on this machine, any other
+    volume (emptyDir, ...) a fresh folder of the pod."""
+    by_name = {v["name"]: v for v in volumes}
+    out = {}
+    for vm in container.get("volumeMounts") or []:
+        host = (by_name.get(vm["name"]) or {}).get("hostPath")
+        out[vm["mountPath"]] = Path(host["path"]) if host else pod_dir / "volumes" / vm["name"]
+    return out
