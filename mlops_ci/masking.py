@@ -53,6 +53,11 @@ def _secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name)) and not _NOT_SECRET.search(name)
 
 
+def is_credential_name(name: str) -> bool:
+    """Whether a variable or parameter called ``name`` holds a credential (its value is a secret)."""
+    return _secret_name(name)
+
+
 def secret_values(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     env = os.environ if env is None else env
     values = {value for name, value in env.items() if len(value) >= _MIN_SECRET_LEN and _secret_name(name)}

@@ -49,6 +49,13 @@ RelPath = Annotated[str, AfterValidator(_relative_path)]
 Action = Literal["fail", "warn", "ignore"]
 
 
+def setting_errors(problems: list[tuple[str, Any, str]]) -> list[Any]:
+    """One pydantic error per (setting, value, message), located at the setting (where the loader
+    points), for a rule across settings to raise as ``ValidationError.from_exception_data``."""
+    return [{"type": "value_error", "loc": (name,), "input": value, "ctx": {"error": ValueError(message)}}
+            for name, value, message in problems]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -21,7 +21,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (AfterValidator, BeforeValidator, Discriminator, Field, Tag, ValidationError, ValidationInfo,
                       ValidatorFunctionWrapHandler, WrapValidator, field_validator, model_validator)
 
-from mlops_ci.config.base import IMAGE_DIGEST_RE, Strict
+from mlops_ci.config.base import IMAGE_DIGEST_RE, Strict, setting_errors
+from mlops_ci.config.payload_logging import PayloadLogging
 
 # A Kubernetes resource quantity: a plain or decimal number with an optional suffix
 # (binary Ki..Ei, decimal n, u, m, k, M..E, or an exponent), as the API server parses it.
@@ -114,12 +115,6 @@ def _deployment_only(name: str) -> str:
 Refusals = dict[str, tuple[tuple[Any, ...], str]]
 
 
-def _value_errors(problems: list[tuple[str, Any, str]]) -> list[Any]:
-    """One pydantic error per (setting, value, message), located at the setting: where the loader points."""
-    return [{"type": "value_error", "loc": (name,), "input": value, "ctx": {"error": ValueError(message)}}
-            for name, value, message in problems]
-
-
 class ServingBase(Strict):
     """What both kinds of serving share: replicas, autoscaling, resources and GPUs."""
 
@@ -155,10 +150,10 @@ class ServingBase(Strict):
                 raise
             rest = [{key: e[key] for key in ("type", "loc", "input", "ctx") if key in e} for e in err.errors()]
         else:
-            rest = _value_errors(model._conflicts())
+            rest = setting_errors(model._conflicts())
             if not refused and not rest:
                 return model
-        raise ValidationError.from_exception_data(cls.__name__, [*_value_errors(refused), *rest])
+        raise ValidationError.from_exception_data(cls.__name__, [*setting_errors(refused), *rest])
 
     def _conflicts(self) -> list[tuple[str, Any, str]]:
         """(setting, value, message) for each setting that this kind refuses given the others."""
@@ -198,6 +193,9 @@ class InferenceServiceServing(ServingBase):
         default=None, ge=0, le=100, description="percent of traffic the new version gets while the previous "
         "one keeps the rest (KServe canaryTrafficPercent; Serverless only). Remove it to send all traffic "
         "to the new version")
+    logging: PayloadLogging | None = Field(
+        default=None, description="payload logging: KServe's predictor.logger sends each request and response "
+        "as a CloudEvent to an http(s) url, or writes them in batches to blob storage (kind inferenceservice)")
 
     other_kind_settings: ClassVar[Refusals] = {
         "image": ((None,), ("image is for kind deployment; KServe picks the server from runtime and "
@@ -249,6 +247,8 @@ class DeploymentServing(ServingBase):
         "protocol_version": ((), _kserve_only("protocol_version")),
         "runtime": ((None,), _kserve_only("runtime")),
         "canary_percent": ((None,), CANARY_NEEDS_KNATIVE),
+        "logging": ((None,), ("logging is KServe's payload logger and kind is deployment (your image is the "
+                              "server; log requests there): remove it, or set kind: inferenceservice")),
     }
 
     @field_validator("image")

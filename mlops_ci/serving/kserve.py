@@ -4,7 +4,9 @@ The manifest carries the version's artifact URI (never an alias), its digest and
 lineage (PR, source commit, training run, data hashes) as labels and annotations, and the
 serving settings: the deployment mode (always written, so that what the config was checked
 against is what the cluster runs, whatever KServe's default there), replicas, autoscaling,
-canary traffic and resources. A setting removed from the config is removed from the file.
+canary traffic, payload logging and resources. A setting removed from the config is removed
+from the file, except the payload logger: written whole while ``serving.logging`` is set, and
+left as it is (a hand-written one) while it is not.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_ci.config.schema import InferenceServiceServing, ServingBase
-from mlops_ci.serving.yamlio import ABSENT, prune
+from mlops_ci.serving.yamlio import ABSENT, Whole, prune
 
 API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
@@ -77,14 +79,14 @@ def owned_fields(v: ServedVersion, serving: InferenceServiceServing) -> dict[str
     scaling = serving.autoscaling
     canary = serving.canary_percent
     notes = {**annotations(v), DEPLOYMENT_MODE: serving.deployment_mode}
-    return {
-        "metadata": {"labels": labels(v), "annotations": notes},
-        "spec": {"predictor": {"minReplicas": serving.min_replicas, "maxReplicas": serving.max_replicas,
-                               "scaleMetric": scaling.metric if scaling else ABSENT,
-                               "scaleTarget": scaling.target if scaling else ABSENT,
-                               "canaryTrafficPercent": canary if canary is not None else ABSENT,
-                               "model": model}},
-    }
+    predictor: dict[str, Any] = {"minReplicas": serving.min_replicas, "maxReplicas": serving.max_replicas,
+                                 "scaleMetric": scaling.metric if scaling else ABSENT,
+                                 "scaleTarget": scaling.target if scaling else ABSENT,
+                                 "canaryTrafficPercent": canary if canary is not None else ABSENT}
+    if serving.logging is not None:  # owned whole when configured; a hand-written logger is left alone
+        predictor["logger"] = Whole(serving.logging.manifest())
+    predictor["model"] = model
+    return {"metadata": {"labels": labels(v), "annotations": notes}, "spec": {"predictor": predictor}}
 
 
 def render(v: ServedVersion, serving: InferenceServiceServing) -> dict[str, Any]:

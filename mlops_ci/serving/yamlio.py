@@ -19,6 +19,12 @@ class _Absent:
 ABSENT: Any = _Absent()
 
 
+class Whole(dict):
+    """An owned mapping written whole: what the file holds under its key is replaced, not merged
+    (a setting whose keys are the user's choice, such as the payload logger's storage parameters,
+    where a merge would keep a key the config no longer has)."""
+
+
 def prune(data: Any) -> Any:
     """``data`` without the keys whose value is ABSENT (what a new file holds)."""
     if isinstance(data, dict):
@@ -64,6 +70,12 @@ def merge_owned(node: Any, owned: dict[str, Any]) -> None:
         if value is ABSENT:
             if key in node:
                 del node[key]
+            continue
+        if isinstance(value, Whole):
+            if key not in node:
+                _insert(node, key, prune(dict(value)), order, i)
+            elif node[key] != prune(dict(value)):
+                node[key] = prune(dict(value))
             continue
         if key not in node:
             _insert(node, key, CommentedMap() if isinstance(value, dict) and value

@@ -43,6 +43,14 @@ VARIANTS = {
                             args=["mlflow", "models", "serve", "-m", "$(MODEL_URI)", "-h", "0.0.0.0", "-p", "5000"],
                             autoscaling={"metric": "memory", "target": 75}),
     "deployment-defaults.yaml": dict(kind="deployment", image=IMAGE),
+    # payload logging: CloudEvents to a URL, and batches of Parquet files in blob storage
+    "inferenceservice-logger-events.yaml": dict(logging={
+        "mode": "request", "url": "http://payload-sink.monitoring.svc/events",
+        "metadata_headers": ["x-request-id", "x-b3-traceid"]}),
+    "inferenceservice-logger-storage.yaml": dict(logging={
+        "url": "s3://acme-inference-logs", "marshaller": "parquet", "batch_size": 500, "batch_interval": "30s",
+        "storage": {"path": "/logs/churn", "key": "logger-credentials", "service_account": "logger-sa",
+                    "parameters": {"type": "s3", "region": "eu-west-1"}}}),
 }
 
 
