@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("publish", "post the report of a run record to GitHub (comment, check run, job summary)"),
     "promote": ("promote", "commit the serving manifests for a model version and move its alias"),
     "rollback": ("rollback", "restore the previous model version in an environment (revert commit, alias, hold)"),
+    "serve": ("serve", "serve a registered version locally as KServe will (MLServer, V2 REST on 127.0.0.1)"),
     "context": ("context", "print where and why mlops-ci runs (git or GitHub event) as JSON"),
     "config": ("config", "validate .mlops-ci.yaml or print its JSON Schema"),
     "demo": ("demo", "run the whole loop on a scratch copy of examples/churn"),

@@ -193,6 +193,9 @@ def test_a_registered_version_predicts(tracking, model_uri):
     for where in (f"models:/{name}/1", uri):
         predictions = tracking.predict(where, frame)
         assert predictions.shape == (2,) and predictions[0] > 0.9 and predictions[1] < 0.1
+    # what a serving runtime loads: the version's files in a local folder
+    local = Path(tracking.local_copy(tracking.get_version(name, "1").artifact_uri))
+    assert (local / "MLmodel").is_file() and (local / "requirements.txt").is_file()
 
 
 def test_search_versions_matches_tags_exactly_newest_first(tracking, model_uri):

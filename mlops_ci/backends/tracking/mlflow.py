@@ -239,20 +239,31 @@ class MlflowTracking:
             return f"{run.info.artifact_uri.rstrip('/')}/{path}"
         return model_uri
 
+    def local_copy(self, artifact_uri: str) -> str:
+        """A local folder holding the files at ``artifact_uri``: the folder itself for a file: URI,
+        else a download through this backend's server (an mlflow-artifacts:/ location never
+        resolves against a process-wide MLFLOW_TRACKING_URI: tracking.uri may name another)."""
+        split = urlsplit(artifact_uri)
+        if split.scheme == "":
+            return artifact_uri
+        if split.scheme == "file":
+            from urllib.parse import unquote
+
+            return unquote(split.path)
+        from mlflow.artifacts import download_artifacts
+
+        return self._call(f"download {artifact_uri}", download_artifacts, artifact_uri=artifact_uri,
+                          tracking_uri=self.uri)
+
     def predict(self, model_uri: str, frame: pd.DataFrame) -> np.ndarray:
         import numpy as np
         import mlflow.pyfunc
-        from mlflow.artifacts import download_artifacts
 
         location = self.artifact_location(model_uri)
         try:
             model = self._models.get(location)
             if model is None:
-                # downloaded through this backend's server: an mlflow-artifacts:/ location never
-                # resolves against a process-wide MLFLOW_TRACKING_URI (tracking.uri may name another)
-                local = location if urlsplit(location).scheme in ("", "file") else \
-                    download_artifacts(artifact_uri=location, tracking_uri=self.uri)
-                model = self._models[location] = mlflow.pyfunc.load_model(local)
+                model = self._models[location] = mlflow.pyfunc.load_model(self.local_copy(location))
             out = model.predict(frame)
         except Exception as err:  # user model code can raise anything
             first = (str(err).strip().splitlines() or [""])[0][:300]
