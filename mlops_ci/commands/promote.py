@@ -110,6 +110,13 @@ def _declared(args: argparse.Namespace, ws, backends) -> int:
     return ExitCode.GATE_FAILED if any(o.failed for o in outcomes) else ExitCode.OK
 
 
+def _not_validated(result) -> None:
+    from mlops_ci.console import echo
+
+    for why in result.not_validated:
+        echo(f"note: not checked: {why}")
+
+
 def run(args: argparse.Namespace) -> int:
     from mlops_ci import policy
     from mlops_ci.console import echo
@@ -166,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
             effect = f"change {len(changed)} file(s) and move alias {result.alias!r}"
         echo(f"dry run: promoting {args.model} v{result.version} to {args.env} would "
              + ("change nothing" if result.noop else effect))
+        _not_validated(result)
         for c in changed:
             echo(c.diff)
         return applied.decision.error().exit_code if applied.decision.blocking else ExitCode.OK
@@ -179,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         echo(f"promoted {args.model} v{result.version} to {args.env}: commit {result.commit_sha} on "
              f"{result.remote} ({result.branch}); alias {result.alias!r} -> v{result.version}")
+    _not_validated(result)
     _deployment(ws, result, planner.candidate.lineage.get("source-commit"))
     if record is not None:
         record.model(args.model).promotions.append(result)

@@ -33,14 +33,19 @@ def _example(ws, model: str) -> str | None:
     return v2.request_json(frame) if len(frame) else None
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     import shlex
+    import signal
     import tempfile
     import time
     from pathlib import Path
 
     from mlops_ci.console import echo
-    from mlops_ci.errors import UsageError
+    from mlops_ci.errors import NotFound, UsageError
     from mlops_ci.pipeline import default_backends
     from mlops_ci.runtime import mlserver, runtime_for
 
@@ -65,9 +70,11 @@ def run(args: argparse.Namespace) -> int:
         alias = args.alias or ws.config.alias_for(ws.environment(env))
         info = tracking.version_by_alias(args.model, alias)
         if info is None:
-            raise UsageError(f"no version of {args.model} holds the alias {alias!r}",
-                             hint="promote one first, or pass --version N")
+            raise NotFound(f"no version of {args.model} holds the alias {alias!r}",
+                           hint="promote one first, or pass --version N")
     progress = _common.progress()
+    # a CI timeout or a service manager sends SIGTERM: stop the server as Ctrl-C does
+    signal.signal(signal.SIGTERM, _interrupt)
     local = Path(tracking.local_copy(info.artifact_uri))
     env_ = mlserver.environment(local, progress=progress)
     with tempfile.TemporaryDirectory(prefix="mlops-ci-serve-") as tmp:

@@ -38,10 +38,28 @@ def _url(value: str) -> str:
     if any(c in value for c in " \t\r\n\0") or _scheme(value) not in (*HTTP_SCHEMES, *STORAGE_SCHEMES):
         raise ValueError(f"{value!r} is not a logger URL: write http(s)://host/path for CloudEvents, or "
                          f"{', '.join(s + '://bucket' for s in STORAGE_SCHEMES)} with storage")
-    if "@" in value.split("://", 1)[1].split("/", 1)[0]:
-        raise ValueError("the logger URL holds credentials (not shown): remove them; storage credentials come "
-                         "from storage.key and storage.service_account")
+    if "@" in value.split("://", 1)[1].split("/", 1)[0] or _holds_a_secret(value):
+        raise ValueError("the logger URL holds credentials (not shown): remove them (a token in the query "
+                         "string too); storage credentials come from storage.key and storage.service_account")
     return value
+
+
+_TOKEN_PARAMETERS = {"sig", "signature", "token", "key", "code", "apikey", "api_key", "access_token", "password",
+                     "passwd", "secret", "client_secret", "auth", "authorization"}
+
+
+def _holds_a_secret(text: str) -> bool:
+    """A credential's shape (a token, a key id, a signed URL's signature) or a query parameter that
+    carries one: what the masking in logs would hide must never be committed in a manifest."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from mlops_ci.masking import is_credential_name, mask
+
+    if mask(text, env={}) != text:
+        return True
+    query = urlsplit(text).query if "://" in text else ""
+    return any(name.lower() in _TOKEN_PARAMETERS or is_credential_name(name)
+               for name, _ in parse_qsl(query, keep_blank_values=True))
 
 
 def _duration(value: str) -> str:
@@ -62,7 +80,7 @@ def _parameters(value: dict[str, str]) -> dict[str, str]:
     for name, text in value.items():
         if not _PARAMETER_RE.fullmatch(name) or any(c in text for c in "\r\n\0"):
             raise ValueError(f"storage parameter {name!r} is not a plain name with a one-line value")
-        if is_credential_name(name):
+        if is_credential_name(name) or _holds_a_secret(text):
             raise ValueError(f"storage parameter {name!r} would put a credential in the manifest (not shown): "
                              "keep it in the secret that storage.key names")
     return value
@@ -92,8 +110,9 @@ class PayloadLogging(Strict):
 
     mode: Literal["all", "request", "response"] = Field(default="all", description="what is logged")
     url: LoggerUrl | None = Field(
-        default=None, description="where: an http(s) URL receiving CloudEvents (default: KServe's configured "
-        "default, the namespace's broker), or with storage the bucket, s3://, gs:// or abfs://")
+        default=None, description="where: an http(s) URL receiving CloudEvents (left out: the default url of "
+        "KServe's logger configuration, usually the namespace's broker), or with storage the bucket, s3://, "
+        "gs:// or abfs://")
     storage: LoggerStorage | None = Field(default=None, description="write batches to blob storage at url")
     marshaller: Literal["json", "parquet"] | None = Field(
         default=None, description="file format in storage (KServe storage.parameters.format; default json)")

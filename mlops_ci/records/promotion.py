@@ -41,6 +41,8 @@ class PromotionRecord(Record):
     pull_request: UriText | None = None
     # the GitHub Deployment recorded for this promotion in the ML repository (its API URL)
     deployment: UriText | None = None
+    # checks of the manifests that could not run (a CRD schema without MLOPS_CI_CRDS), and why
+    not_validated: list[Message] = Field(default=[], max_length=20)
 
     @property
     def verdict(self) -> None:

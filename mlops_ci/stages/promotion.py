@@ -125,9 +125,12 @@ def _apply_once(ws: Workspace, intent: policy.Intent, planner: Planner, *, track
             alias = planner.alias()
             target = proposals(intent.env, intent.model, alias[0] if alias else "").adopt(co)
 
+        skipped: list[str] = []
+
         def check(touched: dict[str, bytes | None], checkout: Checkout) -> None:
-            validate.check(touched, root=root, env=intent.env, settings=validate.Settings.from_env(ws.env),
-                           checkout_dir=checkout.workdir, read=checkout.read, what=planner.what())
+            report = validate.check(touched, root=root, env=intent.env, settings=validate.Settings.from_env(ws.env),
+                                    checkout_dir=checkout.workdir, read=checkout.read, what=planner.what())
+            skipped[:] = report.skipped
 
         try:
             commit = changeset.apply(target, cs, lambda: planner.message(decision), validate=check,
@@ -135,6 +138,7 @@ def _apply_once(ws: Workspace, intent: policy.Intent, planner: Planner, *, track
         except PushConflict as err:  # apply() plans again on the new tip, or stops
             raise _LostRace(err, cs.base) from err
         record = planner.record(cs, decision, target)
+        record.not_validated = skipped[:20]
         if commit is not None and not (intent.dry_run or intent.explain):
             record.commit_sha = commit
         proposal = target.proposal
@@ -160,4 +164,4 @@ def move_alias(tracking: Tracking, model: str, alias: str, version: str, env: st
                            f"{err.message}", hint=hint) from err
 
 
-__all__ = ["Applied", "MAX_PLANS", "Planner", "apply", "move_alias"]
+__all__ = ["MAX_PLANS", "Applied", "Planner", "apply", "move_alias"]

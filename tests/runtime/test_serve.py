@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from conftest import ROOT
+
 from mlops_ci.config.schema import DeploymentServing, InferenceServiceServing
 from mlops_ci.errors import InputError
 from mlops_ci.runtime import mlserver, runtime_for, v2
@@ -35,11 +35,14 @@ def cache(monkeypatch) -> Path:
     return SHARED_CACHE
 
 
-def served_model(repo: Path) -> Path:
-    """The folder of the version the champion repository serves in staging (an MLflow model)."""
-    found = [p.parent for p in (repo / ".mlops-ci").rglob("MLmodel")]
-    assert found, "the champion's model files are under .mlops-ci"
-    return found[0]
+def staging(repo: Path):
+    """(the repository's tracking backend, the version its staging alias names): what serve serves."""
+    from mlops_ci.config import load_config
+    from mlops_ci.pipeline import default_backends
+    from mlops_ci.workspace import Workspace
+
+    tracking = default_backends(Workspace.from_config(load_config(repo / ".mlops-ci.yaml"))).tracking
+    return tracking, tracking.version_by_alias("tiny", "staging")
 
 
 def test_serve_answers_the_printed_curl_and_stops_on_ctrl_c(champion_repo, cache):
@@ -63,12 +66,12 @@ def test_serve_answers_the_printed_curl_and_stops_on_ctrl_c(champion_repo, cache
         answer = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=60, check=True)
         served = v2.outputs(json.loads(answer.stdout)).ravel()
         # the same row through mlflow.pyfunc, as the evaluation scores it
-        import mlflow.pyfunc
         import pandas as pd
 
         body = json.loads(shlex.split(curl)[-1])
         row = pd.DataFrame({i["name"]: i["data"] for i in body["inputs"]})
-        expected = mlflow.pyfunc.load_model(str(served_model(champion_repo))).predict(row)
+        tracking, info = staging(champion_repo)
+        expected = tracking.predict(f"models:/tiny/{info.version}", row)
         assert served == pytest.approx(list(expected), abs=1e-9)
         url = curl.split()[4].strip("'")
     finally:
@@ -85,6 +88,33 @@ def test_serve_answers_the_printed_curl_and_stops_on_ctrl_c(champion_repo, cache
         requests.post(url, json=body, timeout=5)
 
 
+def test_sigterm_stops_the_server_as_ctrl_c_does(champion_repo, cache):
+    """A CI timeout or a service manager sends SIGTERM: nothing is left serving."""
+    env = {**os.environ, "MLOPS_CI_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "mlops_ci", "serve", "--model", "tiny", "--version", "1"],
+                            cwd=champion_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    url = None
+    try:
+        for line in iter(proc.stdout.readline, ""):
+            if "/v2/models/tiny" in line and url is None:
+                url = line.split()[0]
+            if "Ctrl-C stops it" in line:
+                break
+        assert url is not None and requests.get(url + "/ready", timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "stopped" in rest, err
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "/ready", timeout=5)
+
+
+def test_an_alias_no_version_holds_is_not_found(champion_repo):
+    proc = subprocess.run([sys.executable, "-m", "mlops_ci", "serve", "--model", "tiny", "--alias", "nope"],
+                          cwd=champion_repo, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 4 and "no version of tiny holds the alias 'nope'" in proc.stderr, proc.stderr
+
+
 def test_a_taken_port_is_refused_before_anything_is_built(champion_repo):
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
@@ -99,7 +129,8 @@ def test_a_taken_port_is_refused_before_anything_is_built(champion_repo):
 def test_a_model_the_runtime_cannot_load_fails_with_the_tail_of_its_log(champion_repo, cache, tmp_path,
                                                                           monkeypatch):
     monkeypatch.chdir(champion_repo)
-    good = served_model(champion_repo)
+    tracking, info = staging(champion_repo)
+    good = Path(tracking.local_copy(info.artifact_uri))
     bad = tmp_path / "model"
     shutil.copytree(good, bad)  # the same requirements: the same environment
     text = (bad / "MLmodel").read_text()
