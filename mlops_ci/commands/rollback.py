@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
            else f"re-pinning v{result.version}")
     if not result.gates_passed:
         echo(f"note: {args.model} v{result.version} carries no passing mlops-ci evaluation (recorded)")
+    for why in result.not_validated:
+        echo(f"note: not checked: {why}")
     if args.dry_run:
         echo(f"dry run: rolling back {args.model} in {args.env} from v{result.rollback_of} to v{result.version} "
              f"({how}) would " + ("change nothing" if result.noop else

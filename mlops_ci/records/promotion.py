@@ -91,3 +91,4 @@ class RollbackRecord(Record):
     branch: Ident
     base_commit: Sha | None = None
     commit_sha: Sha | None = None
+    not_validated: list[Message] = Field(default=[], max_length=20)  # as in PromotionRecord
