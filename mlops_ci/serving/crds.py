@@ -7,8 +7,12 @@ server's strict field validation is (an unknown field is refused).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import hashlib
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,38 @@ class CrdIndex:
 
 @functools.cache
 def _crd_schema(path: str, mtime: int, group: str, version: str, kind: str) -> Any:
+    """The closed schema of ``kind`` in the CRD file ``path`` (None: not defined there), parsed once
+    per file version and kept on disk: a multi-megabyte CRD takes about a second to parse, which
+    every promotion in a new process would pay again."""
+    cached = _cached_path(path, mtime, group, version, kind)
+    if cached is not None:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            return json.loads(cached.read_text(encoding="utf-8"))["schema"]
+    schema = _parse_crd(path, group, version, kind)
+    if cached is not None:
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
+            tmp.write_text(json.dumps({"schema": schema}), encoding="utf-8")
+            os.replace(tmp, cached)
+    return schema
+
+
+def _cached_path(path: str, mtime: int, group: str, version: str, kind: str) -> Path | None:
+    """Where the parsed schema is kept: keyed by the file (path, mtime, size), the kind asked for and
+    this module's own text (a change to :func:`closed` never reads an old result)."""
+    from mlops_ci.toolenv import cache_root
+
+    try:
+        size = Path(path).stat().st_size
+        module = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    except OSError:
+        return None
+    key = hashlib.sha256(f"{path}\0{mtime}\0{size}\0{group}\0{version}\0{kind}\0{module}".encode()).hexdigest()
+    return cache_root() / "crds" / f"{key[:32]}.json"
+
+
+def _parse_crd(path: str, group: str, version: str, kind: str) -> Any:
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     if "CustomResourceDefinition" not in text or f"kind: {kind}" not in text or group not in text:
         return None  # skip parsing the (multi-megabyte) CRDs of other kinds

@@ -410,3 +410,34 @@ def test_without_a_local_checkout_the_build_reads_what_the_kustomizations_list()
     del other["environments/prod/other/configmap.yaml"]
     report = validate.validate(files, root="environments", env="prod", settings=SETTINGS, read=other.get)
     assert [p.check for p in report.problems] == ["kustomize"] and "configmap.yaml" in report.problems[0].message
+
+
+def test_a_crd_is_parsed_once_per_version_of_its_file(tmp_path, monkeypatch):
+    """Parsing the KServe CRD takes about a second: each promotion in a new process reads the
+    closed schema from the cache instead, until the file changes."""
+    from mlops_ci.serving import crds
+
+    monkeypatch.setenv("MLOPS_CI_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "crds"
+    folder.mkdir()
+    crd = folder / "isvc.yaml"
+    shutil.copy(KSERVE_CRDS / "serving.kserve.io_inferenceservices.yaml", crd)
+    index = crds.CrdIndex((folder,))
+    isvc = kserve.render(VERSION, InferenceServiceServing())
+    first, _ = index.validator(kserve.API_VERSION, kserve.KIND)
+    assert list(first.iter_errors(isvc)) == [] and len(list((tmp_path / "cache" / "crds").glob("*.json"))) == 1
+
+    def no_parsing(*args):
+        raise AssertionError("the CRD was parsed again")
+
+    crds._crd_schema.cache_clear()  # as a new process
+    monkeypatch.setattr(crds, "_load_all", no_parsing)
+    again, _ = index.validator(kserve.API_VERSION, kserve.KIND)
+    assert again.schema == first.schema
+    broken = dict(isvc, spec={"predictor": {"unknown": 1}})
+    assert list(again.iter_errors(broken)), "the cached schema is still closed"
+    # a new version of the file is parsed again
+    crds._crd_schema.cache_clear()
+    os.utime(crd, ns=(crd.stat().st_atime_ns, crd.stat().st_mtime_ns + 10**9))
+    with pytest.raises(AssertionError, match="parsed again"):
+        index.validator(kserve.API_VERSION, kserve.KIND)
