@@ -117,6 +117,28 @@ def _not_validated(result) -> None:
         echo(f"note: not checked: {why}")
 
 
+def _dirty_config(ws) -> None:
+    """The manifests follow the work tree's config, their lineage names HEAD: say when they differ."""
+    import sys
+
+    from mlops_ci import gitutil
+    from mlops_ci.console import echo
+
+    proc = gitutil.git(["status", "--porcelain", "--", str(ws.loaded.path)], ws.top, check=False)
+    if proc.returncode == 0 and proc.stdout.strip():
+        echo(f"warning: {ws.loaded.path.name} has uncommitted changes: the manifests follow them, but their "
+             "lineage names the last commit; commit them first so that what ships is what a commit shows",
+             stream=sys.stderr)
+
+
+def _alias_effect(backends, model: str, alias: str, version: str) -> str:
+    """What the dry run says of the alias: it moves, or it already names the version."""
+    current = backends.tracking.version_by_alias(model, alias)
+    if current is not None and current.version == version:
+        return f"(alias {alias!r} already names v{version})"
+    return f"and move alias {alias!r}"
+
+
 def run(args: argparse.Namespace) -> int:
     from mlops_ci import policy
     from mlops_ci.console import echo
@@ -153,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
     intent = policy.Intent("promote", args.model, args.env, version=candidate.version or None,
                            force_reason=args.reason if args.force else None, allow_unmerged=args.allow_unmerged,
                            via=_route(args), dry_run=args.dry_run)
+    _dirty_config(ws)
     applied, planner = promote_candidate(ws, candidate, intent, tracking=backends.tracking, gitops=backends.gitops,
                                          proposals=_proposals(ws, backends))
     for note in planner.notes:
@@ -170,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
             effect = (f"open a pull request from {proposal.head_branch} in {proposal.repository} changing "
                       f"{len(changed)} file(s)")
         else:
-            effect = f"change {len(changed)} file(s) and move alias {result.alias!r}"
+            effect = (f"change {len(changed)} file(s) "
+                      + _alias_effect(backends, args.model, result.alias, result.version))
         echo(f"dry run: promoting {args.model} v{result.version} to {args.env} would "
              + ("change nothing" if result.noop else effect))
         _not_validated(result)

@@ -118,11 +118,17 @@ def test_a_promotion_through_the_cli_writes_the_logger_and_validates_it(champion
         "storage": {"path": "/logs/tiny", "key": "logger-credentials",
                     "parameters": {"format": "parquet", "region": "eu-west-1", "type": "s3"}}}
     assert kserve_errors(isvc) == []
-    # a region dropped from the config leaves the file
+    # a region dropped from the config leaves the file; before it is committed, the dry run says
+    # the lineage would not show it, and that the alias stays where it is
     config.write_text(config.read_text().replace(", region: eu-west-1", ""))
+    dry = cli(champion_repo, "promote", "--model", "tiny", "--env", "staging", "--dry-run", env=crds)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "warning: .mlops-ci.yaml has uncommitted changes" in dry.stderr
+    assert "would change 1 file(s) (alias 'staging' already names v1)" in dry.stdout, dry.stdout
     commit(champion_repo, "no region")
     again = cli(champion_repo, "promote", "--model", "tiny", "--env", "staging", env={"MLOPS_CI_CRDS": ""})
     assert again.returncode == 0, again.stderr[-3000:]
+    assert "uncommitted" not in again.stderr
     # without the CRDs the structural check still runs, and the user is told what was not checked
     assert "note: not checked: CRD schema of InferenceService" in again.stdout, again.stdout
     assert "MLOPS_CI_CRDS is not set" in again.stdout
