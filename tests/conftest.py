@@ -104,6 +104,29 @@ def tiny_repo(tmp_path) -> Path:
     return repo
 
 
+def tiny_config_serving(folder: Path, serving: str) -> Path:
+    """The tiny project's `.mlops-ci.yaml` in ``folder`` with ``serving`` (YAML) as its model's serving section."""
+    text = (FIXTURES / "tiny" / ".mlops-ci.yaml").read_text()
+    path = folder / ".mlops-ci.yaml"
+    path.write_text(text + "    serving:\n" + "".join(f"      {line}\n" for line in serving.strip().splitlines()))
+    return path
+
+
+def refused_at(path: Path, line: str, words: str) -> str:
+    """Loading ``path`` fails with ``words``, located at the first line starting with ``line``;
+    returns the message."""
+    from mlops_ci.config import load_config
+    from mlops_ci.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert words in message, message
+    number = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.strip().startswith(line))
+    assert f"{path}:{number}:" in message, message
+    return message
+
+
 def golden(name: str, text: str) -> None:
     """``text`` equals tests/golden/``name`` (written when missing, or with MLOPS_CI_REGEN_GOLDEN=1)."""
     path = GOLDEN / name

@@ -56,9 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.model} cannot be served here: {why}")
     if args.port is not None and not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port (1 to 65535)")
-    if args.port is not None and mlserver.port_taken(args.port):  # before a minute of building
-        raise UsageError(f"port {args.port} on {mlserver.HOST} is already taken",
-                         hint="pick another with --port, or leave --port out to take a free one")
+    if args.port is not None:
+        mlserver.require_free(args.port)  # before a minute of building
     tracking = default_backends(ws).tracking
     if args.version:
         info = tracking.get_version(args.model, args.version)

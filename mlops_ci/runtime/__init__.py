@@ -13,7 +13,7 @@ from typing import Any
 
 # runtime name -> (what it serves, in KServe's words): one line per runtime
 RUNTIMES: dict[str, dict[str, str]] = {
-    "mlserver": {"kind": "inferenceservice", "model_format": "mlflow", "protocol_version": "v2"},
+    "mlserver": {"model_format": "mlflow", "protocol_version": "v2"},
 }
 
 
@@ -26,7 +26,7 @@ def runtime_for(serving: Any) -> tuple[str | None, str]:
         return None, (f"serving.runtime {serving.runtime!r} is a ServingRuntime of your cluster, which cannot run "
                       "here: mlops-ci runs what kserve-mlserver runs (MLServer with its MLflow runtime)")
     for name, serves in RUNTIMES.items():
-        if all(getattr(serving, key, None) == value for key, value in serves.items() if key != "kind"):
+        if all(getattr(serving, key, None) == value for key, value in serves.items()):
             return name, ""
     return None, (f"no runtime here serves modelFormat {serving.model_format!r} over protocol "
                   f"{serving.protocol_version}: mlops-ci runs MLServer for mlflow over v2")

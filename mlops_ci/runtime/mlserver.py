@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_ci.console import NullProgress, Progress
-from mlops_ci.errors import BackendError, InputError
+from mlops_ci.errors import BackendError, InputError, UsageError
 from mlops_ci.toolenv import ToolEnv, ToolEnvSpec, cache_root, ensure, isolated_environ, tail
 
 REQUIREMENTS = Path(__file__).with_name("requirements.txt")
@@ -73,10 +73,9 @@ def spec_for(model_dir: Path, cache_dir: Path | None = None) -> ToolEnvSpec:
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = cache_root(cache_dir) / "runtime" / f"mlserver-{digest}.txt"
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        from mlops_ci.records import write_text_atomic
+
+        write_text_atomic(path, text)
     return ToolEnvSpec(name="mlserver", requirements=path, python=((3, 10, 0), (3, 13, 0)), python_var=PYTHON_VAR,
                        protocol=1, python_note="MLServer 1.7.1 supports CPython 3.10 to 3.12",
                        build_time="about a minute, more with large model requirements")
@@ -92,13 +91,14 @@ def free_port(host: str = HOST) -> int:
         return s.getsockname()[1]
 
 
-def port_taken(port: int, host: str = HOST) -> bool:
+def require_free(port: int, host: str = HOST) -> None:
+    """Refuse a port something else listens on (before anything is built or started)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind((host, port))
         except OSError:
-            return True
-    return False
+            raise UsageError(f"port {port} on {host} is already taken",
+                             hint="pick another with --port, or leave --port out to take a free one") from None
 
 
 @dataclass
@@ -128,9 +128,8 @@ class MLServer:
         return f"{self.url}/v2/models/{self.name}/infer"
 
     def start(self) -> MLServer:
-        if self.port is not None and port_taken(self.port, self.host):
-            raise ServeError(f"port {self.port} on {self.host} is already taken",
-                             hint="pick another with --port, or leave --port out to take a free one")
+        if self.port is not None:
+            require_free(self.port, self.host)
         self.port = self.port or free_port(self.host)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "models").mkdir(exist_ok=True)  # no model-settings.json: the model is in the env
@@ -205,5 +204,5 @@ class MLServer:
         self.stop()
 
 
-__all__ = ["IMPLEMENTATION", "REQUIREMENTS", "MLServer", "ServeError", "environment", "free_port",
+__all__ = ["IMPLEMENTATION", "REQUIREMENTS", "MLServer", "ServeError", "environment", "free_port", "require_free",
            "model_requirements", "spec_for"]

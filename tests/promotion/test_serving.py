@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 from pydantic import TypeAdapter
 
-from conftest import CONTRACTS, FIXTURES, golden, kserve_errors, load_crd_schema
+from conftest import CONTRACTS, FIXTURES, golden, kserve_errors, load_crd_schema, refused_at
+from conftest import tiny_config_serving as write_config
 from mlops_ci.config import load_config
 from mlops_ci.config.schema import DeploymentServing, InferenceServiceServing, ServingConfig
 from mlops_ci.errors import ConfigError, PromotionError
@@ -61,13 +61,6 @@ def as_serving(settings: dict) -> InferenceServiceServing | DeploymentServing:
 
 def rendered(settings: dict) -> dict[str, bytes | None]:
     return layout.render_files("environments", VERSION, as_serving(settings), lambda p: None)
-
-
-def write_config(tmp_path: Path, serving: str) -> Path:
-    text = (FIXTURES / "tiny" / ".mlops-ci.yaml").read_text()
-    path = tmp_path / ".mlops-ci.yaml"
-    path.write_text(text + "    serving:\n" + "".join(f"      {line}\n" for line in serving.strip().splitlines()))
-    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,13 +196,7 @@ def test_removed_settings_leave_the_file_and_user_items_stay():
     ("gpus: -1", "gpus: -1", "greater than or equal to 0"),
 ])
 def test_unsupported_settings_are_refused_where_they_are_written(tmp_path, serving, line, words):
-    path = write_config(tmp_path, serving)
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    message = str(err.value)
-    assert words in message, message
-    number = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.strip().startswith(line))
-    assert f"{path}:{number}:" in message, message
+    refused_at(write_config(tmp_path, serving), line, words)
 
 
 @pytest.mark.parametrize("serving", [
