@@ -90,7 +90,7 @@ def apply(ws: Workspace, intent: policy.Intent, planner: Planner, *, tracking: T
         started = time.monotonic()
         try:
             return _apply_once(ws, intent, planner, tracking=tracking, gitops=gitops, proposals=proposals,
-                               since=since, replan=attempt > 1, raise_refused=raise_refused)
+                               since=since, raise_refused=raise_refused)
         except _LostRace as lost:
             if not planner.replans:
                 raise lost.conflict from None
@@ -105,7 +105,7 @@ def apply(ws: Workspace, intent: policy.Intent, planner: Planner, *, tracking: T
 
 
 def _apply_once(ws: Workspace, intent: policy.Intent, planner: Planner, *, tracking: Tracking | None,
-                gitops: GitOpsRemote, proposals: Proposals | None, since: str | None, replan: bool,
+                gitops: GitOpsRemote, proposals: Proposals | None, since: str | None,
                 raise_refused: bool) -> Applied:
     root = ws.config.gitops.path
     with gitops.checkout() as co:
@@ -116,7 +116,7 @@ def _apply_once(ws: Workspace, intent: policy.Intent, planner: Planner, *, track
         note = planner.prepare(decision)
         if note is not None:
             return Applied(decision, note=note)
-        cs = changeset.plan(co, planner.files(ws, co, intent, since if replan else None))
+        cs = changeset.plan(co, planner.files(ws, co, intent, since))
         target: Checkout = co
         if decision.via == "pull_request" and cs.touched and not intent.dry_run and not intent.explain:
             if proposals is None:
