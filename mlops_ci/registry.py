@@ -43,6 +43,7 @@ METRIC_PREFIX = "mlops_ci.metric."  # + metric: the candidate's value
 CHAMPION_VERSION = "mlops_ci.champion_version"  # the champion it was compared with ("" for none)
 CHAMPION_METRIC_PREFIX = "mlops_ci.champion_metric."  # + metric: the champion's value then
 EVAL_DATA = "mlops_ci.eval_data"  # the eval set's content id
+SERVING = "mlops_ci.serving"  # its serving check: "pass", "warn", "fail" or "skipped"
 # the registered version
 TRAINING_RUN = "mlops_ci.training_run"
 DIGEST = "mlops_ci.digest"
@@ -55,6 +56,11 @@ OVERRIDE_GATES = "mlops_ci.override.failed_gates"
 ORIGINS = ("pull_request", "trusted")
 MAX_TAG_VALUE = 5000  # MLflow's limit for a tag value is 8000 characters; keep well under
 _METRIC_NAME = re.compile(r"[A-Za-z0-9_./-]{1,64}")
+
+
+def passed(tags: Mapping[str, str]) -> bool:
+    """A version (or run) carries a passing mlops-ci evaluation and no failed serving check."""
+    return tags.get(EVALUATION) == "pass" and tags.get(SERVING) != "fail"
 
 
 def deployed(env: str) -> str:

@@ -106,7 +106,9 @@ def tiny_repo(tmp_path) -> Path:
 
 def tiny_config_serving(folder: Path, serving: str) -> Path:
     """The tiny project's `.mlops-ci.yaml` in ``folder`` with ``serving`` (YAML) as its model's serving section."""
-    text = (FIXTURES / "tiny" / ".mlops-ci.yaml").read_text()
+    text = (FIXTURES / "tiny" / ".mlops-ci.yaml").read_text().split("    serving:\n")[0]
+    if "check:" not in serving:
+        serving += "\ncheck: {enabled: false}"
     path = folder / ".mlops-ci.yaml"
     path.write_text(text + "    serving:\n" + "".join(f"      {line}\n" for line in serving.strip().splitlines()))
     return path

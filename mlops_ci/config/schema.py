@@ -38,6 +38,7 @@ from mlops_ci.config.serving import (
     ServingConfig,
     quantity_value,
 )
+from mlops_ci.config.serving_check import ServingCheck
 from mlops_ci.config.tracking import GitOpsConfig, TrackingConfig
 from mlops_ci.config.training import (
     ARGO_TEMPLATES,
@@ -149,7 +150,7 @@ def json_schema() -> dict:
 __all__ = [
     "ARGO_TEMPLATES", "DNS_LABEL_RE", "DNS_SUBDOMAIN_RE", "HPA_METRICS", "IMAGE_DIGEST_RE", "KNATIVE_METRICS",
     "NAME_RE", "QUANTITY_RE", "SCHEMA_VERSION", "SERVING_KINDS", "UNSAFE_CHARS", "Action", "ArgoConfig",
-    "Autoscaling", "ChecksConfig", "CloneUrl", "ColumnChecks", "Config", "DataConfig", "DeploymentServing",
+    "Autoscaling", "ChecksConfig", "ServingCheck", "CloneUrl", "ColumnChecks", "Config", "DataConfig", "DeploymentServing",
     "DriftChecks", "EnvironmentConfig", "EvaluationConfig", "Gate", "GitOpsConfig", "HttpsUrl", "ImageDigest",
     "InferenceServiceServing", "LabelChecks", "ModelConfig", "Name", "Namespace", "NullChecks", "PromotionConfig",
     "Quantity", "RelPath", "Resources", "RowChecks", "SchemaChecks", "ServerImage", "ServingBase", "ServingConfig",

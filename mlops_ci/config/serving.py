@@ -23,6 +23,7 @@ from pydantic import (AfterValidator, BeforeValidator, Discriminator, Field, Tag
 
 from mlops_ci.config.base import IMAGE_DIGEST_RE, Strict, setting_errors
 from mlops_ci.config.payload_logging import PayloadLogging
+from mlops_ci.config.serving_check import ServingCheck
 
 # A Kubernetes resource quantity: a plain or decimal number with an optional suffix
 # (binary Ki..Ei, decimal n, u, m, k, M..E, or an exponent), as the API server parses it.
@@ -129,6 +130,8 @@ class ServingBase(Strict):
                               description="the most each pod may use")
     gpus: int = Field(default=0, ge=0, le=16, description="nvidia.com/gpu per pod (in limits, and the same in "
                       "requests as Kubernetes requires)")
+    check: ServingCheck = Field(default=ServingCheck(), description="the serving check: the candidate served in "
+                                "the runtime KServe runs, against the champion, before it is registered")
 
     other_kind_settings: ClassVar[Refusals] = {}  # each kind lists the other's
 

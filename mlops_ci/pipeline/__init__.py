@@ -1,6 +1,6 @@
 """The flow for one head commit: plan, then each model's stages (mlops_ci.pipeline.stages.STAGES):
 
-    check -> train -> evaluate -> register -> deployment (the plan of what merging would commit)
+    check -> train -> evaluate -> serve -> register -> deployment (the plan of what merging would commit)
 
 The CLI commands (`check`, `train`, `evaluate`, `run`) and the demo run these same stages. What the
 run will need later is checked first (:func:`preflight`), so a missing GitOps remote or an
@@ -44,8 +44,8 @@ def step_train(ws: Workspace, record: RunRecord, model: str, *, backends: Backen
 
 def step_evaluate(ws: Workspace, record: RunRecord, model: str, *, backends: Backends,
                   progress: Progress, dry_run: bool = False) -> ModelRecord:
-    """Evaluate (or re-gate a reused model), then register a passing candidate (not in a dry run)
-    and plan its deployment."""
+    """Evaluate (or re-gate a reused model), serve it as KServe will, then register a passing
+    candidate (not in a dry run) and plan its deployment."""
     record.model(model)  # the model must have been trained (or planned) in this record
     return run_stages(_step(ws, record, model, backends=backends, progress=progress, dry_run=dry_run),
                       AFTER_TRAINING)

@@ -1,6 +1,6 @@
 """The stages of a model's run, as an ordered list.
 
-    check -> train -> evaluate -> register -> deployment
+    check -> train -> evaluate -> serve -> register -> deployment
 
 A :class:`Stage` names the result it produces (its key in ``ModelRecord.results``), the results it
 reads (``needs``) and how a failure names it. :func:`run_stages` runs some of them in this order:
@@ -110,13 +110,52 @@ def _keep_evaluation(step: Step, ev: EvaluationRecord) -> None:
         tracking.set_version_tags(step.model, version, tags)
 
 
+def _serve(step: Step) -> StageResult | None:
+    """Serve the evaluated candidate in the runtime KServe will run, against the champion it was
+    evaluated with (mlops_ci.stages.serve); nothing to serve before an evaluation or after a failed one."""
+    from mlops_ci.stages.serve import run_serving_check
+
+    ev, training = step.entry.evaluation, step.entry.training
+    if ev is None or step.dry_run:
+        return None
+    if ev.status == "fail":
+        from mlops_ci.records import ServingCheckRecord
+
+        return ServingCheckRecord(status="skipped", skip_reason="the evaluation failed: nothing will be served")
+    reused = training.reused if training is not None else None
+    champion = ev.champion if ev.champion_state == "present" and not (reused and reused.champion) else None
+    if reused is not None:
+        label, version = reused.label, reused.version
+    else:
+        label, version = f"the candidate (run {(training.run_id or '')[:8]})", None
+    result = run_serving_check(step.ws, step.entry.plan, candidate_uri=ev.candidate_uri, candidate_label=label,
+                               candidate_version=version, champion=champion, tracking=step.backends.tracking,
+                               progress=step.progress)
+    _keep_serving(step, result.status)
+    return result
+
+
+def _keep_serving(step: Step, status: str) -> None:
+    """The serving check's status as a tag of the candidate's run and of a reused version: a version
+    whose serving check failed is promoted only with --force --reason, however it is named."""
+    tracking, training = step.backends.tracking, step.entry.training
+    reused = training.reused
+    tags = {registry.SERVING: status}
+    run_id = training.run_id or (reused.run_id if reused else None)
+    if run_id:
+        tracking.set_run_tags(run_id, tags)
+    if reused is not None and reused.version and not throwaway(step.record):
+        tracking.set_version_tags(step.model, reused.version, tags)
+
+
 def _register(step: Step) -> StageResult | None:
-    """A passing candidate becomes a version (not in a dry run, nor from a job whose registry dies
-    with it); a reused version is only read."""
+    """A candidate that passed its evaluation and its serving check becomes a version (not in a dry
+    run, nor from a job whose registry dies with it); a reused version is only read."""
     from mlops_ci.stages.register import register_candidate, reused_registration
 
     ev, training, tracking = step.entry.evaluation, step.entry.training, step.backends.tracking
-    if ev is None or ev.status == "fail":
+    serving = step.entry.serving
+    if ev is None or ev.status == "fail" or (serving is not None and serving.status == "fail"):
         return None
     reused = training.reused
     if reused is not None and reused.version:
@@ -128,7 +167,7 @@ def _register(step: Step) -> StageResult | None:
                    else registry.lineage_from(tracking.get_run(reused.run_id).tags))
         return register_candidate(step.model, training.model_uri or reused.model_uri,
                                   run_id=training.run_id or reused.run_id, lineage=lineage, fp=training.fingerprint,
-                                  evaluation=ev, tracking=tracking)
+                                  evaluation=ev, tracking=tracking, serving=serving.status if serving else None)
 
 
 def _deployment(step: Step) -> StageResult | None:
@@ -150,10 +189,11 @@ STAGES: list[Stage] = [
     Stage("check", _check),
     Stage("train", _train),  # a failed check stops it in the same call (it reads nothing the check wrote)
     Stage("evaluate", _evaluate, needs=("train",)),
-    Stage("register", _register, needs=("evaluate",)),
+    Stage("serve", _serve, needs=("evaluate",), label="serving check"),
+    Stage("register", _register, needs=("evaluate", "serve")),
     Stage("deployment", _deployment, needs=("register",), label="deployment plan"),
 ]
-AFTER_TRAINING = ("evaluate", "register", "deployment")
+AFTER_TRAINING = ("evaluate", "serve", "register", "deployment")
 
 
 def dependents(name: str) -> list[str]:

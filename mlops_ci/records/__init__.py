@@ -4,7 +4,7 @@ The report is rendered only from a RunRecord, so `mlops-ci report` can run later
 elsewhere from an uploaded record. A record read from a file is untrusted input: it is
 size-capped and validated against these models (unknown keys are refused). One module per
 part: ``context`` (where and why, the plan), ``checks``, ``model`` (training, evaluation,
-registration), ``promotion`` (promotions, requests, rollbacks), ``run`` (the document).
+registration), ``serving`` (the serving check), ``promotion`` (promotions, requests, rollbacks), ``run`` (the document).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from mlops_ci.records.checks import ChecksRecord, ColumnSummary, DatasetCheck, F
 from mlops_ci.records.model import (
     ChampionRef, ClaimedResult, EvaluationRecord, Fingerprint, GateResult, MetricComparison,
     RegistrationRecord, ReusedModel, TrainingRecord)
+from mlops_ci.records.serving import (Latency, Parity, ParityMismatch, ServedModel, ServingCheckRecord,
+                                      ServingFinding)
 from mlops_ci.records.promotion import FileChange, PromotionRecord, PromotionRequest, RollbackRecord
 from mlops_ci.records.run import (STAGE_NAMES, ModelRecord, RunRecord, StageFailure, StageResult, load_record, save_record,
                                   write_text_atomic)
@@ -24,5 +26,6 @@ __all__ = [
     "EvaluationRecord", "FileChange", "Finding", "Fingerprint", "GateResult", "MAX_RECORD_BYTES",
     "MetricComparison", "ModelPlan", "ModelRecord", "PromotionRecord", "PromotionRequest",
     "RECORD_SCHEMA_VERSION", "Record", "RegistrationRecord", "ReusedModel", "RollbackRecord", "RunRecord",
-    "STAGE_NAMES", "StageFailure", "StageResult", "Status", "TrainingRecord", "load_record", "save_record", "worst", "write_text_atomic"
+    "STAGE_NAMES", "Latency", "Parity", "ParityMismatch", "ServedModel", "ServingCheckRecord", "ServingFinding",
+    "StageFailure", "StageResult", "Status", "TrainingRecord", "load_record", "save_record", "worst", "write_text_atomic"
 ]

@@ -20,6 +20,7 @@ from mlops_ci.records.checks import ChecksRecord
 from mlops_ci.records.context import Context, ModelPlan
 from mlops_ci.records.model import EvaluationRecord, RegistrationRecord, TrainingRecord
 from mlops_ci.records.promotion import PromotionRecord, PromotionRequest
+from mlops_ci.records.serving import ServingCheckRecord
 
 Provenance = Literal["trusted", "pull_request"]
 
@@ -35,9 +36,10 @@ class StageFailure(Record):
 
 # the stages a model's results are keyed by, in the order they run (mlops_ci.pipeline.STAGES follows it:
 # a new stage adds its name here and its result type below)
-STAGE_NAMES = ("check", "train", "evaluate", "register", "deployment")
+STAGE_NAMES = ("check", "train", "evaluate", "serve", "register", "deployment")
 # every stage's result type, told apart by ``kind``
-StageResult = Annotated[ChecksRecord | TrainingRecord | EvaluationRecord | RegistrationRecord | PromotionRecord,
+StageResult = Annotated[ChecksRecord | TrainingRecord | EvaluationRecord | ServingCheckRecord | RegistrationRecord
+                        | PromotionRecord,
                         Field(discriminator="kind")]
 
 
@@ -69,6 +71,7 @@ class ModelRecord(Record):
     checks = property(lambda self: self.results.get("check"), lambda self, v: self.set_result("check", v))
     training = property(lambda self: self.results.get("train"), lambda self, v: self.set_result("train", v))
     evaluation = property(lambda self: self.results.get("evaluate"), lambda self, v: self.set_result("evaluate", v))
+    serving = property(lambda self: self.results.get("serve"), lambda self, v: self.set_result("serve", v))
     registration = property(lambda self: self.results.get("register"), lambda self, v: self.set_result("register", v))
     deployment_plan = property(lambda self: self.results.get("deployment"),
                                lambda self, v: self.set_result("deployment", v))

@@ -1,7 +1,7 @@
 """JUnit XML rendered from a RunRecord (``--junit PATH``), for CI systems that show test results.
 
 One ``testsuite`` per model and stage; one ``testcase`` per compared column, per table-level
-finding (rows, schema), per suite check and per evaluation gate. A failed check is a
+finding (rows, schema), per suite check, per evaluation gate and per serving gate. A failed check is a
 ``failure``, a warning stays a passing case with the warning in ``system-out``, a skipped stage
 is ``skipped`` with its reason. Every text from the record is masked and kept on one line.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
-from mlops_ci.records import ChecksRecord, EvaluationRecord, Finding, RunRecord, StageResult
+from mlops_ci.records import ChecksRecord, EvaluationRecord, Finding, RunRecord, ServingCheckRecord, StageResult
 from mlops_ci.render.markdown import plain
 
 
@@ -75,8 +75,18 @@ def _evaluation(root: ET.Element, model: str, evaluation: EvaluationRecord) -> N
     _suites(suite, model, evaluation.suites)
 
 
+def _serving(root: ET.Element, model: str, serving: ServingCheckRecord) -> None:
+    suite = ET.SubElement(root, "testsuite", name=f"{model}.serving")
+    if serving.status == "skipped" and not serving.findings:
+        _case(suite, f"{model}.serving", "serving check", status="skipped",
+              messages=[serving.skip_reason or "skipped"])
+    for f in serving.findings:
+        _case(suite, f"{model}.serving", f.check, status=f.status, messages=[f.message])
+
+
 # one writer per stage whose result holds test cases (the others add no suite)
-SUITES: dict[str, Callable[[ET.Element, str, StageResult], None]] = {"check": _checks, "evaluate": _evaluation}
+SUITES: dict[str, Callable[[ET.Element, str, StageResult], None]] = {"check": _checks, "evaluate": _evaluation,
+                                                                     "serve": _serving}
 
 
 def render_junit(record: RunRecord) -> str:

@@ -187,6 +187,8 @@ def _why_failed(record: RunRecord) -> list[str]:
             continue
         if m.evaluation is not None and m.evaluation.status == "fail":
             out.append(f"{esc(name)} did not pass its gates")
+        elif m.serving is not None and m.serving.status == "fail":
+            out.append(f"{esc(name)} failed its serving check")
         elif m.training is not None and m.training.status == "failed":
             out.append(f"training {esc(name)} failed")
         elif m.checks is not None and m.checks.status == "fail":

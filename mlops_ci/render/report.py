@@ -16,6 +16,7 @@ from mlops_ci.render.checks import checks_section as _checks
 from mlops_ci.render.document import Report, details, fit
 from mlops_ci.render.markdown import ICON, Links, code, esc, fenced, link, num
 from mlops_ci.render.model import evaluation_section, run_notes, training_section
+from mlops_ci.render.serving import serving_section
 
 __all__ = ["ICON", "MARKER", "Links", "Report", "code", "esc", "failure_lines", "fit_report", "gate_failure_line",
            "link", "num", "promotion_request", "render_model", "render_report", "training_curve"]
@@ -74,6 +75,7 @@ SECTIONS: dict[str, Callable[[ModelRecord, Links], list]] = {
     "check": lambda m, links: _checks(m.checks),
     "train": training_section,
     "evaluate": lambda m, links: evaluation_section(m),
+    "serve": lambda m, links: serving_section(m.serving),
     "deployment": lambda m, links: _promotion(m.deployment_plan, "Deployment plan", links),
 }
 
@@ -136,6 +138,8 @@ def failure_lines(record: RunRecord) -> list[str]:
             continue
         if entry.evaluation is not None and entry.evaluation.status == "fail":
             lines.append(gate_failure_line(model, entry.evaluation))
+        elif entry.serving is not None and entry.serving.status == "fail":
+            lines.append(f"mlops-ci: {model}: serving check failed: {entry.serving.summary()}; nothing was registered")
         elif entry.training is not None and entry.training.status == "failed":
             lines.append(f"mlops-ci: {model}: training failed: {entry.training.error}")
         elif entry.checks is not None and entry.checks.status == "fail":

@@ -80,10 +80,13 @@ def candidate_from_record(ws: Workspace, record: RunRecord, model: str, *, check
     trained = training.reused.source_commit if training is not None and training.reused else None
     tags = {**data, **({registry.HEAD_SHA: trained} if trained else {})}
     found = lineage.of_version(tags, run_id, Source.of(ctx))
-    passed = ev is not None and ev.status != "fail"
-    summary = failed_gates(ev) if ev else ""
+    serving = entry.serving
+    served = serving is None or serving.status != "fail"
+    passed = ev is not None and ev.status != "fail" and served
+    summary = "; ".join(s for s in (failed_gates(ev) if ev else "",
+                                    "" if served else f"serving check: {serving.summary()}") if s)
     if reg is None:
-        if ev is not None and ev.status == "fail" and run_id:  # promotable only with --force --reason
+        if ev is not None and not passed and run_id:  # promotable only with --force --reason
             return Candidate(model=model, version="", artifact_uri="", digest="", lineage=found, gates_passed=False,
                              gate_summary=summary, registered=False, run_id=run_id, unmerged=not_merged)
         raise PromotionError(f"the run record for {ctx.head_sha[:12]} holds no registered version of {model}: "
@@ -112,19 +115,24 @@ def check_with_registry(tracking: Tracking, candidate: Candidate, source: Source
                              f"the registry run {mv.run_id or '-'} at {mv.artifact_uri}",
                              hint="the record was altered or comes from another registry; promote with --version")
     digest = mv.tags.get(registry.DIGEST) or candidate.digest
-    passed = candidate.gates_passed and mv.tags.get(registry.EVALUATION) == "pass"
-    summary = candidate.gate_summary or ("" if passed else f"v{mv.version} carries no passing mlops-ci evaluation")
+    passed = candidate.gates_passed and registry.passed(mv.tags)
+    summary = candidate.gate_summary or ("" if passed else _why_not_passed(mv))
     return Candidate(model=candidate.model, version=candidate.version, artifact_uri=mv.artifact_uri, digest=digest,
                      lineage=lineage.of_version(mv.tags, mv.run_id, source), gates_passed=passed,
                      gate_summary=summary, run_id=candidate.run_id, unmerged=candidate.unmerged)
 
 
+def _why_not_passed(mv: ModelVersionInfo) -> str:
+    if mv.tags.get(registry.EVALUATION) == "pass" and mv.tags.get(registry.SERVING) == "fail":
+        return f"v{mv.version} failed its serving check"
+    return f"v{mv.version} carries no passing mlops-ci evaluation"
+
+
 def _from_version(tracking: Tracking, mv: ModelVersionInfo, source: Source | None) -> Candidate:
     digest = mv.tags.get(registry.DIGEST) or tracking.digest(mv.artifact_uri)
-    passed = mv.tags.get(registry.EVALUATION) == "pass"
+    passed = registry.passed(mv.tags)
     override = mv.tags.get(registry.OVERRIDE_REASON)
-    summary = "" if passed else (mv.tags.get(registry.OVERRIDE_GATES) or f"v{mv.version} carries no passing "
-                                                                          "mlops-ci evaluation")
+    summary = "" if passed else (mv.tags.get(registry.OVERRIDE_GATES) or _why_not_passed(mv))
     if override and not passed:
         summary += f" (registered by an override: {override})"
     return Candidate(model=mv.name, version=mv.version, artifact_uri=mv.artifact_uri, digest=digest,

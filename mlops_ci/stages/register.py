@@ -34,15 +34,18 @@ def register_candidate(
     evaluation: EvaluationRecord,
     tracking: Tracking,
     override: dict[str, str] | None = None,
+    serving: str | None = None,
 ) -> RegistrationRecord:
     """Register ``model_uri`` (or find the version of its fingerprint) with its lineage, fingerprint
-    and evaluation; ``override`` (registry.OVERRIDE_* tags) lets a candidate whose gates failed in."""
+    and evaluation (and its serving check's status); ``override`` (registry.OVERRIDE_* tags) lets a
+    candidate whose gates failed in."""
     if evaluation.status == "fail" and not override:
         raise GateFailed(f"{model}: not registered because gates failed: {failed_gates(evaluation)}")
+    served = {registry.SERVING: serving} if serving else {}
     tags = {**lineage, **fingerprint.tags(fp), registry.TRAINING_RUN: run_id or "", **evaluation_tags(evaluation),
-            **(override or {})}
+            **served, **(override or {})}
     mv, created = registry.register_once(tracking, model, model_uri, run_id=run_id, tags=tags)
-    latest = {**evaluation_tags(evaluation), **(override or {})}
+    latest = {**evaluation_tags(evaluation), **served, **(override or {})}
     if not created and any(mv.tags.get(k) != v for k, v in latest.items()):
         tracking.set_version_tags(model, mv.version, latest)  # today's evaluation of the same model
     digest = mv.tags.get(DIGEST_TAG) or tracking.digest(mv.artifact_uri)

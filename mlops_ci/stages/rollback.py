@@ -93,7 +93,7 @@ def _plan_revert(ws: Workspace, co: Checkout, gitops: GitOpsRemote, model: str, 
     mv = tracking.get_version(model, version)  # the alias must be able to follow: fail before committing
     return _Plan(action="revert", version=version, rollback_of=current, files=files,
                  artifact_uri=artifact_uri or mv.artifact_uri, digest=digest or mv.tags.get(registry.DIGEST, ""),
-                 gates_passed=mv.tags.get(registry.EVALUATION) == "pass", reverted=tuple(run))
+                 gates_passed=registry.passed(mv.tags), reverted=tuple(run))
 
 
 def _plan_repin(ws: Workspace, co: Checkout, gitops: GitOpsRemote, model: str, env: str, to: str,

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.slow
 
 def test_the_stages_are_the_records_stages_in_order():
     assert [s.name for s in STAGES] == list(STAGE_NAMES)
-    assert stages.dependents("train") == ["evaluate", "register", "deployment"]
-    assert stages.dependents("evaluate") == ["register", "deployment"] and stages.dependents("deployment") == []
+    assert stages.dependents("train") == ["evaluate", "serve", "register", "deployment"]
+    assert stages.dependents("evaluate") == ["serve", "register", "deployment"]
+    assert stages.dependents("serve") == ["register", "deployment"] and stages.dependents("deployment") == []
 
 
 def smoke(step) -> ChecksRecord:

@@ -97,7 +97,8 @@ def gitops_file(repo: Path, path: str) -> dict:
 def test_a_promotion_through_the_cli_writes_the_logger_and_validates_it(champion_repo):
     crds = {"MLOPS_CI_CRDS": str(CONTRACTS / "kserve")}
     config = champion_repo / ".mlops-ci.yaml"
-    config.write_text(config.read_text() + "    serving:\n" + "".join(f"      {x}\n" for x in STORAGE.splitlines()))
+    config.write_text(config.read_text().replace("    serving:\n", "    serving:\n" + "".join(
+        f"      {x}\n" for x in STORAGE.splitlines()), 1))
     commit(champion_repo, "log every request to S3 as Parquet")
     done = cli(champion_repo, "promote", "--model", "tiny", "--env", "staging", env=crds)
     assert done.returncode == 0, done.stderr[-3000:]

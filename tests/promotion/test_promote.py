@@ -236,7 +236,7 @@ def test_a_change_of_kind_replaces_the_inferenceservice(ws, tmp_path):
     tracking = RecordingTracking()
     promote(ws, candidate("1"), "staging", tracking=tracking, gitops=gitops_for(ws))
     config = ws.loaded.path
-    config.write_text(config.read_text().replace("  tiny:\n", "  tiny:\n    serving:\n      kind: deployment\n"
+    config.write_text(config.read_text().replace("    serving:\n", "    serving:\n      kind: deployment\n"
                                                  "      image: ghcr.io/acme/server@sha256:" + "a" * 64 + "\n"
                                                  "      gpus: 1\n", 1))
     moved = Workspace.from_config(load_config(config), env=ws.env)
@@ -259,7 +259,7 @@ def test_a_change_of_kind_replaces_the_inferenceservice(ws, tmp_path):
 
 def test_scale_to_zero_in_serverless_reaches_the_manifest(ws):
     config = ws.loaded.path
-    config.write_text(config.read_text().replace("  tiny:\n", "  tiny:\n    serving:\n"
+    config.write_text(config.read_text().replace("    serving:\n", "    serving:\n"
                                                  "      deployment_mode: Serverless\n      min_replicas: 0\n"
                                                  "      max_replicas: 3\n      canary_percent: 25\n", 1))
     served = Workspace.from_config(load_config(config), env=ws.env)

@@ -149,7 +149,7 @@ def test_a_changed_proposal_replaces_the_branch_commit_and_updates_the_pull_requ
     old = git(remote(ws), "rev-parse", BRANCH)
     # the serving settings change before the pull request is merged: the proposal follows them
     config = Path(ws.loaded.path)
-    config.write_text(config.read_text().replace("    train:\n", "    serving:\n      max_replicas: 3\n    train:\n", 1))
+    config.write_text(config.read_text().replace("    serving:\n", "    serving:\n      max_replicas: 3\n", 1))
     assert cli(ws, "-e", "prod", "--version", "2") == 0
     new = git(remote(ws), "rev-parse", BRANCH)
     assert new != old and "maxReplicas: 3" in git(remote(ws), "show", f"{BRANCH}:{ISVC}")

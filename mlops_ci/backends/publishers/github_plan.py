@@ -63,8 +63,17 @@ def _check_annotations(model: str, checks: ChecksRecord) -> list[dict[str, Any]]
     return out
 
 
+def _serving_annotations(model: str, serving: Any) -> list[dict[str, Any]]:
+    """A serving gate that warns or fails, on the config that sets it (serving.check)."""
+    return [{"path": CONFIG_PATH, "start_line": 1, "end_line": 1,
+             "annotation_level": ANNOTATION_LEVEL.get(f.status, "notice"),
+             "title": _clip(mask(f"{model}: serving check · {f.check}"), 255), "message": _clip(mask(f.message), 4_000)}
+            for f in serving.findings if f.status in ("warn", "fail")]
+
+
 # one annotator per stage whose result points at files (the others annotate nothing)
-ANNOTATORS: dict[str, Callable[[str, Any], list[dict[str, Any]]]] = {"check": _check_annotations}
+ANNOTATORS: dict[str, Callable[[str, Any], list[dict[str, Any]]]] = {"check": _check_annotations,
+                                                                     "serve": _serving_annotations}
 
 
 def annotations(record: RunRecord) -> list[dict[str, Any]]:

@@ -1,0 +1,42 @@
+"""`serving.check`: the serving check's sample, load and gates.
+
+The check serves the candidate (and the champion) in the runtime KServe runs for the model
+(mlops_ci.runtime), sends a sample of the eval rows, then grades what it measured. Every
+``Threshold`` here warns at or above ``warn`` and fails at or above ``fail``, like the data
+checks; a level left out keeps its default, null turns it off.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from mlops_ci.config.base import Strict, Threshold
+
+_PARTIAL = "; a level left out keeps this default, null turns it off"
+
+
+class ServingCheck(Strict):
+    """Serve the candidate as it will be served, before anything is registered or promoted."""
+
+    enabled: bool = Field(default=True, description="run the serving check (kind inferenceservice with "
+                          "modelFormat mlflow over v2: MLServer; any other runtime is skipped with the reason)")
+    sample_rows: int = Field(default=100, ge=1, le=10_000, description="eval rows sent one per request for the "
+                             "parity check (the first rows with no missing value)")
+    requests: int = Field(default=200, ge=1, le=100_000, description="requests sent for the latency "
+                          "measurement, cycling over the sample rows")
+    concurrency: int = Field(default=4, ge=1, le=64, description="requests in flight at once (a closed loop: "
+                             "each client sends its next request when the last one is answered)")
+    tolerance: float = Field(default=1e-6, ge=0, description="parity: a served output may differ from the "
+                             "evaluation's pyfunc output by this much, times max(1, |expected|)")
+    max_p99_ms: Threshold = Field(default=Threshold(), description="the candidate's p99 latency in "
+                                  "milliseconds" + _PARTIAL)
+    max_latency_ratio: Threshold = Field(default=Threshold(warn=1.5), description="the candidate's p99 over "
+                                         "the champion's, measured in the same run" + _PARTIAL)
+    max_memory_share: Threshold = Field(default=Threshold(warn=0.8, fail=1.0), description="peak resident "
+                                        "memory of the runtime (every process) over serving.limits.memory; at "
+                                        "1.0 the pod would be OOMKilled" + _PARTIAL)
+    max_cold_start_s: Threshold = Field(default=Threshold(warn=60.0), description="seconds from starting the "
+                                        "runtime to the model being ready (what a request waits for after a "
+                                        "scale from zero)" + _PARTIAL)
+    ready_timeout_s: float = Field(default=180.0, gt=0, le=3600, description="a runtime not ready after this "
+                                   "long fails the check, with the tail of its log")

@@ -1,0 +1,214 @@
+"""The serving check: the candidate served in the runtime KServe will run, against the champion.
+
+For each model (the candidate, then the champion: one server at a time, so on a small runner
+neither competes with the other for the cores and the numbers compare), from its registry
+artifact on free loopback ports (mlops_ci.runtime):
+
+1. cold start: the process started until ``/v2/health/ready`` and the model are ready;
+2. the sample of eval rows sent one per request (for the champion, the same requests as its
+   warm-up): the candidate's answers must equal the evaluation's pyfunc scores (parity);
+3. latency: ``requests`` requests from ``concurrency`` clients in a closed loop, p50/p95/p99
+   and requests/s;
+4. memory: the peak resident memory of the runtime's processes from start to the end of the
+   load, against ``serving.limits.memory``.
+
+Then the gates of ``serving.check`` grade the numbers (:mod:`mlops_ci.stages.serve_gates`). A
+runtime that cannot run here is ``skipped`` with the reason, never ``pass``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from mlops_ci.config.serving import quantity_value
+from mlops_ci.console import NullProgress, Progress
+from mlops_ci.errors import BackendError
+from mlops_ci.records import ModelPlan, ParityMismatch, Parity, ServedModel, ServingCheckRecord
+from mlops_ci.records.serving import PERCENTILES, Latency
+from mlops_ci.stages.serve_gates import grade
+from mlops_ci.workspace import Workspace
+
+MAX_BODY_TEXT = 300
+
+
+def _one_line(text: str, limit: int = MAX_BODY_TEXT) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+def _score(values) -> list[float]:
+    """A served answer's outputs as the evaluation scores them: a row's last column (P(class 1) of
+    a two-column probability output), else its only value (Tracking.predict's rule)."""
+    import numpy as np
+
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim == 2:
+        arr = arr[:, -1] if arr.shape[1] > 1 else arr[:, 0]
+    return arr.reshape(-1).tolist()
+
+
+class _Failed(Exception):
+    """A served model could not be measured: the one-line reason, and the runtime's log tail."""
+
+    def __init__(self, message: str, log_tail: str | None = None):
+        super().__init__(message)
+        self.log_tail = log_tail
+
+
+def _latency(load, concurrency: int) -> Latency:
+    from mlops_ci.runtime.load import percentile_ms
+
+    lat = load.latencies_s
+    ok = len(lat)
+    return Latency(requests=len(load.answers), concurrency=concurrency, errors=len(load.errors),
+                   wall_s=round(load.wall_s, 4), p50_ms=round(percentile_ms(lat, 50), 3),
+                   p95_ms=round(percentile_ms(lat, 95), 3), p99_ms=round(percentile_ms(lat, 99), 3),
+                   rps=round(ok / load.wall_s, 2) if load.wall_s > 0 else 0.0,
+                   percentiles_ms=[round(percentile_ms(lat, q), 3) for q in PERCENTILES] if ok else [])
+
+
+def _refusal(server, answer, rows: list[int], what: str) -> _Failed:
+    if not server.alive():
+        return _Failed(f"MLServer exited (code {server.proc.returncode}) while answering {what}", server.log_tail())
+    text = answer.body.decode("utf-8", "replace")
+    try:
+        text = json.loads(text).get("error", text)
+    except (ValueError, AttributeError):
+        pass
+    if answer.status == 0:
+        return _Failed(f"no answer to eval row {rows[answer.index]} ({_one_line(text)})", server.log_tail())
+    return _Failed(f"MLServer answered HTTP {answer.status} to eval row {rows[answer.index]}: {_one_line(text)}",
+                   server.log_tail())
+
+
+def serve_one(served: ServedModel, *, model_dir: Path, name: str, bodies: list[bytes], rows: list[int], check,
+              workdir: Path, progress: Progress) -> list[list[float]]:
+    """Serve ``model_dir``, fill ``served`` with what was measured and return its answers to ``bodies``
+    (one score list per row). Raises :class:`_Failed` when the model could not be measured."""
+    from mlops_ci.runtime import mlserver
+    from mlops_ci.runtime.load import PeakMemory, drive
+    from mlops_ci.runtime.v2 import outputs
+    from mlops_ci.toolenv import EnvBuildError
+
+    try:
+        env = mlserver.environment(model_dir, progress=progress)
+    except (EnvBuildError, BackendError) as err:
+        lines = [line for line in str(err).splitlines() if line.strip()]
+        last = " / ".join(line.strip() for line in lines[1:][-2:])
+        raise _Failed(f"the runtime's environment could not be built: {_one_line(lines[0] if lines else err, 300)}"
+                      + (f"; pip's last lines: {_one_line(last, 400)}" if last else ""), str(err)) from err
+    server = mlserver.MLServer(env, model_dir, name, workdir)
+    with server, progress.step(f"serving {served.label} of {name} in MLServer"):
+        with PeakMemory(server.proc.pid) as peak:
+            try:
+                served.ready_s = round(server.wait_ready(check.ready_timeout_s), 3)
+            except mlserver.ServeError as err:
+                first = str(err).splitlines()[0]
+                raise _Failed(_one_line(first, 600), server.log_tail()) from err
+            parity = drive(server.infer_url, bodies, requests=len(bodies), concurrency=check.concurrency,
+                           stop_on_error=True)
+            bad = next((a for a in parity.answers if a.status != 200), None)
+            if bad is not None:
+                raise _refusal(server, bad, rows, "the sample rows")
+            answers = []
+            for answer in parity.answers:
+                try:
+                    answers.append(_score(outputs(json.loads(answer.body))))
+                except (ValueError, TypeError) as err:
+                    raise _Failed(f"MLServer's answer to eval row {rows[answer.index]} holds no numeric output: "
+                                  f"{_one_line(err)}") from err
+            load = drive(server.infer_url, bodies, requests=check.requests, concurrency=check.concurrency)
+        served.peak_rss_bytes = peak.peak
+        served.latency = _latency(load, check.concurrency)
+        if load.errors:
+            first = load.errors[0]
+            failed = _refusal(server, first, rows, f"request {len(load.answers) - len(load.errors) + 1} of the load")
+            raise _Failed(f"{len(load.errors)} of {len(load.answers)} requests under load failed: {failed}",
+                          failed.log_tail)
+    return answers
+
+
+def _parity(expected, answers: list[list[float]], sample, rows: list[int], tolerance: float) -> Parity:
+    import numpy as np
+
+    worst, mismatches, first = 0.0, 0, None
+    for i, served in enumerate(answers):
+        want = [float(expected[i])]
+        same = len(served) == len(want) and all(
+            abs(s - w) <= tolerance * max(1.0, abs(w)) or (np.isnan(s) and np.isnan(w)) for s, w in zip(served, want))
+        if len(served) == len(want):
+            worst = max(worst, max((abs(s - w) for s, w in zip(served, want)), default=0.0))
+        if not same:
+            mismatches += 1
+            if first is None:
+                first = ParityMismatch(row=rows[i], served=served[:100], expected=want,
+                                       inputs={str(k)[:256]: _one_line(v, 200) for k, v in
+                                               list(sample.iloc[i].items())[:200]})
+    return Parity(rows=len(answers), tolerance=tolerance, max_abs_diff=worst, mismatches=mismatches, first=first)
+
+
+def run_serving_check(ws: Workspace, plan: ModelPlan, *, candidate_uri: str, candidate_label: str,
+                      candidate_version: str | None, champion, tracking, progress: Progress | None = None
+                      ) -> ServingCheckRecord:
+    """Serve the candidate at ``candidate_uri`` (and ``champion``, a ChampionRef or None) and grade it."""
+    from mlops_ci.runtime import runtime_for, v2
+    from mlops_ci.stages.evaluate import load_eval_data
+
+    progress = progress or NullProgress()
+    start = time.monotonic()
+    cfg = ws.model(plan.model)
+    serving, check = cfg.serving, cfg.serving.check
+    if not check.enabled:
+        return ServingCheckRecord(status="skipped", skip_reason="serving.check.enabled is false")
+    runtime, why = runtime_for(serving)
+    if runtime is None:
+        return ServingCheckRecord(status="skipped", skip_reason=why)
+    from mlops_ci.runtime import mlserver
+
+    limit = quantity_value(serving.limits.memory)
+    record = ServingCheckRecord(status="pass", runtime=f"MLServer 1.7.1 ({mlserver.IMPLEMENTATION})",
+                                memory_limit_bytes=int(limit) if limit else None)
+    frame, _, _ = load_eval_data(ws, plan)
+    sample = v2.sendable(frame).head(check.sample_rows)
+    if sample.empty:
+        record.status, record.skip_reason = "skipped", (f"{cfg.data.eval} has no row without a missing value: "
+                                                        "a V2 JSON request cannot carry one")
+        return record
+    rows = [int(i) if str(i).isdigit() else n for n, i in enumerate(sample.index)]  # positions in the eval set
+    bodies = [v2.request_json(sample.iloc[[i]]).encode() for i in range(len(sample))]
+    expected = tracking.predict(candidate_uri, sample)
+    record.candidate = ServedModel(role="candidate", label=candidate_label, version=candidate_version)
+    if champion is not None:
+        record.champion = ServedModel(role="champion", label=f"champion v{champion.version}",
+                                      version=champion.version)
+    with tempfile.TemporaryDirectory(prefix="mlops-ci-serving-") as tmp:
+        for served, uri in ((record.candidate, candidate_uri),
+                            (record.champion, champion.model_uri if champion is not None else None)):
+            if served is None:
+                continue
+            try:
+                model_dir = Path(tracking.local_copy(tracking.artifact_location(uri)))
+                answers = serve_one(served, model_dir=model_dir, name=plan.model, bodies=bodies, rows=rows,
+                                    check=check, workdir=Path(tmp) / served.role, progress=progress)
+            except _Failed as err:
+                served.error, served.log_tail = str(err), err.log_tail
+                if served.role == "candidate":
+                    break
+                continue
+            if served.role == "candidate":
+                record.parity = _parity(expected, answers, sample, rows, check.tolerance)
+    record.findings = grade(record, check)
+    record.status = worst_status(record)
+    record.duration_s = round(time.monotonic() - start, 3)
+    return record
+
+
+def worst_status(record: ServingCheckRecord) -> str:
+    from mlops_ci.records import worst
+
+    return worst(f.status for f in record.findings) if record.findings else "pass"
+
+
+__all__ = ["run_serving_check", "serve_one"]
