@@ -44,6 +44,8 @@ CHAMPION_VERSION = "mlops_ci.champion_version"  # the champion it was compared w
 CHAMPION_METRIC_PREFIX = "mlops_ci.champion_metric."  # + metric: the champion's value then
 EVAL_DATA = "mlops_ci.eval_data"  # the eval set's content id
 SERVING = "mlops_ci.serving"  # its serving check: "pass", "warn", "fail" or "skipped"
+SERVING_RECORD = "mlops_ci.serving.record"  # that check's result (JSON), re-gated instead of served again
+SERVING_SETTINGS = "mlops_ci.serving.settings"  # what it was measured under (a digest)
 # the registered version
 TRAINING_RUN = "mlops_ci.training_run"
 DIGEST = "mlops_ci.digest"

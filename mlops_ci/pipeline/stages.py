@@ -113,7 +113,7 @@ def _keep_evaluation(step: Step, ev: EvaluationRecord) -> None:
 def _serve(step: Step) -> StageResult | None:
     """Serve the evaluated candidate in the runtime KServe will run, against the champion it was
     evaluated with (mlops_ci.stages.serve); nothing to serve before an evaluation or after a failed one."""
-    from mlops_ci.stages.serve import run_serving_check
+    from mlops_ci.stages.serve import recorded_serving, run_serving_check, serving_tags
 
     ev, training = step.entry.evaluation, step.entry.training
     if ev is None or step.dry_run:
@@ -128,19 +128,25 @@ def _serve(step: Step) -> StageResult | None:
         label, version = reused.label, reused.version
     else:
         label, version = f"the candidate (run {(training.run_id or '')[:8]})", None
+    serving, tracking = step.ws.model(step.model).serving, step.backends.tracking
+    if reused is not None and reused.version:
+        recorded = recorded_serving(tracking.get_version(step.model, reused.version).tags, serving, champion)
+        if recorded is not None:
+            if recorded.candidate is not None:
+                recorded.candidate = recorded.candidate.model_copy(update={"label": label, "version": version})
+            return recorded
     result = run_serving_check(step.ws, step.entry.plan, candidate_uri=ev.candidate_uri, candidate_label=label,
-                               candidate_version=version, champion=champion, tracking=step.backends.tracking,
+                               candidate_version=version, champion=champion, tracking=tracking,
                                progress=step.progress)
-    _keep_serving(step, result.status)
+    _keep_serving(step, serving_tags(result, serving))
     return result
 
 
-def _keep_serving(step: Step, status: str) -> None:
-    """The serving check's status as a tag of the candidate's run and of a reused version: a version
-    whose serving check failed is promoted only with --force --reason, however it is named."""
+def _keep_serving(step: Step, tags: dict[str, str]) -> None:
+    """The serving check as tags of the candidate's run and of a reused version: a version whose
+    serving check failed is promoted only with --force --reason, however it is named."""
     tracking, training = step.backends.tracking, step.entry.training
     reused = training.reused
-    tags = {registry.SERVING: status}
     run_id = training.run_id or (reused.run_id if reused else None)
     if run_id:
         tracking.set_run_tags(run_id, tags)
@@ -152,6 +158,7 @@ def _register(step: Step) -> StageResult | None:
     """A candidate that passed its evaluation and its serving check becomes a version (not in a dry
     run, nor from a job whose registry dies with it); a reused version is only read."""
     from mlops_ci.stages.register import register_candidate, reused_registration
+    from mlops_ci.stages.serve import serving_tags
 
     ev, training, tracking = step.entry.evaluation, step.entry.training, step.backends.tracking
     serving = step.entry.serving
@@ -167,7 +174,8 @@ def _register(step: Step) -> StageResult | None:
                    else registry.lineage_from(tracking.get_run(reused.run_id).tags))
         return register_candidate(step.model, training.model_uri or reused.model_uri,
                                   run_id=training.run_id or reused.run_id, lineage=lineage, fp=training.fingerprint,
-                                  evaluation=ev, tracking=tracking, serving=serving.status if serving else None)
+                                  evaluation=ev, tracking=tracking,
+                                  serving=serving_tags(serving, step.ws.model(step.model).serving) if serving else None)
 
 
 def _deployment(step: Step) -> StageResult | None:

@@ -88,6 +88,7 @@ class ServingCheckRecord(Record):
     order: Literal["sequential"] = "sequential"  # one server at a time: neither competes for the cores
     duration_s: float = 0.0
     notes: list[Message] = Field(default=[], max_length=10)
+    recorded: bool = False  # the result recorded for this version against the same champion, not served again
 
     @property
     def verdict(self) -> Status:

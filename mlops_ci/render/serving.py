@@ -69,7 +69,7 @@ def latency_chart(record: ServingCheckRecord) -> list[str]:
 def serving_section(record: ServingCheckRecord | None) -> list[str]:
     if record is None:
         return []
-    head = f"#### Serving check {ICON[record.status]} {record.status}"
+    head = f"#### Serving check {ICON[record.status]} {record.status}" + (" (recorded)" if record.recorded else "")
     if record.status == "skipped" and record.candidate is None:
         return [head, f"Not run: {esc(record.skip_reason or 'skipped')}."]
     against = (f" against {esc(record.champion.label)}" if record.champion is not None else " (no champion to compare with)")

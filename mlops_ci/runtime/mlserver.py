@@ -68,8 +68,8 @@ def spec_for(model_dir: Path, cache_dir: Path | None = None) -> ToolEnvSpec:
     requirements, written to a requirements file under the cache named by its content."""
     model = model_requirements(model_dir)
     text = REQUIREMENTS.read_text(encoding="utf-8")
-    if model:
-        text += "# the model's requirements (its requirements.txt)\n" + "\n".join(model) + "\n"
+    if model:  # first: pip collects in order, so a requirement that cannot be found fails in seconds
+        text = "# the model's requirements (its requirements.txt)\n" + "\n".join(model) + "\n" + text
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = cache_root(cache_dir) / "runtime" / f"mlserver-{digest}.txt"
     if not path.is_file() or path.read_text(encoding="utf-8") != text:

@@ -34,14 +34,14 @@ def register_candidate(
     evaluation: EvaluationRecord,
     tracking: Tracking,
     override: dict[str, str] | None = None,
-    serving: str | None = None,
+    serving: dict[str, str] | None = None,
 ) -> RegistrationRecord:
     """Register ``model_uri`` (or find the version of its fingerprint) with its lineage, fingerprint
-    and evaluation (and its serving check's status); ``override`` (registry.OVERRIDE_* tags) lets a
+    and evaluation (and its serving check's tags); ``override`` (registry.OVERRIDE_* tags) lets a
     candidate whose gates failed in."""
     if evaluation.status == "fail" and not override:
         raise GateFailed(f"{model}: not registered because gates failed: {failed_gates(evaluation)}")
-    served = {registry.SERVING: serving} if serving else {}
+    served = serving or {}
     tags = {**lineage, **fingerprint.tags(fp), registry.TRAINING_RUN: run_id or "", **evaluation_tags(evaluation),
             **served, **(override or {})}
     mv, created = registry.register_once(tracking, model, model_uri, run_id=run_id, tags=tags)

@@ -205,10 +205,61 @@ def run_serving_check(ws: Workspace, plan: ModelPlan, *, candidate_uri: str, can
     return record
 
 
+def settings_digest(serving) -> str:
+    """What a serving check's numbers depend on besides the model: its settings, the memory limit
+    and the runtime's pins."""
+    import hashlib
+
+    from mlops_ci.runtime.mlserver import REQUIREMENTS
+
+    text = json.dumps([serving.check.model_dump(mode="json"), serving.limits.memory,
+                       REQUIREMENTS.read_text(encoding="utf-8")], sort_keys=True)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def serving_tags(record: ServingCheckRecord, serving) -> dict[str, str]:
+    """The check as registry tags: its status, and (when it fits in a tag) the result itself with
+    the digest of what it was measured under, so that the merge of the same version against the
+    same champion re-gates it instead of serving it again."""
+    from mlops_ci import registry
+
+    tags = {registry.SERVING: record.status}
+    kept = record.model_copy(update={
+        "candidate": record.candidate.model_copy(update={"log_tail": None}) if record.candidate else None,
+        "champion": record.champion.model_copy(update={"log_tail": None}) if record.champion else None})
+    text = kept.model_dump_json(exclude_defaults=False)
+    if record.status != "skipped" and len(text) <= registry.MAX_TAG_VALUE:
+        tags.update({registry.SERVING_RECORD: text, registry.SERVING_SETTINGS: settings_digest(serving)})
+    return tags
+
+
+def recorded_serving(tags: dict[str, str], serving, champion) -> ServingCheckRecord | None:
+    """The serving check recorded on a version, if it was measured under today's settings against
+    today's champion (``champion``: a ChampionRef or None); else None (serve it again)."""
+    from pydantic import ValidationError
+
+    from mlops_ci import registry
+
+    text = tags.get(registry.SERVING_RECORD)
+    if not text or tags.get(registry.SERVING_SETTINGS) != settings_digest(serving):
+        return None
+    try:
+        record = ServingCheckRecord.model_validate_json(text)
+    except ValidationError:
+        return None
+    then = record.champion.version if record.champion is not None else None
+    if then != (champion.version if champion is not None else None) or record.status != tags.get(registry.SERVING):
+        return None
+    label = f" against {record.champion.label}" if record.champion is not None else ""
+    return record.model_copy(update={"recorded": True, "notes": [*record.notes, (
+        f"recorded: the serving check of {record.candidate.label if record.candidate else 'this version'}{label} "
+        "under the same settings, re-gated here instead of served again")]})
+
+
 def worst_status(record: ServingCheckRecord) -> str:
     from mlops_ci.records import worst
 
     return worst(f.status for f in record.findings) if record.findings else "pass"
 
 
-__all__ = ["run_serving_check", "serve_one"]
+__all__ = ["recorded_serving", "run_serving_check", "serve_one", "serving_tags", "settings_digest"]

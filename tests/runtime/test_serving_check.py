@@ -212,3 +212,25 @@ def _null():
     from mlops_ci.console import NullProgress
 
     return NullProgress()
+
+
+def test_a_recorded_check_is_re_gated_only_for_the_same_champion_and_settings(tmp_path):
+    """What the merge of a reviewed version reads back instead of serving it again."""
+    from mlops_ci import registry as reg
+    from mlops_ci.config.schema import InferenceServiceServing
+    from mlops_ci.records import ChampionRef, Latency, ServedModel, ServingCheckRecord
+
+    lat = Latency(requests=10, concurrency=2, wall_s=0.1, p50_ms=1.0, p95_ms=2.0, p99_ms=3.0, rps=100.0)
+    record = ServingCheckRecord(status="pass", candidate=ServedModel(role="candidate", label="the candidate",
+                                                                     ready_s=2.0, latency=lat, log_tail="x"),
+                                champion=ServedModel(role="champion", label="champion v1", version="1", latency=lat))
+    serving = InferenceServiceServing()
+    tags = serve_stage.serving_tags(record, serving)
+    assert tags[reg.SERVING] == "pass" and "log_tail\":\"x" not in tags[reg.SERVING_RECORD]
+    v1 = ChampionRef(name="tiny", version="1", alias="staging", model_uri="models:/tiny/1")
+    again = serve_stage.recorded_serving(tags, serving, v1)
+    assert again.recorded and again.candidate.latency.p99_ms == 3.0 and "re-gated here" in again.notes[-1]
+    assert serve_stage.recorded_serving(tags, serving, v1.model_copy(update={"version": "2"})) is None
+    stricter = InferenceServiceServing(check={"max_p99_ms": {"fail": 1}})
+    assert serve_stage.recorded_serving(tags, stricter, v1) is None
+    assert serve_stage.recorded_serving({**tags, reg.SERVING: "fail"}, serving, v1) is None
