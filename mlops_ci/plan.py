@@ -33,20 +33,35 @@ def data_versions(ws: Workspace, ctx: Context, model: str) -> list[DataVersion]:
     return out
 
 
-def settings_changed(ws: Workspace, ctx: Context, model: str) -> bool:
-    """Whether the model's training or evaluation settings in the config differ from the base's
-    (a base config that is missing, invalid or lacks the model counts as a change)."""
+def serving_of(cfg) -> dict:
+    """What the serving check of a model depends on in the config: the runtime it serves in, the
+    memory limit it is held to, and its own settings."""
+    serving = cfg.serving
+    return {"kind": serving.kind, "model_format": getattr(serving, "model_format", None),
+            "protocol_version": getattr(serving, "protocol_version", None),
+            "runtime": getattr(serving, "runtime", None), "memory": serving.limits.memory,
+            "check": serving.check.model_dump(mode="json")}
+
+
+def changed_settings(ws: Workspace, ctx: Context, model: str) -> list[str]:
+    """Which of the model's settings in the config differ from the base's: "training or
+    evaluation" (a base config that is missing, invalid or lacks the model counts as that),
+    "serving" (what the serving check depends on)."""
     blob = gitutil.show_file(ctx.base_sha, ws.repo_path(ws.loaded.path.name), ws.top)
     if blob is None:
-        return True
+        return ["training or evaluation"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / ws.loaded.path.name
         path.write_bytes(blob)
         try:
             base = load_config(path).config.models.get(model)
         except ConfigError:
-            return True
-    return base is None or settings_of(base) != settings_of(ws.model(model))
+            return ["training or evaluation"]
+    if base is None:
+        return ["training or evaluation"]
+    head = ws.model(model)
+    return [name for name, same in (("training or evaluation", settings_of(base) == settings_of(head)),
+                                    ("serving", serving_of(base) == serving_of(head))) if not same]
 
 
 def plan_model(ws: Workspace, ctx: Context, model: str, *, force: bool = False) -> ModelPlan:
@@ -70,9 +85,10 @@ def plan_model(ws: Workspace, ctx: Context, model: str, *, force: bool = False) 
         shown = ", ".join(code[:5]) + (f" and {len(code) - 5} more" if len(code) > 5 else "")
         reasons.append(f"changed: {shown}")
     config = ws.repo_path(ws.loaded.path.name)
-    if config in changed and config not in relevant and settings_changed(ws, ctx, model):
+    which = changed_settings(ws, ctx, model) if config in changed and config not in relevant else []
+    if which:  # a serving change alone reuses the model (same fingerprint) and serves it again
         relevant.append(config)
-        reasons.append(f"training or evaluation settings of {model} changed in {config}")
+        reasons.append(f"{' and '.join(which)} settings of {model} changed in {config}")
     stages: list = []
     if data_changed:
         stages.append("check")
@@ -83,6 +99,6 @@ def plan_model(ws: Workspace, ctx: Context, model: str, *, force: bool = False) 
     skip = None
     if not stages:
         skip = (f"nothing that affects {model} changed since {ctx.base_sha[:12]} "
-                f"(code paths, {cfg.params}, data hashes and training settings are the same)")
+                f"(code paths, {cfg.params}, data hashes, training and serving settings are the same)")
     return ModelPlan(model=model, stages=stages, reasons=reasons, skip_reason=skip,
                      changed_paths=relevant, data=data, forced=force)

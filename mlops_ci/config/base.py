@@ -67,6 +67,8 @@ class Strict(BaseModel):
         default = field.default if field is not None else None
         if not isinstance(default, Threshold):
             return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(f"a threshold has levels: write {{warn: {value}}} or {{fail: {value}}} (or both)")
         if isinstance(value, Threshold):
             value = {key: getattr(value, key) for key in value.model_fields_set}
         if isinstance(value, dict):

@@ -8,9 +8,11 @@ checks; a level left out keeps its default, null turns it off.
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
 
-from mlops_ci.config.base import Strict, Threshold
+from pydantic import Field, ValidationError, model_validator
+
+from mlops_ci.config.base import Strict, Threshold, setting_errors
 
 _PARTIAL = "; a level left out keeps this default, null turns it off"
 
@@ -22,8 +24,9 @@ class ServingCheck(Strict):
                           "modelFormat mlflow over v2: MLServer; any other runtime is skipped with the reason)")
     sample_rows: int = Field(default=100, ge=1, le=10_000, description="eval rows sent one per request for the "
                              "parity check (the first rows with no missing value)")
-    requests: int = Field(default=200, ge=1, le=100_000, description="requests sent for the latency "
-                          "measurement, cycling over the sample rows")
+    requests: int = Field(default=400, ge=20, le=100_000, description="requests sent for the latency "
+                          "measurement, cycling over the sample rows (a p99 of a few hundred is noisy: the "
+                          "ratio to the champion only warns by default)")
     concurrency: int = Field(default=4, ge=1, le=64, description="requests in flight at once (a closed loop: "
                              "each client sends its next request when the last one is answered)")
     tolerance: float = Field(default=1e-6, ge=0, description="parity: a served output may differ from the "
@@ -40,3 +43,19 @@ class ServingCheck(Strict):
                                         "scale from zero)" + _PARTIAL)
     ready_timeout_s: float = Field(default=180.0, gt=0, le=3600, description="a runtime not ready after this "
                                    "long fails the check, with the tail of its log")
+
+    @model_validator(mode="after")
+    def _levels_make_sense(self) -> ServingCheck:
+        problems: list[tuple[str, Any, str]] = []
+        for name in ("max_p99_ms", "max_latency_ratio", "max_memory_share", "max_cold_start_s"):
+            th: Threshold = getattr(self, name)
+            if th.warn is not None and th.fail is not None and th.warn > th.fail:
+                problems.append((name, th.model_dump(), f"warn {th.warn:g} is above fail {th.fail:g}: a value "
+                                 "would fail before it warns; swap them"))
+        share = self.max_memory_share
+        if any(level is not None and level > 4 for level in (share.warn, share.fail)):
+            problems.append(("max_memory_share", share.model_dump(), "a share of limits.memory: 0.8 is 80%, and "
+                             "1.0 is the limit itself (where the pod is OOMKilled)"))
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, setting_errors(problems))
+        return self

@@ -138,6 +138,12 @@ def _serve(step: Step) -> StageResult | None:
     result = run_serving_check(step.ws, step.entry.plan, candidate_uri=ev.candidate_uri, candidate_label=label,
                                candidate_version=version, champion=champion, tracking=tracking,
                                progress=step.progress)
+    if result.status == "skipped" and reused is not None and reused.version:
+        # a check turned off (or a runtime that cannot run here) never clears what one found before
+        if tracking.get_version(step.model, reused.version).tags.get(registry.SERVING) == "fail":
+            result.notes.append(f"{reused.label} failed its last serving check: it is promoted only with "
+                                "--force --reason until a serving check passes")
+        return result
     _keep_serving(step, serving_tags(result, serving))
     return result
 

@@ -81,6 +81,7 @@ class ServingCheckRecord(Record):
     runtime: Ident | None = None  # "mlserver 1.7.1 (mlserver_mlflow.MLflowRuntime)"
     skip_reason: Message | None = None
     memory_limit_bytes: int | None = Field(default=None, ge=0)  # serving.limits.memory
+    memory_limit_default: bool = False  # the limit is the default (the config does not set it)
     candidate: ServedModel | None = None
     champion: ServedModel | None = None
     parity: Parity | None = None

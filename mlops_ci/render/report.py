@@ -139,7 +139,10 @@ def failure_lines(record: RunRecord) -> list[str]:
         if entry.evaluation is not None and entry.evaluation.status == "fail":
             lines.append(gate_failure_line(model, entry.evaluation))
         elif entry.serving is not None and entry.serving.status == "fail":
-            lines.append(f"mlops-ci: {model}: serving check failed: {entry.serving.summary()}; nothing was registered")
+            reused = entry.training.reused if entry.training is not None else None
+            after = (f"v{reused.version} (registered earlier) is now marked as failing it" if reused and reused.version
+                     else "nothing was registered")
+            lines.append(f"mlops-ci: {model}: serving check failed: {entry.serving.summary()}; {after}")
         elif entry.training is not None and entry.training.status == "failed":
             lines.append(f"mlops-ci: {model}: training failed: {entry.training.error}")
         elif entry.checks is not None and entry.checks.status == "fail":

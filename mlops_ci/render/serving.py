@@ -33,7 +33,8 @@ def _rows(record: ServingCheckRecord) -> list[str]:
     def rss(m):
         if m.peak_rss_bytes is None:
             return None
-        share = f" ({m.peak_rss_bytes / limit:.0%} of {limit / MIB:.0f} MiB)" if limit else ""
+        default = ", the default limit" if record.memory_limit_default else ""
+        share = f" ({m.peak_rss_bytes / limit:.0%} of {limit / MIB:.0f} MiB{default})" if limit else ""
         return f"{m.peak_rss_bytes / MIB:.0f} MiB{share}"
 
     rows = [("ready after start (cold start)", lambda m: f"{m.ready_s:.1f} s" if m.ready_s is not None else None),
@@ -72,11 +73,14 @@ def serving_section(record: ServingCheckRecord | None) -> list[str]:
     head = f"#### Serving check {ICON[record.status]} {record.status}" + (" (recorded)" if record.recorded else "")
     if record.status == "skipped" and record.candidate is None:
         return [head, f"Not run: {esc(record.skip_reason or 'skipped')}."]
-    against = (f" against {esc(record.champion.label)}" if record.champion is not None else " (no champion to compare with)")
+    lat = record.candidate.latency
+    load = f"{lat.requests} requests at concurrency {lat.concurrency}" if lat is not None else "no load measured"
+    if record.champion is not None:
+        how = (f" against {esc(record.champion.label)}, one server at a time with the same requests ({load})")
+    else:
+        how = f" ({load}; no champion to compare with)"
     out = [head, f"Served in {esc(record.runtime or 'the runtime')}, the runtime KServe runs for this model, on "
-           f"127.0.0.1{against}: one server at a time, the same requests "
-           f"({record.candidate.latency.requests if record.candidate.latency else 0} at concurrency "
-           f"{record.candidate.latency.concurrency if record.candidate.latency else '—'}).", ""]
+           f"127.0.0.1{how}.", ""]
     out += _rows(record)
     out.append("")
     out += [f"- {ICON[f.status]} {esc(f.message)}" for f in record.findings]

@@ -169,7 +169,8 @@ def run_serving_check(ws: Workspace, plan: ModelPlan, *, candidate_uri: str, can
 
     limit = quantity_value(serving.limits.memory)
     record = ServingCheckRecord(status="pass", runtime=f"MLServer 1.7.1 ({mlserver.IMPLEMENTATION})",
-                                memory_limit_bytes=int(limit) if limit else None)
+                                memory_limit_bytes=int(limit) if limit else None,
+                                memory_limit_default="limits" not in serving.model_fields_set)
     frame, _, _ = load_eval_data(ws, plan)
     sample = v2.sendable(frame).head(check.sample_rows)
     if sample.empty:
@@ -202,7 +203,19 @@ def run_serving_check(ws: Workspace, plan: ModelPlan, *, candidate_uri: str, can
     record.findings = grade(record, check)
     record.status = worst_status(record)
     record.duration_s = round(time.monotonic() - start, 3)
+    progress.log(summary_line(record))
     return record
+
+
+def summary_line(record: ServingCheckRecord) -> str:
+    """The check in one console line: its status, the candidate's numbers, what failed or warned."""
+    cand = record.candidate
+    parts = [f"serving check: {record.status}"]
+    if cand is not None and cand.latency is not None:
+        parts.append(f"p99 {cand.latency.p99_ms:.1f} ms, {cand.latency.rps:.0f} requests/s, ready in {cand.ready_s:.1f} s"
+                     + (f", peak memory {cand.peak_rss_bytes / (1 << 20):.0f} MiB" if cand.peak_rss_bytes else ""))
+    parts += [f"{f.status}: {f.message}" for f in record.findings if f.status in ("warn", "fail")]
+    return " · ".join(parts)
 
 
 def settings_digest(serving) -> str:

@@ -68,7 +68,8 @@ def grade(record: ServingCheckRecord, check) -> list[ServingFinding]:
         over = ": the pod would be OOMKilled" if share >= 1 else ""
         out.append(_graded("memory_share", round(share, 4), check.max_memory_share,
                            f"peak memory {cand.peak_rss_bytes / MIB:.0f} MiB is {share:.0%} of limits.memory "
-                           f"({limit / MIB:.0f} MiB){over}", fmt=lambda x: f"{x:.0%}"))
+                           f"({limit / MIB:.0f} MiB{', the default' if record.memory_limit_default else ''}){over}",
+                           fmt=lambda x: f"{x:.0%}"))
     out.append(_graded("cold_start_s", cand.ready_s, check.max_cold_start_s,
                        f"ready {cand.ready_s:.1f} s after the runtime started", fmt=lambda x: f"{x:g} s"))
     return out

@@ -138,7 +138,7 @@ def plant(model: Path, code: str) -> None:
 
 
 def test_a_request_the_model_rejects_fails_with_the_runtime_s_answer(champion_repo, tiny_model, tmp_path):
-    target, check = served(requests=10)
+    target, check = served(requests=20)
     with pytest.raises(serve_stage._Failed) as err:
         serve_stage.serve_one(target, model_dir=tiny_model, name="tiny", bodies=sample_bodies(champion_repo, drop=("x2",)),
                               rows=list(range(20)), check=check, workdir=tmp_path / "serve", progress=_null())
@@ -234,3 +234,23 @@ def test_a_recorded_check_is_re_gated_only_for_the_same_champion_and_settings(tm
     stricter = InferenceServiceServing(check={"max_p99_ms": {"fail": 1}})
     assert serve_stage.recorded_serving(tags, stricter, v1) is None
     assert serve_stage.recorded_serving({**tags, reg.SERVING: "fail"}, serving, v1) is None
+
+
+def test_a_registered_version_that_fails_stays_failed_when_the_check_is_turned_off(champion_repo):
+    repo = champion_repo  # v1 is registered and served in staging; only the serving settings change
+    serving_on(repo, extra="      requests: {cpu: '1', memory: 32Mi}\n      limits: {cpu: '2', memory: 64Mi}\n")
+    commit(repo, "a memory limit v1 does not fit in")
+    proc = cli(repo, "run", env=CACHE_ENV)
+    assert proc.returncode == ExitCode.GATE_FAILED, proc.stderr[-3000:]
+    assert "fail: peak memory" in proc.stderr  # the console's one-line summary of the check
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("mlops-ci: tiny: serving check failed"))
+    assert line.endswith("v1 (registered earlier) is now marked as failing it")
+    text = (repo / ".mlops-ci.yaml").read_text()
+    (repo / ".mlops-ci.yaml").write_text(text.replace("      check: {sample_rows: 40, requests: 80, concurrency: 2}\n",
+                                                      "      check: {enabled: false}\n"))
+    commit(repo, "turn the serving check off")
+    proc = cli(repo, "run", env=CACHE_ENV)
+    serving = load_record(repo / ".mlops-ci" / "record.json").model("tiny").serving
+    assert serving.status == "skipped" and "v1 failed its last serving check" in serving.notes[-1]
+    promote = cli(repo, "promote", "--model", "tiny", "--env", "staging", "--version", "1", "--dry-run")
+    assert "failed its serving check" in (promote.stdout + promote.stderr), promote.stdout + promote.stderr
