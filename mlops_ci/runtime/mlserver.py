@@ -32,6 +32,7 @@ IMPLEMENTATION = "mlserver_mlflow.MLflowRuntime"
 PYTHON_VAR = "MLOPS_CI_MLSERVER_PYTHON"
 READY_TIMEOUT_S = 180.0
 HOST = "127.0.0.1"
+SERVER_ENV = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "PYTHONNOUSERSITE", "SSL_CERT_FILE")
 
 
 class ServeError(BackendError):
@@ -133,7 +134,10 @@ class MLServer:
         self.port = self.port or free_port(self.host)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "models").mkdir(exist_ok=True)  # no model-settings.json: the model is in the env
-        env = isolated_environ({
+        # the server gets no credential of this job (the model's code runs in it, as in the cluster,
+        # where the pod has only what its manifest gives it): a few plain variables and its settings
+        env = {k: v for k, v in isolated_environ().items() if k in SERVER_ENV or k.startswith("LC_")}
+        env.update({
             "MLSERVER_HOST": self.host, "MLSERVER_HTTP_PORT": str(self.port),
             "MLSERVER_GRPC_PORT": str(free_port(self.host)), "MLSERVER_METRICS_PORT": str(free_port(self.host)),
             "MLSERVER_MODEL_IMPLEMENTATION": IMPLEMENTATION, "MLSERVER_MODEL_NAME": self.name,

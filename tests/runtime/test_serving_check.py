@@ -254,3 +254,17 @@ def test_a_registered_version_that_fails_stays_failed_when_the_check_is_turned_o
     assert serving.status == "skipped" and "v1 failed its last serving check" in serving.notes[-1]
     promote = cli(repo, "promote", "--model", "tiny", "--env", "staging", "--version", "1", "--dry-run")
     assert "failed its serving check" in (promote.stdout + promote.stderr), promote.stdout + promote.stderr
+
+
+def test_the_runtime_gets_none_of_the_job_s_credentials(tiny_model, tmp_path, monkeypatch):
+    """The model's code runs in the server: it sees what a pod would, never the CI job's secrets."""
+    from mlops_ci.runtime import mlserver
+
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "s3cr3t-token-value")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_s3cr3t")
+    server = mlserver.MLServer(mlserver.environment(tiny_model), tiny_model, "tiny", tmp_path / "serve")
+    with server:
+        environ = Path(f"/proc/{server.proc.pid}/environ").read_bytes().split(b"\0")
+    names = {e.split(b"=", 1)[0].decode() for e in environ if e}
+    assert "MLFLOW_TRACKING_TOKEN" not in names and "GITHUB_TOKEN" not in names
+    assert {"PATH", "MLSERVER_MODEL_URI", "MLSERVER_HTTP_PORT"} <= names
