@@ -72,8 +72,10 @@ def run(args: argparse.Namespace) -> int:
             raise NotFound(f"no version of {args.model} holds the alias {alias!r}",
                            hint="promote one first, or pass --version N")
     progress = _common.progress()
-    # a CI timeout or a service manager sends SIGTERM: stop the server as Ctrl-C does
+    # a CI timeout or a service manager sends SIGTERM: stop the server as Ctrl-C does; and SIGINT
+    # stops it even where it was inherited as ignored (a job started in the background by a script)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     local = Path(tracking.local_copy(info.artifact_uri))
     env_ = mlserver.environment(local, progress=progress)
     with tempfile.TemporaryDirectory(prefix="mlops-ci-serve-") as tmp:

@@ -208,5 +208,14 @@ class MLServer:
         self.stop()
 
 
-__all__ = ["IMPLEMENTATION", "REQUIREMENTS", "MLServer", "ServeError", "environment", "free_port", "require_free",
-           "model_requirements", "spec_for"]
+__all__ = [
+    "IMPLEMENTATION",
+    "REQUIREMENTS",
+    "MLServer",
+    "ServeError",
+    "environment",
+    "free_port",
+    "model_requirements",
+    "require_free",
+    "spec_for",
+]

@@ -26,7 +26,7 @@ from pathlib import Path
 from mlops_ci.config.serving import quantity_value
 from mlops_ci.console import NullProgress, Progress
 from mlops_ci.errors import BackendError
-from mlops_ci.records import ModelPlan, ParityMismatch, Parity, ServedModel, ServingCheckRecord
+from mlops_ci.records import ModelPlan, Parity, ParityMismatch, ServedModel, ServingCheckRecord
 from mlops_ci.records.serving import PERCENTILES, Latency
 from mlops_ci.stages.serve_gates import grade
 from mlops_ci.workspace import Workspace

@@ -57,6 +57,10 @@ def housing_repo(tmp_path) -> Path:
     """examples/housing as its own repository on `main`, September's data committed to git."""
     repo = tmp_path / "housing"
     shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("data", ".mlops-ci", "__pycache__"))
+    # the serving check (an MLServer environment with scikit-learn, two servers a run) is the
+    # demo's and tests/runtime's to show: off here, as a user may turn it off
+    config = repo / ".mlops-ci.yaml"
+    config.write_text(config.read_text().replace("    serving:\n", "    serving:\n      check: {enabled: false}\n", 1))
     git(repo, "init", "--quiet", "--initial-branch=main")
     generate(repo)
     commit(repo, "housing model, September's sales")

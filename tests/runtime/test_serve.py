@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -124,25 +123,6 @@ def test_a_taken_port_is_refused_before_anything_is_built(champion_repo):
                               cwd=champion_repo, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert f"port {port} on 127.0.0.1 is already taken" in proc.stderr and "pick another" in proc.stderr
-
-
-def test_a_model_the_runtime_cannot_load_fails_with_the_tail_of_its_log(champion_repo, cache, tmp_path,
-                                                                          monkeypatch):
-    monkeypatch.chdir(champion_repo)
-    tracking, info = staging(champion_repo)
-    good = Path(tracking.local_copy(info.artifact_uri))
-    bad = tmp_path / "model"
-    shutil.copytree(good, bad)  # the same requirements: the same environment
-    text = (bad / "MLmodel").read_text()
-    (bad / "MLmodel").write_text(text.replace("loader_module: mlflow.pyfunc.loaders.code_model",
-                                              "loader_module: tiny_model_dependency_missing"))
-    env = mlserver.environment(bad, cache_dir=cache)
-    server = mlserver.MLServer(env, bad, "tiny", tmp_path / "serve")
-    with server, pytest.raises(mlserver.ServeError) as err:
-        server.wait_ready(timeout_s=90)
-    assert "tiny_model_dependency_missing" in str(err.value), str(err.value)
-    assert not server.alive()
-    assert not (champion_repo / ".metrics").exists()
 
 
 @pytest.mark.parametrize("line", ["--index-url https://evil.example/simple", "-e git+https://x/y#egg=y",

@@ -172,6 +172,19 @@ def test_a_runtime_that_never_gets_ready_fails_with_the_tail_of_its_log(champion
     assert err.value.log_tail and "mlserver" in err.value.log_tail.lower()
 
 
+def test_an_artifact_the_runtime_cannot_load_fails_with_the_tail_of_its_log(champion_repo, tiny_model, tmp_path):
+    text = (tiny_model / "MLmodel").read_text()  # a module the runtime's environment does not have
+    (tiny_model / "MLmodel").write_text(text.replace("loader_module: mlflow.pyfunc.loaders.code_model",
+                                                     "loader_module: tiny_model_dependency_missing"))
+    target, check = served()
+    with pytest.raises(serve_stage._Failed) as err:
+        serve_stage.serve_one(target, model_dir=tiny_model, name="tiny", bodies=sample_bodies(champion_repo),
+                              rows=list(range(20)), check=check, workdir=tmp_path / "serve", progress=_null())
+    assert str(err.value).startswith("MLServer exited (code") and "before tiny was ready" in str(err.value)
+    assert "tiny_model_dependency_missing" in err.value.log_tail
+    assert not (champion_repo / ".metrics").exists()  # its Prometheus files stay in its own folder
+
+
 def test_a_runtime_environment_that_cannot_be_built_fails_with_pip_s_last_lines(tiny_model, tmp_path):
     (tiny_model / "requirements.txt").write_text("mlflow==3.17.2\nmlops-ci-no-such-package==9.9.9\n")
     target, check = served()
