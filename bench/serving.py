@@ -203,7 +203,7 @@ def main() -> None:
         print("\n| | cold start | p50 | p99 | requests/s | peak RSS |\n|---|---|---|---|---|---|")
         for s in served:
             print(f"| {s.role} (check) | {s.ready_s:.2f} s | {s.latency.p50_ms:.2f} ms | {s.latency.p99_ms:.2f} ms | "
-                  f"{s.latency.rps:.0f} | {s.peak_rss_bytes / 2**20:.0f} MiB |")
+                  f"{s.latency.rps:.0f} | {s.peak_memory_bytes / 2**20:.0f} MiB |")
         for name, b in zip(("candidate", "champion"), base):
             print(f"| {name} (baseline) | {b['ready_s']:.2f} s | {b['p50_ms']:.2f} ms | {b['p99_ms']:.2f} ms | "
                   f"{b['rps']:.0f} | - |")

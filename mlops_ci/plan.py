@@ -33,10 +33,9 @@ def data_versions(ws: Workspace, ctx: Context, model: str) -> list[DataVersion]:
     return out
 
 
-def serving_of(cfg) -> dict:
-    """What the serving check of a model depends on in the config: the runtime it serves in, the
-    memory limit it is held to, and its own settings."""
-    serving = cfg.serving
+def serving_of(serving) -> dict:
+    """What the serving check of a model depends on in its ``serving`` section: the runtime it
+    serves in, the memory limit it is held to, and its own settings."""
     return {"kind": serving.kind, "model_format": getattr(serving, "model_format", None),
             "protocol_version": getattr(serving, "protocol_version", None),
             "runtime": getattr(serving, "runtime", None), "memory": serving.limits.memory,
@@ -61,7 +60,7 @@ def changed_settings(ws: Workspace, ctx: Context, model: str) -> list[str]:
         return ["training or evaluation"]
     head = ws.model(model)
     return [name for name, same in (("training or evaluation", settings_of(base) == settings_of(head)),
-                                    ("serving", serving_of(base) == serving_of(head))) if not same]
+                                    ("serving", serving_of(base.serving) == serving_of(head.serving))) if not same]
 
 
 def plan_model(ws: Workspace, ctx: Context, model: str, *, force: bool = False) -> ModelPlan:

@@ -169,7 +169,7 @@ class Match:
 
 
 def passing_first(versions: list[ModelVersionInfo]) -> list[ModelVersionInfo]:
-    return sorted(versions, key=lambda v: (v.tags.get(EVALUATION) == "pass", int(v.version)), reverse=True)
+    return sorted(versions, key=lambda v: (passed(v.tags), int(v.version)), reverse=True)
 
 
 def find_by_fingerprint(tracking: Tracking, model: str, digest: str) -> Match | None:

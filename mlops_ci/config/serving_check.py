@@ -35,9 +35,9 @@ class ServingCheck(Strict):
                                   "milliseconds" + _PARTIAL)
     max_latency_ratio: Threshold = Field(default=Threshold(warn=1.5), description="the candidate's p99 over "
                                          "the champion's, measured in the same run" + _PARTIAL)
-    max_memory_share: Threshold = Field(default=Threshold(warn=0.8, fail=1.0), description="peak resident "
-                                        "memory of the runtime (every process) over serving.limits.memory; at "
-                                        "1.0 the pod would be OOMKilled" + _PARTIAL)
+    max_memory_share: Threshold = Field(default=Threshold(warn=0.8, fail=1.0), description="peak memory "
+                                        "of the runtime (every process, a shared page once) over "
+                                        "serving.limits.memory; at 1.0 the pod would be OOMKilled" + _PARTIAL)
     max_cold_start_s: Threshold = Field(default=Threshold(warn=60.0), description="seconds from starting the "
                                         "runtime to the model being ready (what a request waits for after a "
                                         "scale from zero)" + _PARTIAL)

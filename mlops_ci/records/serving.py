@@ -19,9 +19,9 @@ class Latency(Record):
     concurrency: int = Field(ge=1)
     errors: int = Field(default=0, ge=0)
     wall_s: float = Field(ge=0)
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
+    p50_ms: float | None = None  # None: no request was answered
+    p95_ms: float | None = None
+    p99_ms: float | None = None
     rps: float
     percentiles_ms: list[float] = Field(default=[], max_length=len(PERCENTILES))  # at PERCENTILES
 
@@ -33,7 +33,7 @@ class ServedModel(Record):
     label: Ident  # "v3", "the candidate (run 1a2b3c4d)"
     version: Version | None = None
     ready_s: float | None = None  # process start to /v2/health/ready and the model ready
-    peak_rss_bytes: int | None = Field(default=None, ge=0)  # every process of the runtime, sampled
+    peak_memory_bytes: int | None = Field(default=None, ge=0)  # every process of the runtime, sampled
     latency: Latency | None = None
     error: Message | None = None  # why it could not be measured (one line)
     log_tail: Message | None = None  # the runtime's last log lines, when it failed

@@ -28,14 +28,15 @@ def _rows(record: ServingCheckRecord) -> list[str]:
     both = [m for m in (cand, champ) if m is not None]
 
     def ms(m, key):
-        return f"{getattr(m.latency, key):.1f} ms" if m.latency is not None else None
+        value = getattr(m.latency, key) if m.latency is not None else None
+        return f"{value:.1f} ms" if value is not None else None
 
     def rss(m):
-        if m.peak_rss_bytes is None:
+        if m.peak_memory_bytes is None:
             return None
         default = ", the default limit" if record.memory_limit_default else ""
-        share = f" ({m.peak_rss_bytes / limit:.0%} of {limit / MIB:.0f} MiB{default})" if limit else ""
-        return f"{m.peak_rss_bytes / MIB:.0f} MiB{share}"
+        share = f" ({m.peak_memory_bytes / limit:.0%} of {limit / MIB:.0f} MiB{default})" if limit else ""
+        return f"{m.peak_memory_bytes / MIB:.0f} MiB{share}"
 
     rows = [("ready after start (cold start)", lambda m: f"{m.ready_s:.1f} s" if m.ready_s is not None else None),
             ("p50", lambda m: ms(m, "p50_ms")), ("p95", lambda m: ms(m, "p95_ms")), ("p99", lambda m: ms(m, "p99_ms")),
@@ -92,7 +93,8 @@ def serving_section(record: ServingCheckRecord | None) -> list[str]:
                              f"served {esc(first.served)}, evaluation {esc(first.expected)}"])]
     for m in (record.candidate, record.champion):
         if m is not None and m.error is not None and m.log_tail:
-            out += ["", details(f"The runtime's last log lines ({esc(m.label)})", ["```text", *fenced(m.log_tail.splitlines()), "```"])]
+            log = ["```text", *fenced(m.log_tail.splitlines()), "```"]
+            out += ["", details(f"The runtime's last log lines ({esc(m.label)})", log)]
     chart = latency_chart(record)
     if chart:
         out += [""] + chart

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -32,6 +33,7 @@ IMPLEMENTATION = "mlserver_mlflow.MLflowRuntime"
 PYTHON_VAR = "MLOPS_CI_MLSERVER_PYTHON"
 READY_TIMEOUT_S = 180.0
 HOST = "127.0.0.1"
+_ERROR = re.compile(r"Error|Exception|Traceback")
 SERVER_ENV = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "PYTHONNOUSERSITE", "SSL_CERT_FILE")
 
 
@@ -102,6 +104,17 @@ def require_free(port: int, host: str = HOST) -> None:
                              hint="pick another with --port, or leave --port out to take a free one") from None
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when mlops-ci dies (a CI job cancelled, a SIGKILL), so
+    that no server outlives the run that started it (Linux; elsewhere nothing)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 @dataclass
 class MLServer:
     """One ``mlserver start`` serving one model; a context manager that stops it (and every
@@ -115,6 +128,7 @@ class MLServer:
     host: str = HOST
     proc: subprocess.Popen | None = field(default=None, init=False)
     started: float = field(default=0.0, init=False)
+    stopped: bool = field(default=False, init=False)
 
     @property
     def log(self) -> Path:
@@ -153,15 +167,24 @@ class MLServer:
                     "start", str(self.workdir / "models")]
             self.proc = subprocess.Popen(argv,
                                          stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                         cwd=self.workdir,
+                                         cwd=self.workdir, preexec_fn=_die_with_parent,
                                          start_new_session=True)
         return self
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def log_tail(self) -> str:
-        return tail(self.log, 20)
+    def log_tail(self, lines: int = 20) -> str:
+        """The log's last lines; when they hold no error (a shutdown's lines come after it), the
+        last error line and what led to it come first."""
+        recent = tail(self.log, 400).splitlines()
+        last = recent[-lines:]
+        if any(_ERROR.search(line) for line in last):
+            return "\n".join(last)
+        where = max((i for i, line in enumerate(recent) if _ERROR.search(line)), default=None)
+        if where is None:
+            return "\n".join(last)
+        return "\n".join([*recent[max(0, where - 8):where + 1], "...", *last[-8:]])
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> float:
         """Seconds from the start of the process to the model being ready (``/v2/health/ready`` and
@@ -183,23 +206,26 @@ class MLServer:
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                self.stop()
+                self.stop(grace_s=2.0)  # a server that never got ready has nothing to finish
                 raise ServeError(f"MLServer did not get {self.name} ready within {timeout_s:.0f}s; the last lines of "
                                  f"{self.log}:\n{self.log_tail()}")
             time.sleep(0.1)
 
     def stop(self, grace_s: float = 10.0) -> None:
-        """Stop the server and every process it started (its process group)."""
-        if self.proc is None or self.proc.poll() is not None:
+        """Stop the server and every process it started (its process group), also when the server
+        itself has already exited and left workers behind."""
+        if self.proc is None or self.stopped:
             return
-        with contextlib.suppress(ProcessLookupError):
+        self.stopped = True  # once: afterwards the group's id may name another group
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=grace_s)
+            pass
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # what did not stop in time
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=grace_s)
 
     def __enter__(self) -> MLServer:
         return self.start() if self.proc is None else self

@@ -41,10 +41,12 @@ def register_candidate(
     candidate whose gates failed in."""
     if evaluation.status == "fail" and not override:
         raise GateFailed(f"{model}: not registered because gates failed: {failed_gates(evaluation)}")
-    served = serving or {}
+    served = dict(serving or {})
     tags = {**lineage, **fingerprint.tags(fp), registry.TRAINING_RUN: run_id or "", **evaluation_tags(evaluation),
             **served, **(override or {})}
     mv, created = registry.register_once(tracking, model, model_uri, run_id=run_id, tags=tags)
+    if not created and mv.tags.get(registry.SERVING) == "fail" and served.get(registry.SERVING) == "skipped":
+        served = {}  # a check that did not run never clears one that failed
     latest = {**evaluation_tags(evaluation), **served, **(override or {})}
     if not created and any(mv.tags.get(k) != v for k, v in latest.items()):
         tracking.set_version_tags(model, mv.version, latest)  # today's evaluation of the same model

@@ -9,8 +9,8 @@ artifact on free loopback ports (mlops_ci.runtime):
    warm-up): the candidate's answers must equal the evaluation's pyfunc scores (parity);
 3. latency: ``requests`` requests from ``concurrency`` clients in a closed loop, p50/p95/p99
    and requests/s;
-4. memory: the peak resident memory of the runtime's processes from start to the end of the
-   load, against ``serving.limits.memory``.
+4. memory: the peak memory of the runtime's processes (their proportional set sizes) from start
+   to the end of the load, against ``serving.limits.memory``.
 
 Then the gates of ``serving.check`` grade the numbers (:mod:`mlops_ci.stages.serve_gates`). A
 runtime that cannot run here is ``skipped`` with the reason, never ``pass``.
@@ -19,19 +19,21 @@ runtime that cannot run here is ``skipped`` with the reason, never ``pass``.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 from pathlib import Path
 
 from mlops_ci.config.serving import quantity_value
 from mlops_ci.console import NullProgress, Progress
-from mlops_ci.errors import BackendError
+from mlops_ci.errors import BackendError, InputError
 from mlops_ci.records import ModelPlan, Parity, ParityMismatch, ServedModel, ServingCheckRecord
 from mlops_ci.records.serving import PERCENTILES, Latency
 from mlops_ci.stages.serve_gates import grade
 from mlops_ci.workspace import Workspace
 
 MAX_BODY_TEXT = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _one_line(text: str, limit: int = MAX_BODY_TEXT) -> str:
@@ -49,12 +51,17 @@ def _score(values) -> list[float]:
     return arr.reshape(-1).tolist()
 
 
+MAX_LOG_TAIL = 6000  # characters of the runtime's log kept in the record (its last ones)
+LOAD_DEADLINE_S = 300.0  # the most a load may take: a hung predict fails the check, never hangs the run
+PORT_TAKEN = "address already in use"
+
+
 class _Failed(Exception):
     """A served model could not be measured: the one-line reason, and the runtime's log tail."""
 
     def __init__(self, message: str, log_tail: str | None = None):
-        super().__init__(message)
-        self.log_tail = log_tail
+        super().__init__(_one_line(message, 1000))
+        self.log_tail = log_tail[-MAX_LOG_TAIL:] if log_tail else log_tail
 
 
 def _latency(load, concurrency: int) -> Latency:
@@ -62,11 +69,14 @@ def _latency(load, concurrency: int) -> Latency:
 
     lat = load.latencies_s
     ok = len(lat)
+
+    def at(q):
+        return round(percentile_ms(lat, q), 3) if ok else None
+
     return Latency(requests=len(load.answers), concurrency=concurrency, errors=len(load.errors),
-                   wall_s=round(load.wall_s, 4), p50_ms=round(percentile_ms(lat, 50), 3),
-                   p95_ms=round(percentile_ms(lat, 95), 3), p99_ms=round(percentile_ms(lat, 99), 3),
+                   wall_s=round(load.wall_s, 4), p50_ms=at(50), p95_ms=at(95), p99_ms=at(99),
                    rps=round(ok / load.wall_s, 2) if load.wall_s > 0 else 0.0,
-                   percentiles_ms=[round(percentile_ms(lat, q), 3) for q in PERCENTILES] if ok else [])
+                   percentiles_ms=[at(q) for q in PERCENTILES] if ok else [])
 
 
 def _refusal(server, answer, rows: list[int], what: str) -> _Failed:
@@ -94,21 +104,42 @@ def serve_one(served: ServedModel, *, model_dir: Path, name: str, bodies: list[b
 
     try:
         env = mlserver.environment(model_dir, progress=progress)
-    except (EnvBuildError, BackendError) as err:
+    except InputError as err:  # a requirement line of the model's that is not installed from its files
+        raise _Failed(f"the model's requirements cannot be installed: {err}") from err
+    except (EnvBuildError, BackendError, OSError) as err:
         lines = [line for line in str(err).splitlines() if line.strip()]
         last = " / ".join(line.strip() for line in lines[1:][-2:])
         raise _Failed(f"the runtime's environment could not be built: {_one_line(lines[0] if lines else err, 300)}"
                       + (f"; pip's last lines: {_one_line(last, 400)}" if last else ""), str(err)) from err
-    server = mlserver.MLServer(env, model_dir, name, workdir)
-    with server, progress.step(f"serving {served.label} of {name} in MLServer"):
+    with progress.step(f"serving {served.label} of {name} in MLServer"):
+        for attempt in (1, 2):  # a free port taken by someone else before MLServer bound it: once more
+            try:
+                return _measure(served, mlserver.MLServer(env, model_dir, name, workdir / f"try-{attempt}"),
+                                bodies=bodies, rows=rows, check=check)
+            except _Failed as err:
+                if attempt == 2 or PORT_TAKEN not in (err.log_tail or "").lower() or served.ready_s is not None:
+                    raise
+    raise AssertionError("unreachable")
+
+
+def _measure(served: ServedModel, server, *, bodies: list[bytes], rows: list[int], check) -> list[list[float]]:
+    from mlops_ci.runtime import mlserver
+    from mlops_ci.runtime.load import PeakMemory, drive
+    from mlops_ci.runtime.v2 import outputs
+
+    try:
+        server.start()
+    except OSError as err:
+        raise _Failed(f"MLServer could not start: {err}") from err
+    with server:
         with PeakMemory(server.proc.pid) as peak:
             try:
                 served.ready_s = round(server.wait_ready(check.ready_timeout_s), 3)
             except mlserver.ServeError as err:
                 first = str(err).splitlines()[0]
-                raise _Failed(_one_line(first, 600), server.log_tail()) from err
+                raise _Failed(first, server.log_tail()) from err
             parity = drive(server.infer_url, bodies, requests=len(bodies), concurrency=check.concurrency,
-                           stop_on_error=True)
+                           stop_on_error=True, alive=server.alive, deadline_s=LOAD_DEADLINE_S)
             bad = next((a for a in parity.answers if a.status != 200), None)
             if bad is not None:
                 raise _refusal(server, bad, rows, "the sample rows")
@@ -119,14 +150,21 @@ def serve_one(served: ServedModel, *, model_dir: Path, name: str, bodies: list[b
                 except (ValueError, TypeError) as err:
                     raise _Failed(f"MLServer's answer to eval row {rows[answer.index]} holds no numeric output: "
                                   f"{_one_line(err)}") from err
-            load = drive(server.infer_url, bodies, requests=check.requests, concurrency=check.concurrency)
-        served.peak_rss_bytes = peak.peak
+            if len(parity.answers) < len(bodies):
+                raise _Failed(f"the sample rows were not all answered within {LOAD_DEADLINE_S:.0f}s "
+                              f"({len(parity.answers)} of {len(bodies)})", server.log_tail())
+            load = drive(server.infer_url, bodies, requests=check.requests, concurrency=check.concurrency,
+                         alive=server.alive, deadline_s=LOAD_DEADLINE_S)
+        served.peak_memory_bytes = peak.peak
         served.latency = _latency(load, check.concurrency)
         if load.errors:
             first = load.errors[0]
-            failed = _refusal(server, first, rows, f"request {len(load.answers) - len(load.errors) + 1} of the load")
+            failed = _refusal(server, first, rows, f"request {first.seq + 1} of the load")
             raise _Failed(f"{len(load.errors)} of {len(load.answers)} requests under load failed: {failed}",
                           failed.log_tail)
+        if len(load.answers) < check.requests:
+            raise _Failed(f"the load did not finish within {LOAD_DEADLINE_S:.0f}s ({len(load.answers)} of "
+                          f"{check.requests} requests answered)", server.log_tail())
     return answers
 
 
@@ -144,7 +182,7 @@ def _parity(expected, answers: list[list[float]], sample, rows: list[int], toler
             mismatches += 1
             if first is None:
                 first = ParityMismatch(row=rows[i], served=served[:100], expected=want,
-                                       inputs={str(k)[:256]: _one_line(v, 200) for k, v in
+                                       inputs={_CONTROL.sub("?", str(k))[:256]: _one_line(v, 200) for k, v in
                                                list(sample.iloc[i].items())[:200]})
     return Parity(rows=len(answers), tolerance=tolerance, max_abs_diff=worst, mismatches=mismatches, first=first)
 
@@ -190,7 +228,10 @@ def run_serving_check(ws: Workspace, plan: ModelPlan, *, candidate_uri: str, can
             if served is None:
                 continue
             try:
-                model_dir = Path(tracking.local_copy(tracking.artifact_location(uri)))
+                try:
+                    model_dir = Path(tracking.local_copy(tracking.artifact_location(uri)))
+                except (BackendError, OSError) as err:
+                    raise _Failed(f"its files could not be fetched from the registry: {err}") from err
                 answers = serve_one(served, model_dir=model_dir, name=plan.model, bodies=bodies, rows=rows,
                                     check=check, workdir=Path(tmp) / served.role, progress=progress)
             except _Failed as err:
@@ -211,9 +252,11 @@ def summary_line(record: ServingCheckRecord) -> str:
     """The check in one console line: its status, the candidate's numbers, what failed or warned."""
     cand = record.candidate
     parts = [f"serving check: {record.status}"]
-    if cand is not None and cand.latency is not None:
-        parts.append(f"p99 {cand.latency.p99_ms:.1f} ms, {cand.latency.rps:.0f} requests/s, ready in {cand.ready_s:.1f} s"
-                     + (f", peak memory {cand.peak_rss_bytes / (1 << 20):.0f} MiB" if cand.peak_rss_bytes else ""))
+    lat = cand.latency if cand is not None else None
+    if lat is not None and lat.p99_ms is not None:
+        memory = cand.peak_memory_bytes
+        parts.append(f"p99 {lat.p99_ms:.1f} ms, {lat.rps:.0f} requests/s, ready in {cand.ready_s:.1f} s"
+                     + (f", peak memory {memory / (1 << 20):.0f} MiB" if memory else ""))
     parts += [f"{f.status}: {f.message}" for f in record.findings if f.status in ("warn", "fail")]
     return " · ".join(parts)
 
@@ -225,8 +268,9 @@ def settings_digest(serving) -> str:
 
     from mlops_ci.runtime.mlserver import REQUIREMENTS
 
-    text = json.dumps([serving.check.model_dump(mode="json"), serving.limits.memory,
-                       REQUIREMENTS.read_text(encoding="utf-8")], sort_keys=True)
+    from mlops_ci.plan import serving_of
+
+    text = json.dumps([serving_of(serving), REQUIREMENTS.read_text(encoding="utf-8")], sort_keys=True)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -243,6 +287,8 @@ def serving_tags(record: ServingCheckRecord, serving) -> dict[str, str]:
     text = kept.model_dump_json(exclude_defaults=False)
     if record.status != "skipped" and len(text) <= registry.MAX_TAG_VALUE:
         tags.update({registry.SERVING_RECORD: text, registry.SERVING_SETTINGS: settings_digest(serving)})
+    else:  # an older recorded result no longer stands for this version
+        tags.update({registry.SERVING_RECORD: "", registry.SERVING_SETTINGS: ""})
     return tags
 
 

@@ -51,23 +51,23 @@ def grade(record: ServingCheckRecord, check) -> list[ServingFinding]:
     if champ is None:
         out.append(ServingFinding(check="latency_ratio", status="skipped",
                                   message="no champion to compare with: the latency ratio is not graded"))
-    elif champ.error is not None or champ.latency is None:
+    elif champ.error is not None or champ.latency is None or not champ.latency.p99_ms:
         out.append(ServingFinding(check="latency_ratio", status="skipped", message=(
             f"{champ.label} could not be served here ({champ.error}): the latency ratio is not graded")))
     else:
-        ratio = lat.p99_ms / champ.latency.p99_ms if champ.latency.p99_ms > 0 else float("inf")
+        ratio = lat.p99_ms / champ.latency.p99_ms
         out.append(_graded("latency_ratio", round(ratio, 3), check.max_latency_ratio,
                            f"p99 {lat.p99_ms:.1f} ms is {ratio:.2f}x {champ.label}'s {champ.latency.p99_ms:.1f} ms",
                            fmt=lambda x: f"{x:g}x"))
     limit = record.memory_limit_bytes
-    if cand.peak_rss_bytes is None or not limit:
+    if cand.peak_memory_bytes is None or not limit:
         out.append(ServingFinding(check="memory_share", status="skipped", message=(
             "peak memory cannot be measured on this machine (no /proc): the memory gate is not graded")))
     else:
-        share = cand.peak_rss_bytes / limit
+        share = cand.peak_memory_bytes / limit
         over = ": the pod would be OOMKilled" if share >= 1 else ""
         out.append(_graded("memory_share", round(share, 4), check.max_memory_share,
-                           f"peak memory {cand.peak_rss_bytes / MIB:.0f} MiB is {share:.0%} of limits.memory "
+                           f"peak memory {cand.peak_memory_bytes / MIB:.0f} MiB is {share:.0%} of limits.memory "
                            f"({limit / MIB:.0f} MiB{', the default' if record.memory_limit_default else ''}){over}",
                            fmt=lambda x: f"{x:.0%}"))
     out.append(_graded("cold_start_s", cand.ready_s, check.max_cold_start_s,

@@ -38,7 +38,7 @@ def test_demo_runs_the_whole_loop(tmp_path, monkeypatch):
     served = pr["results"]["serve"]
     assert served["status"] == "pass" and served["parity"]["rows"] == 100 and served["parity"]["mismatches"] == 0
     assert served["champion"]["label"] == "champion v1" and served["candidate"]["latency"]["errors"] == 0
-    assert 0 < served["candidate"]["peak_rss_bytes"] < served["memory_limit_bytes"]
+    assert 0 < served["candidate"]["peak_memory_bytes"] < served["memory_limit_bytes"]
     # the merge ships what the pull request showed: v2, found by its fingerprint, not trained again
     merge = json.loads((result.repo / ".mlops-ci/merge-record.json").read_text())["models"]["churn"]
     assert merge["results"]["train"]["reused"]["version"] == "2" and merge["results"]["train"]["run_id"] is None

@@ -1,7 +1,8 @@
 """`mlops-ci serve` and the MLServer runtime it starts: real MLServer processes on 127.0.0.1.
 
-The runtime environment (MLServer 1.7.1 with its MLflow runtime and the tiny model's requirements)
-is built once under the tests' shared cache, as the deepchecks one is; a rebuild takes about a minute.
+The runtime environment (MLServer 1.7.1 with its MLflow runtime and the tiny model's requirements,
+which are examples/churn's: the demo's test shares it) is built once under the tests' shared cache, as the
+deepchecks one is; a rebuild takes about a minute.
 """
 
 from __future__ import annotations

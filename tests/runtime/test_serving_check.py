@@ -48,7 +48,7 @@ def test_a_run_serves_candidate_and_champion_and_fails_a_model_over_its_memory_l
     for served in (cand, champ):  # measured for real: ready, answered every request, memory sampled
         assert served.ready_s > 0 and served.latency.requests == 80 and served.latency.errors == 0
         assert 0 < served.latency.p50_ms <= served.latency.p99_ms and served.latency.rps > 0
-        assert served.peak_rss_bytes > 64 << 20
+        assert served.peak_memory_bytes > 64 << 20
     assert serving.parity.rows == 40 and serving.parity.mismatches == 0
     by_check = {f.check: f for f in serving.findings}
     assert by_check["parity"].status == "pass" and by_check["memory_share"].status == "fail"
