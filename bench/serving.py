@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 MODEL_CODE = '''
 import json
@@ -200,7 +201,7 @@ def main() -> None:
               f"concurrency {args.concurrency} each): {ours_s:.2f}s")
         print(f"plain baseline (MLServer by hand, the same requests with requests.Session): {plain_s:.2f}s")
         print(f"overhead ratio: {ours_s / plain_s:.2f}x (goal <= 1.2x)")
-        print("\n| | cold start | p50 | p99 | requests/s | peak RSS |\n|---|---|---|---|---|---|")
+        print("\n| | cold start | p50 | p99 | requests/s | peak memory (PSS) |\n|---|---|---|---|---|---|")
         for s in served:
             print(f"| {s.role} (check) | {s.ready_s:.2f} s | {s.latency.p50_ms:.2f} ms | {s.latency.p99_ms:.2f} ms | "
                   f"{s.latency.rps:.0f} | {s.peak_memory_bytes / 2**20:.0f} MiB |")
