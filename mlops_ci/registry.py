@@ -47,6 +47,7 @@ SERVING = "mlops_ci.serving"  # its serving check: "pass", "warn", "fail" or "sk
 SERVING_RECORD = "mlops_ci.serving.record"  # that check's result (JSON), re-gated instead of served again
 SERVING_SETTINGS = "mlops_ci.serving.settings"  # what it was measured under (a digest)
 # the registered version
+REFERENCE = "mlops_ci.reference"  # its run's artifact with the data and prediction profiles monitoring compares with
 TRAINING_RUN = "mlops_ci.training_run"
 DIGEST = "mlops_ci.digest"
 ORIGIN = "mlops_ci.origin"  # "pull_request" (a pull request's run) or "trusted" (default branch, by hand)

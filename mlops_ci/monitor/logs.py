@@ -143,5 +143,14 @@ def _modified(info: dict) -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["Corrupt", "Entry", "OBJECT_NAME", "PARSERS", "REQUEST", "RESPONSE", "parse_json", "parse_parquet",
-           "read_objects"]
+__all__ = [
+    "OBJECT_NAME",
+    "PARSERS",
+    "REQUEST",
+    "RESPONSE",
+    "Corrupt",
+    "Entry",
+    "parse_json",
+    "parse_parquet",
+    "read_objects",
+]

@@ -178,10 +178,28 @@ def _register(step: Step) -> StageResult | None:
     with step.progress.step(f"registering {step.model}"):
         lineage = (registry.lineage_tags(step.record.context, step.entry.plan) if reused is None
                    else registry.lineage_from(tracking.get_run(reused.run_id).tags))
-        return register_candidate(step.model, training.model_uri or reused.model_uri,
-                                  run_id=training.run_id or reused.run_id, lineage=lineage, fp=training.fingerprint,
-                                  evaluation=ev, tracking=tracking,
-                                  serving=serving_tags(serving, step.ws.model(step.model).serving) if serving else None)
+        model_uri, run_id = training.model_uri or reused.model_uri, training.run_id or reused.run_id
+        rec = register_candidate(step.model, model_uri, run_id=run_id, lineage=lineage, fp=training.fingerprint,
+                                 evaluation=ev, tracking=tracking,
+                                 serving=serving_tags(serving, step.ws.model(step.model).serving) if serving else None)
+    if not rec.reused and run_id:
+        rec.reference = _reference(step, rec.version, run_id, model_uri)
+    return rec
+
+
+def _reference(step: Step, version: str, run_id: str, model_uri: str) -> str | None:
+    """Store what monitoring will compare the version's traffic with; a failure here is said and
+    leaves the version registered (monitoring builds the reference on first use instead)."""
+    from mlops_ci.errors import FatalError
+    from mlops_ci.stages.reference import keep_reference
+
+    try:
+        with step.progress.step(f"storing the reference profiles of {step.model} v{version}"):
+            return keep_reference(step.ws, step.entry.plan, name=step.model, version=version, run_id=run_id,
+                                  model_uri=model_uri, tracking=step.backends.tracking)
+    except (FatalError, OSError) as err:
+        step.progress.log(f"the reference of {step.model} v{version} was not stored: {err}")
+        return None
 
 
 def _deployment(step: Step) -> StageResult | None:

@@ -166,6 +166,7 @@ class RegistrationRecord(Record):
     run_id: RunId | None = None
     reused: bool = False  # an existing version (trained from the same inputs): nothing new was registered
     override: Message | None = None  # registered by promote --force --reason although its gates failed
+    reference: PathText | None = None  # its run's artifact with the profiles monitoring compares with
 
     @property
     def verdict(self) -> None:

@@ -55,7 +55,8 @@ def register_candidate(
         tracking.set_version_tags(model, mv.version, {DIGEST_TAG: digest})
     return RegistrationRecord(name=model, version=mv.version, source=mv.source, artifact_uri=mv.artifact_uri,
                               digest=digest, run_id=run_id, reused=not created,
-                              override=(override or {}).get(registry.OVERRIDE_REASON))
+                              override=(override or {}).get(registry.OVERRIDE_REASON),
+                              reference=mv.tags.get(registry.REFERENCE))
 
 
 def reused_registration(reused: ReusedModel, *, tracking: Tracking) -> RegistrationRecord:
@@ -63,4 +64,4 @@ def reused_registration(reused: ReusedModel, *, tracking: Tracking) -> Registrat
     mv = tracking.get_version(reused.name, reused.version or "")
     digest = mv.tags.get(DIGEST_TAG) or tracking.digest(mv.artifact_uri)
     return RegistrationRecord(name=mv.name, version=mv.version, source=mv.source, artifact_uri=mv.artifact_uri,
-                              digest=digest, run_id=mv.run_id, reused=True)
+                              digest=digest, run_id=mv.run_id, reused=True, reference=mv.tags.get(registry.REFERENCE))

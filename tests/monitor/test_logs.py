@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from mlops_ci.monitor.logs import REQUEST, RESPONSE, Corrupt, Entry, read_objects
+from mlops_ci.monitor.logs import REQUEST, Corrupt, Entry, read_objects
 from mlops_ci.monitor.store import RECORD_COLUMNS, write_batch
 from mlops_ci.monitor.traffic import ID, PREDICTION, TIME, pair, request_frame
 from mlops_ci.runtime import v2

@@ -119,6 +119,13 @@ def test_a_run_starts_ends_and_keeps_its_tags(tracking):
         f"{tracking.uri}/#/experiments/{experiment_id}/runs/{run_id}")
 
 
+def test_a_run_keeps_a_text_artifact(tracking):
+    _, run_id = new_run(tracking, tags={})
+    assert tracking.load_text(run_id, "mlops_ci/reference.json") is None
+    tracking.log_text(run_id, '{"schema": 1, "name": "ü"}', "mlops_ci/reference.json")
+    assert tracking.load_text(run_id, "mlops_ci/reference.json") == '{"schema": 1, "name": "ü"}'
+
+
 def test_search_runs_finds_the_runs_with_every_tag_newest_first(tracking):
     experiment = unique("exp")
     fp = "sha256:" + "ab" * 32

@@ -55,6 +55,14 @@ class Tracking(Protocol):
 
     def set_run_tags(self, run_id: str, tags: dict[str, str]) -> None: ...
 
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """Store ``text`` as the run's artifact ``artifact_file`` (a relative path)."""
+        ...
+
+    def load_text(self, run_id: str, artifact_file: str) -> str | None:
+        """The run's artifact ``artifact_file`` as text; None when the run has no such artifact."""
+        ...
+
     def metric_history(self, run_id: str) -> list[dict[str, float]]:
         """The run's logged metrics by step: one dict per step, with its ``step``."""
         ...

@@ -175,6 +175,23 @@ class MlflowTracking:
         for key, value in tags.items():
             self._call(f"tag run {run_id}", self.client.set_tag, run_id, key, value)
 
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self._call(f"store {artifact_file} in run {run_id}", self.client.log_text, run_id, text, artifact_file)
+
+    def load_text(self, run_id: str, artifact_file: str) -> str | None:
+        import tempfile
+        from pathlib import Path
+
+        from mlflow.exceptions import MlflowException
+
+        with tempfile.TemporaryDirectory(prefix="mlops-ci-artifact-") as tmp:
+            try:
+                local = self.client.download_artifacts(run_id, artifact_file, tmp)
+            except (MlflowException, OSError):
+                return None
+            path = Path(local)
+            return path.read_text(encoding="utf-8") if path.is_file() else None
+
     def metric_history(self, run_id: str) -> list[dict[str, float]]:
         found = self._read("metric_history", run_id)
         if isinstance(found, list):
