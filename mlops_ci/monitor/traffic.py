@@ -39,14 +39,22 @@ def _values(item: dict, rows: int | None = None) -> np.ndarray:
     return arr.reshape([int(n) for n in shape])
 
 
-def request_frame(body: bytes) -> pd.DataFrame:
-    """The feature rows of one V2 request body."""
+def _tensors(body: bytes, key: str) -> tuple[dict, list | None]:
+    """The body's JSON object and its list under ``key`` (``inputs`` or ``outputs``)."""
     try:
         doc = json.loads(body)
     except ValueError as err:
         raise DecodeError(f"not JSON ({err})") from err
-    inputs = doc.get("inputs") if isinstance(doc, dict) else None
-    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, dict) for i in inputs):
+    if not isinstance(doc, dict):
+        raise DecodeError("not a JSON object")
+    items = doc.get(key)
+    return doc, items if isinstance(items, list) and items and all(isinstance(i, dict) for i in items) else None
+
+
+def request_frame(body: bytes) -> pd.DataFrame:
+    """The feature rows of one V2 request body."""
+    doc, inputs = _tensors(body, "inputs")
+    if inputs is None:
         raise DecodeError("no V2 inputs (the V1 protocol's instances are not read)")
     columns: dict[str, np.ndarray] = {}
     if len(inputs) == 1 and (doc.get("parameters") or {}).get("content_type") != "pd":
@@ -70,12 +78,8 @@ def request_frame(body: bytes) -> pd.DataFrame:
 
 def response_scores(body: bytes) -> np.ndarray:
     """One score per row from a V2 response body's first output."""
-    try:
-        doc = json.loads(body)
-    except ValueError as err:
-        raise DecodeError(f"not JSON ({err})") from err
-    outputs = doc.get("outputs") if isinstance(doc, dict) else None
-    if not isinstance(outputs, list) or not outputs or not isinstance(outputs[0], dict):
+    _, outputs = _tensors(body, "outputs")
+    if outputs is None:
         raise DecodeError("no V2 outputs")
     try:
         arr = _values(outputs[0]).astype(float)
