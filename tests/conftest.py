@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,38 +22,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AUTHOR = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}
 SHARED_CACHE = ROOT / ".cache" / "mlops-ci-test"  # tool environments, kept between sessions
-# The MLServer environment the demo's and tests/runtime's models are served in: examples/churn's
-# requirements, which the tiny fixture logs too. A session that will serve a model starts building
-# it in a background thread as soon as the tests are collected, while other tests run, instead of
-# inside the first test that serves (a build is about a minute, mostly on one core).
-SERVED_REQUIREMENTS = ("torch==2.13.0", "pandas", "numpy", "mlflow")
-_prebuild: threading.Thread | None = None
-
-
-def _build_served_environment() -> None:
-    import tempfile
-
-    from mlops_ci.runtime import mlserver
-
-    with tempfile.TemporaryDirectory(prefix="mlops-ci-prebuild-") as tmp:
-        (Path(tmp) / "requirements.txt").write_text("\n".join(SERVED_REQUIREMENTS) + "\n")
-        try:
-            mlserver.environment(Path(tmp), cache_dir=SHARED_CACHE)
-        except Exception:  # noqa: BLE001 - the test that needs it builds it again and says why
-            pass
-
-
-def pytest_collection_finish(session) -> None:
-    global _prebuild
-    serving = ("tests/runtime/", "tests/pipeline/test_demo.py")
-    if any(item.nodeid.startswith(serving) for item in session.items):
-        _prebuild = threading.Thread(target=_build_served_environment, name="mlserver-prebuild", daemon=True)
-        _prebuild.start()
-
-
-def pytest_sessionfinish(session, exitstatus) -> None:
-    if _prebuild is not None:
-        _prebuild.join()  # never leave pip writing into the cache after the session
 
 
 @pytest.fixture(autouse=True)
