@@ -110,3 +110,12 @@ METRICS: dict[str, dict[str, Metric]] = {
         for m in (Metric("rmse", False, rmse), Metric("mae", False, mae), Metric("r2", True, r2))
     },
 }
+
+
+def row_scores(arr):
+    """One score per row from a model's output array, as the evaluation scores it: a 2-D output's
+    last column (P(class 1) of a two-column probability output) or its only one."""
+    if arr.ndim == 2:
+        arr = arr[:, -1] if arr.shape[1] > 1 else arr[:, 0]
+    return arr
+

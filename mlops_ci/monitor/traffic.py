@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mlops_ci.metrics import row_scores
 from mlops_ci.monitor.logs import Corrupt, Entry
 
 PREDICTION = "prediction"
@@ -85,9 +86,7 @@ def response_scores(body: bytes) -> np.ndarray:
         arr = _values(outputs[0]).astype(float)
     except (TypeError, ValueError) as err:
         raise DecodeError(f"the first output is not numeric ({err})") from err
-    if arr.ndim == 2:
-        arr = arr[:, -1] if arr.shape[1] > 1 else arr[:, 0]
-    return arr.reshape(-1)
+    return row_scores(arr).reshape(-1)
 
 
 @dataclass

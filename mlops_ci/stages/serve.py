@@ -27,7 +27,7 @@ from pathlib import Path
 from mlops_ci.config.serving import quantity_value
 from mlops_ci.console import NullProgress, Progress
 from mlops_ci.errors import BackendError, InputError
-from mlops_ci.records import ModelPlan, Parity, ParityMismatch, ServedModel, ServingCheckRecord
+from mlops_ci.records import ModelPlan, Parity, ParityMismatch, ServedModel, ServingCheckRecord, worst
 from mlops_ci.records.serving import PERCENTILES, Latency
 from mlops_ci.stages.serve_gates import grade
 from mlops_ci.workspace import Workspace
@@ -45,10 +45,9 @@ def _score(values) -> list[float]:
     a two-column probability output), else its only value (Tracking.predict's rule)."""
     import numpy as np
 
-    arr = np.asarray(values, dtype=float)
-    if arr.ndim == 2:
-        arr = arr[:, -1] if arr.shape[1] > 1 else arr[:, 0]
-    return arr.reshape(-1).tolist()
+    from mlops_ci.metrics import row_scores
+
+    return row_scores(np.asarray(values, dtype=float)).reshape(-1).tolist()
 
 
 MAX_LOG_TAIL = 6000  # characters of the runtime's log kept in the record (its last ones)
@@ -242,7 +241,7 @@ def run_serving_check(ws: Workspace, plan: ModelPlan, *, candidate_uri: str, can
             if served.role == "candidate":
                 record.parity = _parity(expected, answers, sample, rows, check.tolerance)
     record.findings = grade(record, check)
-    record.status = worst_status(record)
+    record.status = worst(f.status for f in record.findings) if record.findings else "pass"
     record.duration_s = round(time.monotonic() - start, 3)
     progress.log(summary_line(record))
     return record
@@ -313,12 +312,6 @@ def recorded_serving(tags: dict[str, str], serving, champion) -> ServingCheckRec
     return record.model_copy(update={"recorded": True, "notes": [*record.notes, (
         f"recorded: the serving check of {record.candidate.label if record.candidate else 'this version'}{label} "
         "under the same settings, re-gated here instead of served again")]})
-
-
-def worst_status(record: ServingCheckRecord) -> str:
-    from mlops_ci.records import worst
-
-    return worst(f.status for f in record.findings) if record.findings else "pass"
 
 
 __all__ = ["recorded_serving", "run_serving_check", "serve_one", "serving_tags", "settings_digest"]

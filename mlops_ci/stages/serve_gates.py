@@ -6,6 +6,7 @@ checks); a gate whose number could not be measured is ``skipped`` with the reaso
 
 from __future__ import annotations
 
+from mlops_ci.checks.compare import grade as grade_threshold
 from mlops_ci.config.base import Threshold
 from mlops_ci.records import ServingCheckRecord, ServingFinding
 
@@ -13,8 +14,7 @@ MIB = 1 << 20
 
 
 def _graded(check: str, value: float, th: Threshold, what: str, *, fmt=lambda x: f"{x:g}") -> ServingFinding:
-    status = ("fail" if th.fail is not None and value >= th.fail else
-              "warn" if th.warn is not None and value >= th.warn else "pass")
+    status = grade_threshold(value, th)
     level = {"fail": th.fail, "warn": th.warn}.get(status)
     limit = f"; {status}s at {fmt(level)}" if level is not None else ""
     return ServingFinding(check=check, status=status, value=value, warn=th.warn, fail=th.fail,

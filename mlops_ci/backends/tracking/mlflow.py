@@ -21,6 +21,7 @@ from mlops_ci.backends.tracking.base import ModelVersionInfo, RunInfo
 from mlops_ci.backends.tracking.mlflow_db import seed_embedded_db
 from mlops_ci.backends.tracking.mlflow_sqlite import SqliteReader, Unsupported
 from mlops_ci.errors import BackendError, NotFound
+from mlops_ci.metrics import row_scores
 
 if TYPE_CHECKING:
     import numpy as np
@@ -294,8 +295,7 @@ class MlflowTracking:
                                     "regressor (see 'The model contract' in the README)") from err
         if arr.ndim > 2 or arr.ndim == 0:
             raise BackendError(f"model {model_uri} returned an array of shape {arr.shape}, not one score per row")
-        if arr.ndim == 2:
-            arr = arr[:, -1] if arr.shape[1] > 1 else arr[:, 0]
+        arr = row_scores(arr)
         if arr.shape[0] != len(frame):
             raise BackendError(f"model {model_uri} returned {arr.shape[0]} predictions for {len(frame)} rows")
         return arr
