@@ -23,6 +23,19 @@ AUTHOR = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}
 SHARED_CACHE = ROOT / ".cache" / "mlops-ci-test"  # tool environments, kept between sessions
 
+# The slowest files run first, so that `make test`'s two workers (pytest -n 2 --dist loadfile)
+# finish together instead of one of them starting the demo last.
+SLOW_FIRST = ("pipeline/test_demo.py", "pipeline/test_example_sklearn.py", "checks/test_check_suites.py",
+              "github/test_github_path.py", "pipeline/test_reviewed.py", "argo/test_argo_training.py",
+              "runtime/test_serving_check.py", "pipeline/test_flow.py", "checks/test_suites.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        path = Path(str(item.fspath)).relative_to(ROOT / "tests").as_posix()
+        return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+    items.sort(key=rank)  # stable: the order within a file and among the rest is kept
+
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory, monkeypatch):
