@@ -21,7 +21,8 @@ from github import (
     RateLimitExceededException,
 )
 from servers.github import GitHubServer
-from servers.github_api import ROUTES
+from servers.github_api import NOT_SERVED, ROUTES
+from servers.github_contract import SPEC_PATH
 
 REPO = "acme/models"
 BOT = "ghs_bot"  # the workflow's GITHUB_TOKEN: github-actions[bot], write access
@@ -239,7 +240,7 @@ def test_requests_that_break_the_contract_get_422(server):
     assert bad_path.status_code == 422
     not_json = raw(server, "POST", f"/repos/{REPO}/issues/{pr.number}/comments", data="{nope")
     assert not_json.status_code == 400
-    assert raw(server, "GET", f"/repos/{REPO}/check-runs/1").status_code == 404  # not in the subset
+    assert raw(server, "GET", f"/repos/{REPO}/check-runs/1").status_code == 404  # not in the contract
     assert server.comments(REPO, pr.number) == []
 
 
@@ -452,8 +453,34 @@ def test_fault_skip_and_matching(server):
 
 
 # -- the server checks itself ------------------------------------------------------------------
-def test_every_operation_of_the_subset_has_a_handler(server):
-    assert set(ROUTES) == set(server.contract.by_id) and len(ROUTES) == 40
+def test_every_operation_of_the_contract_is_routed_or_not_served(server):
+    operations = set(server.contract.by_id)
+    assert len(operations) == 49 and set(ROUTES) | NOT_SERVED == operations
+    assert not set(ROUTES) & NOT_SERVED
+    assert NOT_SERVED == {"pulls/list-reviews", "teams/get-membership-for-user-in-org"}
+
+
+def test_the_server_refuses_a_contract_it_does_not_cover(monkeypatch):
+    monkeypatch.setattr("servers.github.NOT_SERVED", NOT_SERVED - {"pulls/list-reviews"})
+    missing = r"neither routed nor in NOT_SERVED: \[.pulls/list-reviews.\]"
+    with pytest.raises(AssertionError, match=missing):
+        GitHubServer()
+    monkeypatch.undo()
+    retired = SPEC_PATH.with_name("rest-api-subset.json")  # routes issues/create, not in it
+    if retired.exists():
+        with pytest.raises(AssertionError, match="routed or NOT_SERVED but not in the contract"):
+            GitHubServer(spec_path=retired)
+
+
+def test_an_operation_not_served_answers_501_and_fails_the_test(server):
+    pr = server.add_pull(REPO)
+    path = f"/repos/{REPO}/pulls/{pr.number}/reviews"
+    response = raw(server, "GET", path)
+    assert response.status_code == 501
+    assert response.json()["message"] == "pulls/list-reviews is not served by the local GitHub server"
+    assert response.json()["documentation_url"].startswith("https://docs.github.com/rest/pulls/reviews")
+    assert server.errors == [f"GET {path}: pulls/list-reviews is in NOT_SERVED (no handler)"]
+    server.errors.clear()  # what made the fixture fail the test
 
 
 def test_server_reports_its_own_invalid_responses():

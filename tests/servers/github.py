@@ -1,10 +1,11 @@
 """A local GitHub REST API server for tests.
 
-It serves the operations of ``../shared/contracts/github/rest-api-subset.json`` (the OpenAPI 3
-description of what a PR bot uses) from in-memory state, enforces that contract on every
-request (422 for an invalid one) and checks every response it sends against the operation's
-response schema (problems are collected in ``server.errors``; leaving the ``with`` block raises
-if there are any). Point PyGithub at it with ``base_url=server.url``::
+It serves the operations of ``../shared/contracts/github/rest-api.json`` (the OpenAPI 3
+description of what a PR bot uses; the few in it that mlops-ci does not call and the state cannot
+answer, ``NOT_SERVED`` in :mod:`github_api`, get 501) from in-memory state, enforces that
+contract on every request (422 for an invalid one) and checks every response it sends against
+the operation's response schema (problems are collected in ``server.errors``; leaving the
+``with`` block raises if there are any). Point PyGithub at it with ``base_url=server.url``::
 
     with GitHubServer() as server:
         server.add_user("github-actions[bot]", token="ghs_bot", type="Bot", can_get_user=False)
@@ -40,8 +41,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
 
-from .github_api import ROUTES, WRITE_ROLE, ApiError, Ctx, Reply, accepted_permissions
+from .github_api import (
+    NOT_SERVED,
+    ROUTES,
+    WRITE_ROLE,
+    ApiError,
+    Ctx,
+    Reply,
+    accepted_permissions,
+)
 from .github_api_git import GitHandlers
+from .github_api_issues import IssueHandlers
 from .github_api_pr import PullRequestHandlers
 from .github_contract import SPEC_PATH, Contract, Operation, ValidationFailed
 from .github_state import Token, rank
@@ -120,7 +130,7 @@ def _contract(path: str) -> Contract:
     return Contract(Path(path))
 
 
-class GitHubServer(PullRequestHandlers, GitHandlers):
+class GitHubServer(PullRequestHandlers, IssueHandlers, GitHandlers):
     """A GitHub REST API on ``127.0.0.1`` (a free port); see the module docstring.
 
     ``html_url`` is the web host used in ``html_url`` fields. With ``strict`` (the default)
@@ -131,8 +141,14 @@ class GitHubServer(PullRequestHandlers, GitHandlers):
                  spec_path: Path = SPEC_PATH):
         super().__init__(html_url)
         self.contract = _contract(str(spec_path))
-        missing = set(self.contract.by_id) - set(ROUTES)
-        assert not missing, f"operations without a handler: {sorted(missing)}"
+        operations, routed = set(self.contract.by_id), set(ROUTES)
+        missing = operations - routed - NOT_SERVED
+        assert not missing, f"operations neither routed nor in NOT_SERVED: {sorted(missing)}"
+        unknown = (routed | NOT_SERVED) - operations
+        assert not unknown, f"routed or NOT_SERVED but not in the contract: {sorted(unknown)}"
+        assert not routed & NOT_SERVED, f"both routed and NOT_SERVED: {sorted(routed & NOT_SERVED)}"
+        unhandled = sorted(n for n in ROUTES.values() if not callable(getattr(self, n, None)))
+        assert not unhandled, f"routes to missing handler methods: {unhandled}"
         self.strict = strict
         self.errors: list[str] = []
         self._log: list[LoggedRequest] = []
@@ -359,6 +375,9 @@ class GitHubServer(PullRequestHandlers, GitHandlers):
             params = self.contract.check_request(op, path_params, query, checked, bool(text.strip()))
         except ValidationFailed as exc:
             raise ApiError(422, exc.message, exc.errors) from None
+        if op.op_id in NOT_SERVED:
+            self.errors.append(f"{op.method} {path}: {op.op_id} is in NOT_SERVED (no handler)")
+            raise ApiError(501, f"{op.op_id} is not served by the local GitHub server")
         user = self._users[token.login.lower()]
         repo, role = None, "none"
         if "owner" in params and "repo" in params:

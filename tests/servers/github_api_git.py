@@ -152,6 +152,9 @@ class GitHandlers(ApiBase):
             raise ApiError(404, "Not Found")
         return deployment
 
+    def get_deployment(self, ctx: Ctx) -> Reply:
+        return Reply(200, self.deployment_json(ctx.need_repo(), self.deployment_or_404(ctx)))
+
     def list_deployment_statuses(self, ctx: Ctx) -> Reply:
         repo, deployment = ctx.need_repo(), self.deployment_or_404(ctx)
         page, headers = self.paginate(ctx, list(reversed(deployment.statuses)))
@@ -291,3 +294,13 @@ class GitHandlers(ApiBase):
             raise ApiError(422, "Update is not a fast forward")
         repo.refs[ref] = body["sha"]
         return Reply(200, self.git_ref_json(repo, ref))
+
+    def delete_ref(self, ctx: Ctx) -> Reply:
+        repo = ctx.need_repo()
+        ref = "refs/" + ctx.params["ref"].removeprefix("refs/")
+        if ref not in repo.refs:
+            raise ApiError(422, "Reference does not exist")
+        if ref == f"refs/heads/{repo.default_branch}":
+            raise ApiError(422, "Cannot delete the default branch")
+        del repo.refs[ref]
+        return Reply(204)

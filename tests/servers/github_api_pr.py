@@ -1,6 +1,7 @@
 """Handlers for the conversation side of a pull request: meta (rate limit, user, repository,
-branch, collaborator permission), commit statuses, check runs, issues, comments, reactions,
-labels and pull requests."""
+branch, collaborators and their permission), commit statuses, check runs, issues, comments,
+reactions, labels and pull requests. Creating, editing and listing issues is in
+:mod:`github_api_issues`."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ from typing import Any
 
 from .github_api import ApiBase, ApiError, Ctx, Reply, invalid
 from .github_render import REACTIONS
-from .github_state import CheckRun, Comment, CommitStatus, Issue, Label, Pull, Reaction, rank
+from .github_state import CheckRun, Comment, CommitStatus, Issue, Pull, Reaction, rank
 
 COMMENT_LIMIT = 65536
+
+
+def permissions(role: str) -> dict[str, bool]:
+    """The ``permissions`` object of a collaborator with ``role``."""
+    return {"admin": role == "admin", "maintain": rank(role) >= rank("maintain"),
+            "push": rank(role) >= rank("write"), "triage": rank(role) >= rank("triage"),
+            "pull": rank(role) >= rank("read")}
 
 
 class PullRequestHandlers(ApiBase):
@@ -50,11 +58,25 @@ class PullRequestHandlers(ApiBase):
         role = self.role_of(repo, login)
         permission = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read",
                       "read": "read", "none": "none"}[role]
-        user = self.user_json(login, "nullable-collaborator", role_name=role, permissions={
-            "admin": role == "admin", "maintain": rank(role) >= rank("maintain"),
-            "push": rank(role) >= rank("write"), "triage": rank(role) >= rank("triage"),
-            "pull": rank(role) >= rank("read")})
+        user = self.user_json(login, "nullable-collaborator", role_name=role,
+                              permissions=permissions(role))
         return Reply(200, {"permission": permission, "role_name": role, "user": user})
+
+    def list_collaborators(self, ctx: Ctx) -> Reply:
+        """Direct collaborators (the owner included, as for a user's repository); ``affiliation``
+        has nothing to tell apart without organizations."""
+        repo = ctx.need_repo()
+        if rank(ctx.role) < rank("write"):
+            raise ApiError(403, "Resource not accessible by integration" if ctx.user.type == "Bot"
+                           else "Must have push access to view repository collaborators.")
+        permission = ctx.params.get("permission", "pull")
+        wanted = {"pull": "read", "push": "write"}.get(permission, permission)  # a role name
+        people = sorted(((self._users[login], role) for login, role in repo.collaborators.items()
+                         if rank(role) >= rank(wanted)), key=lambda p: p[0].id)
+        page, headers = self.paginate(ctx, people)
+        return Reply(200, [self.user_json(user.login, "collaborator", role_name=role,
+                                          permissions=permissions(role))
+                           for user, role in page], headers)
 
     # -- statuses and checks --------------------------------------------------------------------
     def create_status(self, ctx: Ctx) -> Reply:
@@ -213,11 +235,9 @@ class PullRequestHandlers(ApiBase):
         body = ctx.body
         names = body if isinstance(body, list) else (body or {}).get("labels", [])
         for item in names:
-            name = item["name"] if isinstance(item, dict) else item
-            if name.lower() not in repo.labels:
-                repo.labels[name.lower()] = Label(self.next_id("label"), name)
-            if name.lower() not in [n.lower() for n in issue.labels]:
-                issue.labels.append(repo.labels[name.lower()].name)
+            label = self.ensure_label(repo, item["name"] if isinstance(item, dict) else item)
+            if label.name.lower() not in [n.lower() for n in issue.labels]:
+                issue.labels.append(label.name)
         return Reply(200, self._labels(repo, issue))
 
     def remove_label(self, ctx: Ctx) -> Reply:

@@ -1,7 +1,8 @@
 """The GitHub REST contract the fake server enforces.
 
-Loads the OpenAPI 3.0 subset in ``../shared/contracts/github/rest-api-subset.json`` (never a copy),
-matches requests to operations, validates parameters, bodies and the server's own responses with
+Loads the OpenAPI 3.0 description in ``../shared/contracts/github/rest-api.json`` (never a copy;
+GitHub's description cut to the operations mlops-ci calls and a few it does not), matches requests
+to operations, validates parameters, bodies and the server's own responses with
 ``jsonschema`` and builds schema-complete response skeletons that handlers fill in.
 
 OpenAPI 3.0 is not JSON Schema: ``nullable: true`` becomes ``anyOf [schema, {"type": "null"}]``,
@@ -27,8 +28,8 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 SPEC_PATH = (Path(__file__).resolve().parents[2].parent / "shared" / "contracts" / "github"
-             / "rest-api-subset.json")
-_URI = "urn:github-rest-subset"
+             / "rest-api.json")
+_URI = "urn:github-rest"
 _DROP = {"nullable", "discriminator", "example", "examples", "readOnly", "writeOnly", "xml",
          "externalDocs", "deprecated", "title", "description"}
 # Path parameters whose values are git refs or file paths and so may contain "/".

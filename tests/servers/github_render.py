@@ -111,8 +111,8 @@ class Renderer(GitHubState):
             "description": repo.description, "fork": repo.parent is not None, "url": api,
             "clone_url": f"{html}.git", "git_url": f"git://{host}/{repo.full_name}.git",
             "ssh_url": f"git@{host}:{repo.full_name}.git", "svn_url": html, "homepage": None,
-            "default_branch": repo.default_branch, "has_issues": True, "has_projects": True,
-            "has_wiki": True, "has_downloads": True, "open_issues_count": self._open_issues(repo),
+            "default_branch": repo.default_branch, "has_issues": repo.has_issues,
+            "has_projects": True, "has_wiki": True, "has_downloads": True, "open_issues_count": self._open_issues(repo),
             "open_issues": self._open_issues(repo), "created_at": iso(repo.created_at),
             "updated_at": iso(repo.created_at), "pushed_at": iso(repo.created_at),
             **{key: api + suffix for key, suffix in _REPO_URLS.items()},
@@ -157,7 +157,7 @@ class Renderer(GitHubState):
             "labels": self._labels(repo, issue), "assignee": None, "assignees": [],
             "milestone": None, "locked": issue.locked, "comments": self._comment_count(repo, n),
             "created_at": iso(issue.created_at), "updated_at": iso(issue.updated_at),
-            "closed_at": iso(issue.closed_at), "state_reason": None,
+            "closed_at": iso(issue.closed_at), "state_reason": issue.state_reason,
             "author_association": self.author_association(repo, issue.user),
         }
         if issue.pull:

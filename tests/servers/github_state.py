@@ -118,7 +118,8 @@ class Issue:
     updated_at: datetime
     state: str = "open"
     closed_at: datetime | None = None
-    labels: list[str] = field(default_factory=list)
+    state_reason: str | None = None  # completed, not_planned, duplicate, reopened
+    labels: list[str] = field(default_factory=list)  # names as in Repo.labels
     locked: bool = False
     pull: Pull | None = None
 
@@ -193,6 +194,7 @@ class Repo:
     created_at: datetime
     description: str | None = None
     parent: str | None = None  # full name of the repository this one is a fork of
+    has_issues: bool = True  # False: creating or editing an issue answers 410
     objects: dict[str, GitObject] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)  # "refs/heads/main" -> sha
     issues: dict[int, Issue] = field(default_factory=dict)
@@ -380,7 +382,7 @@ class GitHubState:
 
     def add_repo(self, full_name: str, *, private: bool = False, default_branch: str = "main",
                  files: dict[str, str | bytes] | None = None, description: str | None = None,
-                 fork_of: str | None = None) -> Repo:
+                 fork_of: str | None = None, has_issues: bool = True) -> Repo:
         """A repository whose default branch has one commit with ``files`` (a README if none).
         Its owner is created as a user with the admin role. ``fork_of`` makes it a fork that
         shares the parent's objects and branches."""
@@ -388,7 +390,7 @@ class GitHubState:
         with self._lock:
             self.add_user(owner)
             repo = Repo(self.next_id("repo"), owner, name, private, default_branch, self.now(),
-                        description, fork_of)
+                        description, fork_of, has_issues)
             repo.collaborators[owner.lower()] = "admin"
             self._repos[full_name.lower()] = repo
             if fork_of:
@@ -432,15 +434,32 @@ class GitHubState:
             return commit
 
     def add_issue(self, full_name: str, title: str = "An issue", *, user: str = "octocat",
-                  body: str | None = None, number: int | None = None) -> Issue:
+                  body: str | None = None, number: int | None = None,
+                  labels: list[str] | None = None, state: str = "open",
+                  state_reason: str | None = None) -> Issue:
+        """An issue (pull requests share the numbering); ``labels`` are created in the repository
+        if missing. ``state="closed"`` closes it now, ``state_reason`` "completed" if not given."""
+        assert state in ("open", "closed"), state
         with self._lock:
             repo = self.repo(full_name, live=True)
             self.add_user(user)
             number = number or max(repo.issues, default=0) + 1
             assert number not in repo.issues, f"#{number} exists"
             issue = Issue(number, self.next_id("issue"), title, body, user, self.now(), self.now())
+            issue.labels = [self.ensure_label(repo, name).name for name in labels or []]
+            if state == "closed":
+                issue.state, issue.closed_at = state, self.now()
+                issue.state_reason = state_reason or "completed"
             repo.issues[number] = issue
             return issue
+
+    def ensure_label(self, repo: Repo, name: str) -> Label:
+        """The repository's label ``name`` (case-insensitive), created as GitHub does when an issue
+        is given a label that does not exist yet."""
+        with self._lock:
+            if name.lower() not in repo.labels:
+                repo.labels[name.lower()] = Label(self.next_id("label"), name)
+            return repo.labels[name.lower()]
 
     def add_pull(self, full_name: str, *, number: int | None = None, title: str = "A change",
                  user: str = "octocat", body: str | None = None, head_ref: str = "feature",
@@ -512,6 +531,17 @@ class GitHubState:
     def issue(self, full_name: str, number: int) -> Issue:
         with self._lock:
             return copy.deepcopy(self.repo(full_name, live=True).issues[number])
+
+    def issues(self, full_name: str, *, state: str = "all", label: str | None = None,
+               pulls: bool = False) -> list[Issue]:
+        """The issues of a repository by number: ``state`` open, closed or all, only those
+        carrying ``label`` if given, and pull requests too if ``pulls``."""
+        assert state in ("open", "closed", "all"), state
+        with self._lock:
+            repo = self.repo(full_name, live=True)
+            return [copy.deepcopy(i) for _, i in sorted(repo.issues.items())
+                    if (pulls or i.pull is None) and state in ("all", i.state)
+                    and (label is None or label.lower() in (n.lower() for n in i.labels))]
 
     def check_runs(self, full_name: str, head_sha: str | None = None) -> list[CheckRun]:
         with self._lock:
