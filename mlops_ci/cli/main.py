@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("promote", "commit the serving manifests for a model version and move its alias"),
     "rollback": ("rollback", "restore the previous model version in an environment (revert commit, alias, hold)"),
     "serve": ("serve", "serve a registered version locally as KServe will (MLServer, V2 REST on 127.0.0.1)"),
+    "monitor": ("monitor", "the served version's traffic (KServe's payload logs) against its reference; the "
+                "monitoring issue; the retraining pull request"),
     "context": ("context", "print where and why mlops-ci runs (git or GitHub event) as JSON"),
     "config": ("config", "validate .mlops-ci.yaml or print its JSON Schema"),
     "demo": ("demo", "run the whole loop on a scratch copy of examples/churn"),

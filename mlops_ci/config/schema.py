@@ -23,6 +23,7 @@ from mlops_ci.config.checks import (
     RowChecks,
     SchemaChecks,
 )
+from mlops_ci.config.monitoring import MonitoringConfig
 from mlops_ci.config.serving import (
     HPA_METRICS,
     KNATIVE_METRICS,
@@ -103,6 +104,8 @@ class ModelConfig(Strict):
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     serving: ServingConfig = InferenceServiceServing()
+    monitoring: MonitoringConfig = Field(default=MonitoringConfig(), description="served traffic against the "
+                                         "served version's reference (`mlops-ci monitor`), and retraining")
 
 
 class EnvironmentConfig(Strict):
@@ -148,12 +151,56 @@ def json_schema() -> dict:
 
 
 __all__ = [
-    "ARGO_TEMPLATES", "DNS_LABEL_RE", "DNS_SUBDOMAIN_RE", "HPA_METRICS", "IMAGE_DIGEST_RE", "KNATIVE_METRICS",
-    "NAME_RE", "QUANTITY_RE", "SCHEMA_VERSION", "SERVING_KINDS", "UNSAFE_CHARS", "Action", "ArgoConfig",
-    "Autoscaling", "ChecksConfig", "ServingCheck", "CloneUrl", "ColumnChecks", "Config", "DataConfig", "DeploymentServing",
-    "DriftChecks", "EnvironmentConfig", "EvaluationConfig", "Gate", "GitOpsConfig", "HttpsUrl", "ImageDigest",
-    "InferenceServiceServing", "LabelChecks", "ModelConfig", "Name", "Namespace", "NullChecks", "PromotionConfig",
-    "Quantity", "RelPath", "Resources", "RowChecks", "SchemaChecks", "ServerImage", "ServingBase", "ServingConfig",
-    "StorageUri", "Strict", "Task", "TemplateName", "Threshold", "TrackingConfig", "TrainConfig", "json_schema",
+    "ARGO_TEMPLATES",
+    "DNS_LABEL_RE",
+    "DNS_SUBDOMAIN_RE",
+    "HPA_METRICS",
+    "IMAGE_DIGEST_RE",
+    "KNATIVE_METRICS",
+    "NAME_RE",
+    "QUANTITY_RE",
+    "SCHEMA_VERSION",
+    "SERVING_KINDS",
+    "UNSAFE_CHARS",
+    "Action",
+    "ArgoConfig",
+    "Autoscaling",
+    "ChecksConfig",
+    "CloneUrl",
+    "ColumnChecks",
+    "Config",
+    "DataConfig",
+    "DeploymentServing",
+    "DriftChecks",
+    "EnvironmentConfig",
+    "EvaluationConfig",
+    "Gate",
+    "GitOpsConfig",
+    "HttpsUrl",
+    "ImageDigest",
+    "InferenceServiceServing",
+    "LabelChecks",
+    "ModelConfig",
+    "Name",
+    "Namespace",
+    "NullChecks",
+    "PromotionConfig",
+    "Quantity",
+    "RelPath",
+    "Resources",
+    "RowChecks",
+    "SchemaChecks",
+    "ServerImage",
+    "ServingBase",
+    "ServingCheck",
+    "ServingConfig",
+    "StorageUri",
+    "Strict",
+    "Task",
+    "TemplateName",
+    "Threshold",
+    "TrackingConfig",
+    "TrainConfig",
+    "json_schema",
     "quantity_value",
 ]

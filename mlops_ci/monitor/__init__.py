@@ -2,8 +2,11 @@
 
 ``logs`` reads the objects KServe's logger writes to storage (its JSON and Parquet marshallers,
 its object layout), skipping what cannot be read with a finding; ``traffic`` decodes the V2
-bodies into feature rows and pairs each request with its response by id; ``store`` writes the same
-layout; ``windows`` compares each window of traffic with the reference a version stored at
-registration (mlops_ci.stages.reference). The ``monitor`` command, the monitoring issue and the
-retraining pull request build on these (issue "Watch what is served", in progress).
+bodies into feature rows and pairs each request with its response by id; ``labels`` joins ground
+truth that arrives later; ``store`` writes the same layout; ``receiver`` (with ``segments``, its
+buffer and writer) accepts the logger's CloudEvents for installs that log to a URL and writes
+that layout, acknowledging an event only once it is durable; ``windows`` compares each window of
+traffic with the reference a version stored at registration (mlops_ci.stages.reference). The
+orchestration (the served version, the issue, the retraining pull request) is above, in
+mlops_ci.stages.monitor, mlops_ci.stages.retrain and mlops_ci.pipeline.monitor.
 """

@@ -58,7 +58,7 @@ class Corrupt:
 def _time(value, fallback: datetime) -> datetime:
     if isinstance(value, str) and value and not value.startswith("0001-01-01"):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+            return datetime.fromisoformat(value).astimezone(UTC)
         except ValueError:
             pass
     return fallback

@@ -73,6 +73,11 @@ def write_batch(root: Path, batch: Sequence[Entry], *, namespace: str = "", stor
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the rename itself survives a crash
+        finally:
+            os.close(folder)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -10,28 +10,16 @@ is ``insufficient data``, never ``pass``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from mlops_ci.checks.profile import TableProfile
-from mlops_ci.config.schema import ChecksConfig, RowChecks, Threshold
+from mlops_ci.config.monitoring import MonitoringConfig
 from mlops_ci.monitor.traffic import ID, PREDICTION, TIME
-from mlops_ci.records import ColumnSummary, Finding, worst
-
-INSUFFICIENT = "insufficient data"
-
-
-@dataclass
-class Window:
-    start: datetime
-    end: datetime
-    rows: int
-    requests: int
-    status: str  # pass | warn | fail | insufficient data
-    columns: list[ColumnSummary] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
+from mlops_ci.records import Finding
+from mlops_ci.records.monitor import INSUFFICIENT, WindowResult, worst_window
 
 
 def split(frame: pd.DataFrame, *, until: datetime, width: timedelta, count: int) -> list[tuple[datetime, datetime,
@@ -45,14 +33,36 @@ def split(frame: pd.DataFrame, *, until: datetime, width: timedelta, count: int)
     return out
 
 
-def _policy(checks: ChecksConfig, label: str) -> ChecksConfig:
-    """The checks' thresholds for traffic: no row count change, the label left out."""
-    return checks.model_copy(update={"rows": RowChecks(max_change=Threshold()),
-                                     "ignore_columns": [*checks.ignore_columns, label]})
+def out_of_range(train: TableProfile, features: pd.DataFrame, settings: MonitoringConfig) -> list[Finding]:
+    """A finding per numeric feature with values outside the training data's [min, max], graded on
+    their share of the column's values."""
+    th = settings.out_of_range
+    findings = []
+    for name, col in train.columns.items():
+        if col.kind != "numeric" or name not in features or not isinstance(col.minimum, (int, float)):
+            continue
+        values = pd.to_numeric(features[name], errors="coerce").to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if not len(values):
+            continue
+        outside = int(((values < col.minimum) | (values > col.maximum)).sum())
+        share = outside / len(values)
+        status = ("fail" if th.fail is not None and share >= th.fail and outside
+                  else "warn" if th.warn is not None and share >= th.warn and outside else "pass")
+        if status != "pass":
+            findings.append(Finding(check="range", dataset="traffic", column=name, metric="out_of_range",
+                                    value=share, threshold=th.fail if status == "fail" else th.warn, status=status,
+                                    message=f"{outside} of {len(values)} values ({share:.1%}) outside the training "
+                                    f"range [{col.minimum:g}, {col.maximum:g}]"))
+    return findings
 
 
-def analyse(reference: dict, start: datetime, end: datetime, rows: pd.DataFrame, checks: ChecksConfig, *,
-            min_rows: int) -> Window:
+def _iso(t: datetime) -> str:
+    return t.isoformat(timespec="seconds")
+
+
+def analyse(reference: dict, start: datetime, end: datetime, rows: pd.DataFrame, settings: MonitoringConfig, *,
+            min_rows: int | None = None) -> WindowResult:
     """One window of traffic against the reference document (mlops_ci.stages.reference)."""
     import pyarrow as pa
 
@@ -60,23 +70,25 @@ def analyse(reference: dict, start: datetime, end: datetime, rows: pd.DataFrame,
     from mlops_ci.checks.profiler import ProfileOptions, profile_table
 
     requests = int(rows[ID].nunique()) if len(rows) else 0
-    if len(rows) < min_rows:
-        return Window(start, end, len(rows), requests, INSUFFICIENT)
+    if len(rows) < (settings.min_rows if min_rows is None else min_rows):
+        return WindowResult(start=_iso(start), end=_iso(end), rows=len(rows), requests=requests, status=INSUFFICIENT)
     options = ProfileOptions(**reference["options"])
-    policy = _policy(checks, reference.get("label") or "")
+    policy = settings.as_checks(reference.get("label") or "")
     train = TableProfile.from_json(reference["profiles"]["train"])
     predicted = TableProfile.from_json(reference["profiles"]["predictions"])
-    features = rows.drop(columns=[ID, TIME, PREDICTION])
+    features = rows.drop(columns=[ID, TIME, PREDICTION, *(c for c in policy.ignore_columns if c in rows)])
     head = profile_table(pa.Table.from_pandas(features, preserve_index=False), options=options, reference=train)
     columns, findings = compare_profiles("traffic", train, head, policy, label="")
+    findings += out_of_range(train, features, settings)
     scores = rows[[PREDICTION]].dropna()
     if len(scores):
         out = profile_table(pa.Table.from_pandas(scores, preserve_index=False), options=options, reference=predicted)
         more_columns, more = compare_profiles("predictions", predicted, out, policy, label="")
         columns += more_columns
         findings += more
-    status = worst([c.status for c in columns] + [f.status for f in findings]) if columns or findings else "pass"
-    return Window(start, end, len(rows), requests, "pass" if status == "skipped" else status, columns, findings)
+    graded = [s for s in [*(c.status for c in columns), *(f.status for f in findings)] if s != "skipped"]
+    return WindowResult(start=_iso(start), end=_iso(end), rows=len(rows), requests=requests,
+                        status=worst_window(graded) if graded else "pass", columns=columns, findings=findings)
 
 
-__all__ = ["INSUFFICIENT", "Window", "analyse", "split"]
+__all__ = ["INSUFFICIENT", "analyse", "out_of_range", "split"]

@@ -14,7 +14,7 @@ MAX_FINDINGS = 2000
 MAX_COLUMNS = 5000
 
 class Finding(Record):
-    check: Literal["data", "rows", "schema", "types", "nulls", "drift", "label_drift", "suite"]
+    check: Literal["data", "rows", "schema", "types", "nulls", "drift", "label_drift", "suite", "range"]
     dataset: Ident
     column: PathText | None = None
     metric: Ident | None = None

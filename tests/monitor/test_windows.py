@@ -4,40 +4,16 @@ traffic is insufficient data, never pass."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
-
-import numpy as np
 import pytest
 from conftest import tiny_frame
+from monitor_support import DAY, UNTIL, champion_weights, day_of_traffic
 
-from mlops_ci.config.schema import ChecksConfig
-from mlops_ci.monitor.logs import Entry, read_objects
-from mlops_ci.monitor.store import write_batch
+from mlops_ci.config.monitoring import MonitoringConfig
+from mlops_ci.monitor.logs import read_objects
 from mlops_ci.monitor.traffic import pair
 from mlops_ci.monitor.windows import INSUFFICIENT, analyse, split
-from mlops_ci.runtime import v2
 
 pytestmark = pytest.mark.slow
-UNTIL = datetime(2026, 12, 4, tzinfo=UTC)
-DAY = timedelta(days=1)
-
-
-def day_of_traffic(root, day: datetime, rows, weights) -> None:
-    """One request per row, answered by the champion's own weights (as it would be served)."""
-    batch = []
-    for i, (_, row) in enumerate(rows.iterrows()):
-        one = row.to_frame().T.astype({"x1": float, "x2": float})
-        score = 1 / (1 + np.exp(-(weights["w"][0] * one["x1"].iloc[0] + weights["w"][1] * one["x2"].iloc[0]
-                                  + weights["b"])))
-        rid, when = f"{day:%m%d}-{i:04d}", day + timedelta(seconds=30 * i)
-        batch.append(Entry(id=rid, kind="request", body=v2.request_json(one).encode(), time=when,
-                           inference_service="tiny", component="predictor"))
-        batch.append(Entry(id=rid, kind="response", time=when, inference_service="tiny", component="predictor",
-                           body=json.dumps({"outputs": [{"name": "p", "shape": [1], "datatype": "FP64",
-                                                         "data": [float(score)]}]}).encode()))
-    for start in range(0, len(batch), 50):  # the agent's batches
-        write_batch(root, batch[start:start + 50], namespace="tiny-staging", marshaller="json")
 
 
 def test_drift_is_found_where_planted_and_too_little_traffic_is_insufficient(champion_repo, tmp_path):
@@ -49,7 +25,7 @@ def test_drift_is_found_where_planted_and_too_little_traffic_is_insufficient(cha
     tracking = default_backends(Workspace.from_config(load_config(champion_repo / ".mlops-ci.yaml"))).tracking
     v1 = tracking.version_by_alias("tiny", "staging")
     reference = load_reference(tracking, v1.run_id)
-    weights = json.loads((next((champion_repo / ".mlops-ci").rglob("weights.json"))).read_text())
+    weights = champion_weights(champion_repo)
     logs = tmp_path / "logs"
     features = ["x1", "x2", "color"]
     day_of_traffic(logs, UNTIL - 3 * DAY, tiny_frame(400, seed=11)[features], weights)  # as trained
@@ -57,7 +33,7 @@ def test_drift_is_found_where_planted_and_too_little_traffic_is_insufficient(cha
     day_of_traffic(logs, UNTIL - DAY, tiny_frame(5, seed=13)[features], weights)  # a quiet day
     traffic = pair(read_objects(str(logs)))
     assert traffic.requests == 805 and traffic.unanswered == 0 and not traffic.corrupt
-    windows = [analyse(reference, start, end, rows, ChecksConfig(), min_rows=50)
+    windows = [analyse(reference, start, end, rows, MonitoringConfig(min_rows=50))
                for start, end, rows in split(traffic.frame, until=UNTIL, width=DAY, count=3)]
     calm, shifted, quiet = windows
     flagged = lambda w: {(f.dataset, f.column) for f in w.findings if f.status == "fail"}

@@ -65,4 +65,21 @@ def open_or_update(client: Github, repository: str, *, base: str, head: str, tit
     return pr.html_url
 
 
-__all__ = ["PullFacts", "open_or_update", "read_pull"]
+def pulls_from(client: Github, repository: str, prefix: str, *, limit: int = 200) -> list[dict]:
+    """Pull requests of ``repository`` whose head branch (in the repository itself) starts with
+    ``prefix``, open and closed, newest first: ``branch``, ``state``, ``merged``, ``closed_at``,
+    ``number``, ``url``."""
+    repo = client.get_repo(repository, lazy=True)
+    out = []
+    with api_call("GET", f"/repos/{repository}/pulls"):
+        for i, pr in enumerate(repo.get_pulls(state="all", sort="created", direction="desc")):
+            if i >= limit:
+                break
+            head = pr.head
+            if head.ref.startswith(prefix) and head.repo is not None and head.repo.full_name == repository:
+                out.append({"branch": head.ref, "state": pr.state, "merged": pr.merged_at is not None,
+                            "closed_at": pr.closed_at, "number": pr.number, "url": pr.html_url})
+    return out
+
+
+__all__ = ["PullFacts", "open_or_update", "pulls_from", "read_pull"]

@@ -1,0 +1,122 @@
+"""`mlops-ci monitor`: the served version's traffic, from KServe's payload logs, against its
+reference; the model's monitoring issue; the retraining pull request when drift persists.
+
+`mlops-ci monitor receive` runs the receiver for KServe installs whose logger sends CloudEvents
+to a URL: it writes them in the storage layout `mlops-ci monitor` reads.
+
+Exit 0 whatever the traffic says (drift is reported in the issue and the record, not as a failed
+job); 5 when a backend failed (the registry, GitHub, git, the refresh command).
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
+
+
+def _until(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date or time: write e.g. 2026-12-06 or "
+                                         "2026-12-06T12:00Z") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", nargs="?", choices=["receive"], help="receive: run the CloudEvents receiver")
+    _common.add_config(p)
+    _common.add_model(p)
+    p.add_argument("--env", "-e", metavar="ENV", help="the environment whose served version is monitored "
+                   "(default: the champion's, promotion.on_merge)")
+    p.add_argument("--window", metavar="W", help="width of a window: 30m, 12h, 1d, 2w (default: monitoring.window)")
+    p.add_argument("--windows", type=int, metavar="N", help="how many windows (default: monitoring.windows)")
+    p.add_argument("--until", type=_until, metavar="T", help="the end of the last window, ISO 8601 (default: now)")
+    p.add_argument("--logs", metavar="URL", help="where the payload logs are (default: monitoring.logs)")
+    p.add_argument("--out", type=Path, metavar="PATH", help="the monitor record (default: "
+                   ".mlops-ci/monitor/<model>-<env>.json)")
+    p.add_argument("--no-issue", action="store_true", help="leave the monitoring issue alone")
+    p.add_argument("--no-retrain", action="store_true", help="never open or update a retraining pull request")
+    receive = p.add_argument_group("receive")
+    receive.add_argument("--root", type=Path, metavar="DIR", help="receive: the folder to write the logs to")
+    receive.add_argument("--host", default="127.0.0.1", help="receive: the address to listen on (default 127.0.0.1)")
+    receive.add_argument("--port", type=int, default=8080, help="receive: the port (default 8080; 0: a free one)")
+    receive.add_argument("--marshaller", choices=["json", "parquet"], default="json",
+                         help="receive: the format of the segments written (default json)")
+
+
+def _receive(args: argparse.Namespace) -> int:
+    from mlops_ci.errors import UsageError
+    from mlops_ci.monitor import receiver
+
+    if args.root is None:
+        raise UsageError("monitor receive needs --root DIR (where the logs are written)")
+    return receiver.main(["--root", str(args.root), "--host", args.host, "--port", str(args.port),
+                          "--marshaller", args.marshaller])
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "receive":
+        return _receive(args)
+    from mlops_ci.console import echo
+    from mlops_ci.errors import UsageError
+    from mlops_ci.pipeline import default_backends
+    from mlops_ci.pipeline.monitor import MonitorOptions, monitor
+    from mlops_ci.records.monitor import save_monitor_record
+
+    ws = _common.workspace(args)
+    models = [args.model] if args.model else list(ws.config.models)
+    if len(models) != 1:
+        raise UsageError("name the model: --model NAME (the config has several)")
+    model = models[0]
+    ws.model(model)
+    env = args.env or ws.config.champion_env(model)
+    if env is None:
+        raise UsageError("name the environment: --env ENV", hint="promotion.on_merge is not set")
+    ws.environment(env)
+    options = MonitorOptions(until=args.until or datetime.now(UTC), window=args.window, windows=args.windows,
+                             logs=args.logs, issue=not args.no_issue, retrain=not args.no_retrain)
+    if args.windows is not None and not 1 <= args.windows <= 366:
+        raise UsageError(f"--windows {args.windows}: write 1 to 366")
+    if args.window is not None:
+        from mlops_ci.config.monitoring import parse_duration
+
+        try:
+            parse_duration(args.window)
+        except ValueError as err:
+            raise UsageError(f"--window: {err}") from None
+    record = monitor(ws, model, env, options, backends=default_backends(ws), env=ws.env,
+                     progress=_common.progress())
+    out = args.out or ws.root / ".mlops-ci" / "monitor" / f"{model}-{env}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_monitor_record(record, out)
+    echo(summary(record))
+    echo(f"record: {out}")
+    failed = record.retrain is not None and record.retrain.action == "failed"
+    return ExitCode.BACKEND if failed else ExitCode.OK
+
+
+def summary(record) -> str:
+    """The console's lines (names from traffic are untrusted: control characters out)."""
+    from mlops_ci.render.markdown import plain
+
+    lines = [(f"{record.model} v{record.version} in {record.env}: {record.status} over {len(record.windows)} "
+             f"window(s) of {record.window} ({record.traffic.requests:,} logged requests, "
+             f"{record.traffic.corrupt} object(s) skipped)")]
+    for w in record.windows:
+        top = w.top_scores(1)
+        drift = f", top drift {plain(top[0][0])[:60]} {top[0][1]:.3f}" if top else ""
+        labels = "".join(f", {plain(m.name)} {m.value:.3f}" for m in w.metrics if m.value is not None)
+        lines.append(f"  {w.start[:16]}  {w.rows:>7,} rows  {w.status}{drift}{labels}")
+    if record.issue is not None:
+        where = record.issue.url or record.issue.path or ""
+        lines.append(f"monitoring issue: {record.issue.action} {where}".rstrip())
+    if record.retrain is not None:
+        lines.append(f"retraining: {record.retrain.action}: {record.retrain.reason}"
+                     + (f" (branch {record.retrain.branch})" if record.retrain.branch else "")
+                     + (f" {record.retrain.url}" if record.retrain.url else ""))
+    return "\n".join(lines)

@@ -1,0 +1,172 @@
+"""`mlops-ci monitor`'s analysis: the version an environment serves, its reference, and its
+traffic from KServe's payload logs, window by window.
+
+The served version is what the GitOps repository pins (the workload manifest's annotations), not
+what a registry alias says. Its reference is the artifact stored at registration; a version
+registered before references were kept gets one computed now from the data revisions in its
+lineage (the ``mlops_ci.data.*`` tags), stored with its run so it is computed once.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from datetime import datetime
+
+from mlops_ci import registry
+from mlops_ci.backends.gitops import GitOpsRemote
+from mlops_ci.backends.tracking import Tracking
+from mlops_ci.errors import NotFound, UsageError
+from mlops_ci.records import DataVersion, ModelPlan
+from mlops_ci.records.monitor import (
+    LiveMetric,
+    MonitorRecord,
+    SkippedObject,
+    TrafficCounts,
+    WindowResult,
+    worst_window,
+)
+from mlops_ci.stages.declared import served_version
+from mlops_ci.stages.reference import REFERENCE_FILE, build_reference, load_reference
+from mlops_ci.workspace import Workspace
+
+
+def logs_location(ws: Workspace, model: str, env: str, override: str | None = None) -> str:
+    """Where the model's objects are in ``env``: ``<logs>/<namespace>/<model>`` (KServe's layout)."""
+    cfg = ws.model(model)
+    logs = override or cfg.monitoring.logs
+    logging = getattr(cfg.serving, "logging", None)
+    if logs is None and logging is not None and logging.storage is not None:
+        logs = logging.url
+    if not logs:
+        raise UsageError(f"{model}: no payload logs to read",
+                         hint="set monitoring.logs (or serving.logging with storage), or pass --logs URL")
+    if "://" not in logs:
+        logs = str((ws.root / logs).resolve())
+    return posixpath.join(logs.rstrip("/"), ws.config.environments[ws.environment(env)].namespace, model)
+
+
+def reference_of(ws: Workspace, model: str, version: str, *, tracking: Tracking) -> tuple[dict, str]:
+    """The version's stored reference, or one computed from its lineage's data (then stored)."""
+    info = tracking.get_version(model, version)
+    doc = load_reference(tracking, info.run_id) if info.run_id else None
+    if doc is not None:
+        return doc, "stored"
+    if not info.run_id:
+        raise NotFound(f"{model} version {version} has no run to keep a reference with")
+    cfg = ws.model(model)
+    data = []
+    for role, rel in (("train", cfg.data.train), ("eval", cfg.data.eval)):
+        content = info.tags.get(registry.DATA_PREFIX + role)
+        if not content:
+            raise NotFound(f"{model} version {version} has no reference and no {role} data revision in its "
+                           "lineage to compute one from", hint="register a new version (it stores its reference)")
+        data.append(DataVersion(role=role, path=ws.repo_path(rel), head_md5=content))
+    plan = ModelPlan(model=model, stages=[], data=data)
+    from mlops_ci.stages.evaluate import load_eval_data
+
+    frame, _, _ = load_eval_data(ws, plan)
+    doc = build_reference(ws, plan, tracking.predict(info.artifact_uri, frame))
+    import json
+
+    tracking.log_text(info.run_id, json.dumps(doc, separators=(",", ":")), REFERENCE_FILE)
+    tracking.set_version_tags(model, version, {registry.REFERENCE: REFERENCE_FILE})
+    return doc, "computed"
+
+
+def live_metrics(ws: Workspace, model: str, rows) -> tuple[int, list[LiveMetric]]:
+    """The evaluation's metrics over the window's rows that have a label, graded by its gates'
+    absolute bounds (min, max)."""
+    import numpy as np
+
+    from mlops_ci.monitor.labels import LABEL
+    from mlops_ci.monitor.traffic import PREDICTION
+    from mlops_ci.stages.evaluate import compute_metrics
+
+    if LABEL not in rows:
+        return 0, []
+    known = rows[rows[LABEL].notna() & rows[PREDICTION].notna()]
+    if not len(known):
+        return 0, []
+    ev = ws.model(model).evaluation
+    y = known[LABEL]
+    if ev.task == "binary_classification":
+        y = y.astype(str).isin(["1", "True", "true", "1.0"]).astype(int)
+    values = compute_metrics(ev, np.asarray(y, dtype=float), known[PREDICTION].to_numpy(dtype=float))
+    out = []
+    for name, value in values.items():
+        gate = ev.gates.get(name)
+        low, high = (gate.min, gate.max) if gate else (None, None)
+        bad = value != value or (low is not None and value < low) or (high is not None and value > high)
+        out.append(LiveMetric(name=name, value=value, gate_min=low, gate_max=high,
+                              status="fail" if bad and (low is not None or high is not None) else "pass"))
+    return len(known), out
+
+
+def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tracking: Tracking,
+                    gitops: GitOpsRemote, window: str | None = None, windows: int | None = None,
+                    logs: str | None = None, progress=None) -> MonitorRecord:
+    """The monitor record of ``model`` in ``env`` for the windows ending at ``until``."""
+    from mlops_ci.monitor import labels as labelled
+    from mlops_ci.monitor.logs import read_objects
+    from mlops_ci.monitor.traffic import pair
+    from mlops_ci.monitor.windows import analyse, split
+
+    cfg = ws.model(model)
+    updates = {k: v for k, v in (("window", window), ("windows", windows)) if v is not None}
+    settings = cfg.monitoring.model_validate({**cfg.monitoring.model_dump(by_alias=True), **updates})
+    location = logs_location(ws, model, env, logs)
+    with gitops.checkout() as co:
+        version = served_version(ws, co, env, model)
+    if version is None:
+        raise NotFound(f"the GitOps repository serves no version of {model} in {env}",
+                       hint="promote one first (mlops-ci promote)")
+    info = tracking.get_version(model, version)
+    say = progress or (lambda text: None)
+    say(f"{model} v{version} serves {env}: reading its reference")
+    reference, how = reference_of(ws, model, version, tracking=tracking)
+    width = settings.width()
+    since = until - settings.windows * width
+    say(f"reading payload logs under {location}")
+    objects = list(read_objects(location, since=since)) if _exists(location) else []
+    traffic = pair(objects)
+    frame = traffic.frame
+    if settings.labels is not None and len(frame):
+        source = settings.labels.path
+        source = source if "://" in source else str(ws.root / source)
+        table = labelled.read_labels(source, key=settings.labels.id_column, label=settings.labels.label or cfg.data.label)
+        frame = labelled.join(frame, table, key=settings.labels.id_column, on=settings.labels.key,
+                              label=settings.labels.label or cfg.data.label).frame
+    results: list[WindowResult] = []
+    for start, end, rows in split(frame, until=until, width=width, count=settings.windows):
+        result = analyse(reference, start, end, rows, settings)
+        count, metrics = live_metrics(ws, model, rows)
+        if metrics:
+            result = result.model_copy(update={"labelled": count, "metrics": metrics})
+        results.append(result)
+        say(f"window {result.start} .. {result.end}: {result.rows} rows, {result.status}")
+    counts = TrafficCounts(objects=len(objects), corrupt=len(traffic.corrupt), requests=traffic.requests,
+                           unanswered=traffic.unanswered, orphans=traffic.orphans, undecodable=traffic.undecodable)
+    return MonitorRecord(model=model, env=env, version=version, run_id=info.run_id, reference=how, logs=location,
+                         window=settings.window, until=until.isoformat(timespec="seconds"),
+                         status=worst_window(r.status for r in results), windows=results, traffic=counts,
+                         skipped=[SkippedObject(path=c.path[-1000:], reason=c.reason[:2000])
+                                  for c in traffic.corrupt[:50]],
+                         problems=traffic.problems[:5])
+
+
+def metric_failed(record: MonitorRecord) -> list[str]:
+    """The live metrics of the latest window with labels that are outside their gates."""
+    for w in reversed(record.windows):
+        if w.metrics:
+            return [m.name for m in w.metrics if m.status == "fail"]
+    return []
+
+
+def _exists(location: str) -> bool:
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(location)
+    return fs.exists(root)
+
+
+__all__ = ["analyse_traffic", "live_metrics", "logs_location", "metric_failed", "reference_of"]
