@@ -96,8 +96,25 @@ def run(args: argparse.Namespace) -> int:
     save_monitor_record(record, out)
     echo(summary(record))
     echo(f"record: {out}")
+    _outputs(ws, record, out, options)
     failed = record.retrain is not None and record.retrain.action == "failed"
     return ExitCode.BACKEND if failed else ExitCode.OK
+
+
+def _outputs(ws, record, out: Path, options) -> None:
+    """In GitHub Actions: step outputs for the jobs after this one (the retraining job runs only
+    when ``retrain`` is true, with the same ``until``), and the issue's Markdown as the summary."""
+    from mlops_ci import github_actions
+    from mlops_ci.render.monitor import issue_body
+    from mlops_ci.stages.retrain import why
+
+    needed = why(record, ws.model(record.model).monitoring) is not None
+    github_actions.set_outputs({"status": record.status, "version": record.version,
+                                "until": options.until.isoformat(timespec="seconds"),
+                                "retrain": str(needed).lower(), "record": str(out),
+                                "issue": record.issue.number if record.issue and record.issue.number else ""},
+                               env=ws.env)
+    github_actions.append_summary(issue_body(record), env=ws.env)
 
 
 def summary(record) -> str:

@@ -33,8 +33,9 @@ from mlops_ci.workspace import Workspace
 
 
 
-def load_eval_data(ws: Workspace, plan: ModelPlan):
-    """Features (pandas) and labels (numpy) of the eval set, plus its content id from the plan."""
+def load_eval_data(ws: Workspace, plan: ModelPlan, *, source=None):
+    """Features (pandas) and labels (numpy) of the eval set, plus its content id from the plan.
+    ``source``: where a tracked file's content is read from (default: the work tree, checked)."""
     import numpy as np
 
     cfg = ws.model(plan.model)
@@ -42,7 +43,7 @@ def load_eval_data(ws: Workspace, plan: ModelPlan):
     version = next(dv for dv in plan.data if dv.role == "eval")
     tracked = TrackedFile.from_hash(version.path, version.head_md5)
     # a file tracked by neither git nor DVC is used as the work tree has it
-    local = worktree_file(ws.top, tracked) if tracked is not None else ws.root / rel
+    local = (source or (lambda t: worktree_file(ws.top, t)))(tracked) if tracked is not None else ws.root / rel
     frame = read_frame(local, name=rel, fmt=cfg.data.format)
     label = cfg.data.label
     if label not in frame.columns:

@@ -61,11 +61,18 @@ def reference_of(ws: Workspace, model: str, version: str, *, tracking: Tracking)
             raise NotFound(f"{model} version {version} has no reference and no {role} data revision in its "
                            "lineage to compute one from", hint="register a new version (it stores its reference)")
         data.append(DataVersion(role=role, path=ws.repo_path(rel), head_md5=content))
+    revision = info.tags.get(registry.HEAD_SHA) or info.tags.get(registry.GIT_COMMIT)
+    if not revision:
+        raise NotFound(f"{model} version {version} has no reference and no commit in its lineage to read its "
+                       "data at", hint="register a new version (it stores its reference)")
     plan = ModelPlan(model=model, stages=[], data=data)
+    from mlops_ci.data.fetch import revision_file
     from mlops_ci.stages.evaluate import load_eval_data
 
-    frame, _, _ = load_eval_data(ws, plan)
-    doc = build_reference(ws, plan, tracking.predict(info.artifact_uri, frame))
+    # the data as the version was trained and evaluated on, never the work tree's
+    source = lambda t: revision_file(ws.top, revision, t, ws.cache_dir / "data")  # noqa: E731
+    frame, _, _ = load_eval_data(ws, plan, source=source)
+    doc = build_reference(ws, plan, tracking.predict(info.artifact_uri, frame), source=source)
     import json
 
     tracking.log_text(info.run_id, json.dumps(doc, separators=(",", ":")), REFERENCE_FILE)

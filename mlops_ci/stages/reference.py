@@ -20,8 +20,9 @@ REFERENCE_FILE = "mlops_ci/reference.json"
 SCHEMA = 1
 
 
-def build_reference(ws: Workspace, plan: ModelPlan, predictions) -> dict:
-    """The reference document: data and prediction profiles, their content ids and options."""
+def build_reference(ws: Workspace, plan: ModelPlan, predictions, *, source=None) -> dict:
+    """The reference document: data and prediction profiles, their content ids and options.
+    ``source``: where a tracked file's content is read from (default: the work tree, checked)."""
     from dataclasses import asdict
 
     import numpy as np
@@ -44,7 +45,8 @@ def build_reference(ws: Workspace, plan: ModelPlan, predictions) -> dict:
         rel = cfg.data.train if dv.role == "train" else cfg.data.eval
         tracked = TrackedFile.from_hash(dv.path, dv.head_md5) if dv.head_md5 else None
         if tracked is not None:
-            profile, _ = cached_profile(cache, lambda t=tracked: worktree_file(ws.top, t), md5=dv.head_md5, name=rel,
+            read = source or (lambda t: worktree_file(ws.top, t))
+            profile, _ = cached_profile(cache, lambda t=tracked: read(t), md5=dv.head_md5, name=rel,
                                         fmt=cfg.data.format, options=options, limits=limits)
         else:  # tracked by neither git nor DVC: as the work tree has it
             profile = profile_file(ws.root / rel, name=rel, fmt=cfg.data.format, options=options, limits=limits)

@@ -114,3 +114,35 @@ def test_a_corrupt_segment_is_skipped_with_a_finding_and_nothing_served_is_refus
     proc = cli(repo, "monitor", "--model", "tiny", "--env", "prod")
     assert proc.returncode != 0 and "serves no version of tiny in prod" in proc.stderr
     assert json.loads((repo / ".mlops-ci" / "monitor" / "tiny-staging.json").read_text())["kind"] == "monitor"
+
+
+def test_a_version_registered_without_a_reference_gets_one_computed_from_its_lineage(champion_repo,
+                                                                                      tmp_path_factory):
+    """Versions registered before references were kept: computed once from the data revisions in
+    the version's lineage tags, stored with its run, then read like any other."""
+    repo = champion_repo
+    with_monitoring(repo, logs="logs", min_rows=100)
+    write_week(repo, repo / "logs")
+    from mlops_ci.config import load_config
+    from mlops_ci.pipeline import default_backends
+    from mlops_ci.workspace import Workspace
+
+    tracking = default_backends(Workspace.from_config(load_config(repo / ".mlops-ci.yaml"))).tracking
+    run_id = tracking.get_version("tiny", "1").run_id
+    stored = tracking.load_text(run_id, "mlops_ci/reference.json")
+    # the session's shared champion keeps its artifacts outside this copy: put them back after
+    artifact = next(p for p in (tmp_path_factory.getbasetemp() / "flow-champion").rglob("reference.json")
+                    if run_id in p.parts)
+    artifact.unlink()
+    try:
+        (repo / "data" / "eval.csv").write_text("x1,x2,color,label\n")  # the work tree's data is not used
+        proc = monitor(repo, "--no-retrain")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        record = load_monitor_record(repo / ".mlops-ci" / "monitor" / "tiny-staging.json")
+        assert record.reference == "computed" and record.windows[-1].status == "fail"
+        assert json.loads(tracking.load_text(run_id, "mlops_ci/reference.json"))["data"] == \
+            json.loads(stored)["data"]
+        proc = monitor(repo, "--no-retrain")
+        assert load_monitor_record(repo / ".mlops-ci" / "monitor" / "tiny-staging.json").reference == "stored"
+    finally:
+        artifact.write_text(stored)
