@@ -49,7 +49,7 @@ start, end = os.environ["MLOPS_CI_WINDOW_START"], os.environ["MLOPS_CI_WINDOW_EN
 with open("data/train.csv", "a") as fh:
     fh.write(f"9.9,0.0,red,1\\n")  # one row per refresh: the branch gets a new commit each time
 with open("data/refreshed.txt", "w") as fh:
-    fh.write(f"{start} {end}\\n")
+    fh.write(f"{start} {end} token={'GITHUB_TOKEN' in os.environ}\\n")
 '''
 
 

@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from mlops_ci.pipeline import default_backends
     from mlops_ci.pipeline.monitor import MonitorOptions, monitor
     from mlops_ci.records.monitor import save_monitor_record
+    from mlops_ci.render.monitor import console_summary
 
     ws = _common.workspace(args)
     models = [args.model] if args.model else list(ws.config.models)
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or ws.root / ".mlops-ci" / "monitor" / f"{model}-{env}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     save_monitor_record(record, out)
-    echo(summary(record))
+    echo(console_summary(record))
     echo(f"record: {out}")
     _outputs(ws, record, out, options)
     failed = record.retrain is not None and record.retrain.action == "failed"
@@ -115,25 +116,3 @@ def _outputs(ws, record, out: Path, options) -> None:
                                 "issue": record.issue.number if record.issue and record.issue.number else ""},
                                env=ws.env)
     github_actions.append_summary(issue_body(record), env=ws.env)
-
-
-def summary(record) -> str:
-    """The console's lines (names from traffic are untrusted: control characters out)."""
-    from mlops_ci.render.markdown import plain
-
-    lines = [(f"{record.model} v{record.version} in {record.env}: {record.status} over {len(record.windows)} "
-             f"window(s) of {record.window} ({record.traffic.requests:,} logged requests, "
-             f"{record.traffic.corrupt} object(s) skipped)")]
-    for w in record.windows:
-        top = w.top_scores(1)
-        drift = f", top drift {plain(top[0][0])[:60]} {top[0][1]:.3f}" if top else ""
-        labels = "".join(f", {plain(m.name)} {m.value:.3f}" for m in w.metrics if m.value is not None)
-        lines.append(f"  {w.start[:16]}  {w.rows:>7,} rows  {w.status}{drift}{labels}")
-    if record.issue is not None:
-        where = record.issue.url or record.issue.path or ""
-        lines.append(f"monitoring issue: {record.issue.action} {where}".rstrip())
-    if record.retrain is not None:
-        lines.append(f"retraining: {record.retrain.action}: {record.retrain.reason}"
-                     + (f" (branch {record.retrain.branch})" if record.retrain.branch else "")
-                     + (f" {record.retrain.url}" if record.retrain.url else ""))
-    return "\n".join(lines)

@@ -61,7 +61,8 @@ class RetrainConfig(Strict):
     command: list[str] | None = Field(default=None, min_length=1, description="the repository's command that "
                                       "refreshes the data, as a list of arguments (no shell), run at the "
                                       "repository's root with MLOPS_CI_WINDOW_START and MLOPS_CI_WINDOW_END "
-                                      "(ISO 8601, UTC) in its environment: e.g. [dvc, repro, fetch-data]")
+                                      "(ISO 8601, UTC) in its environment and mlops-ci's interpreter first on "
+                                      "PATH: e.g. [dvc, repro, fetch-data] or [python, refresh.py]")
     command_timeout_s: float = Field(default=3600, gt=0, le=24 * 3600)
     snooze: Duration = Field(default="7d", description="after a retraining pull request is closed unmerged, "
                              "no new one for this long")

@@ -48,7 +48,8 @@ def _github(env: Mapping[str, str]):
 def _issue(ws: Workspace, record: MonitorRecord, github, options: MonitorOptions) -> IssueAction:
     # the latest window decides: at fail (or a retraining asked for) it opens or reopens the issue;
     # pass or warn closes it; too little traffic does neither
-    latest = record.windows[-1].status if record.windows else INSUFFICIENT
+    last = record.latest()
+    latest = last.status if last is not None else INSUFFICIENT
     finding = latest == "fail" or (record.retrain is not None and record.retrain.action in ("opened", "updated"))
     link = None
     if record.retrain is not None and record.retrain.url:

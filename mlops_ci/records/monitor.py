@@ -124,10 +124,19 @@ class MonitorRecord(Record):
     issue: IssueAction | None = None
     retrain: RetrainAction | None = None
 
+    def latest(self) -> WindowResult | None:
+        """The last window with enough traffic to grade (a quiet or partial last window neither
+        breaks nor continues what the ones before it say)."""
+        return next((w for w in reversed(self.windows) if w.status != INSUFFICIENT), None)
+
     def streak(self) -> int:
-        """Consecutive windows at the end whose drift is at fail."""
+        """Consecutive graded windows at the end whose drift is at fail (trailing windows with
+        too little traffic skipped)."""
         count = 0
-        for w in reversed(self.windows):
+        graded = list(self.windows)
+        while graded and graded[-1].status == INSUFFICIENT:
+            graded.pop()
+        for w in reversed(graded):
             if not w.drift_at_fail():
                 break
             count += 1

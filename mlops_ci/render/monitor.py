@@ -11,7 +11,7 @@ from __future__ import annotations
 from mlops_ci.records.monitor import INSUFFICIENT, MonitorRecord, WindowResult
 from mlops_ci.render.charts import PALETTE, _plain, mermaid_text
 from mlops_ci.render.document import Report, details, fit
-from mlops_ci.render.markdown import ICON, cell, code, esc, num
+from mlops_ci.render.markdown import ICON, cell, code, esc, num, plain
 
 MARKER_PREFIX = "<!-- mlops-ci:monitor"
 LABEL = "mlops-ci:monitor"
@@ -81,7 +81,7 @@ def _findings(w: WindowResult) -> list[str]:
 
 def issue_body(record: MonitorRecord, *, retrain_link: str | None = None) -> str:
     """The whole issue body; ``retrain_link``: Markdown the publishing job built (never the record's)."""
-    latest = record.windows[-1] if record.windows else None
+    latest = record.latest()
     icon = STATUS_ICON[record.status]
     lines: list = [marker(record.model, record.env),
              f"## {icon} {esc(record.model)} in {esc(record.env)}: {record.status}", "",
@@ -113,9 +113,30 @@ def issue_body(record: MonitorRecord, *, retrain_link: str | None = None) -> str
 
 
 def recovered_comment(record: MonitorRecord) -> str:
-    latest = record.windows[-1].status if record.windows else INSUFFICIENT
+    last = record.latest()
+    latest = last.status if last is not None else INSUFFICIENT
     return (f"Recovered: the latest window of {esc(record.model)} v{record.version} in {esc(record.env)} "
             f"is {latest}. Closing; a new finding reopens this issue.")
 
 
-__all__ = ["LABEL", "MARKER_PREFIX", "issue_body", "marker", "recovered_comment", "title"]
+def console_summary(record: MonitorRecord) -> str:
+    """The console's lines (names from traffic are untrusted: control characters out)."""
+    lines = [(f"{record.model} v{record.version} in {record.env}: {record.status} over {len(record.windows)} "
+             f"window(s) of {record.window} ({record.traffic.requests:,} logged requests, "
+             f"{record.traffic.corrupt} object(s) skipped)")]
+    for w in record.windows:
+        top = w.top_scores(1)
+        drift = f", top drift {plain(top[0][0])[:60]} {top[0][1]:.3f}" if top else ""
+        labels = "".join(f", {plain(m.name)} {m.value:.3f}" for m in w.metrics if m.value is not None)
+        lines.append(f"  {w.start[:16]}  {w.rows:>7,} rows  {w.status}{drift}{labels}")
+    if record.issue is not None:
+        where = record.issue.url or record.issue.path or ""
+        lines.append(f"monitoring issue: {record.issue.action} {where}".rstrip())
+    if record.retrain is not None:
+        lines.append(f"retraining: {record.retrain.action}: {record.retrain.reason}"
+                     + (f" (branch {record.retrain.branch})" if record.retrain.branch else "")
+                     + (f" {record.retrain.url}" if record.retrain.url else ""))
+    return "\n".join(lines)
+
+
+__all__ = ["LABEL", "MARKER_PREFIX", "console_summary", "issue_body", "marker", "recovered_comment", "title"]

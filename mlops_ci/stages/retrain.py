@@ -33,6 +33,7 @@ from mlops_ci.workspace import Workspace
 
 BRANCH_PREFIX = "mlops-ci/retrain"
 BOT = ("mlops-ci", "mlops-ci@users.noreply.github.com")
+TOKENS = ("GITHUB_TOKEN", "GH_TOKEN", "MLOPS_CI_GITOPS_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,10 @@ def why(record: MonitorRecord, settings: MonitoringConfig) -> str | None:
 
 def episode(record: MonitorRecord) -> tuple[str, str]:
     """The dates the refresh is for: from the first window of the failing streak to the last."""
+    latest = record.latest() or record.windows[-1]
+    end = record.windows.index(latest) + 1
     streak = max(record.streak(), 1)
-    return record.windows[-streak].start, record.windows[-1].end
+    return record.windows[end - streak].start, latest.end
 
 
 def _run(args: list[str], cwd: Path, *, env: dict | None = None, timeout: float | None = None,
@@ -110,8 +113,12 @@ def refresh(ws: Workspace, record: MonitorRecord, settings: MonitoringConfig, *,
             cache = _run([sys.executable, "-m", "dvc", "cache", "dir"], ws.top, what="dvc cache dir").stdout.strip()
             _run([sys.executable, "-m", "dvc", "cache", "dir", "--local", cache], tree, what="dvc cache dir")
         begin, end = episode(record)
-        env = {**os.environ, "MLOPS_CI_WINDOW_START": begin, "MLOPS_CI_WINDOW_END": end,
-               "MLOPS_CI_MODEL": record.model, "MLOPS_CI_ENV": record.env}
+        # mlops-ci's own environment comes first on PATH: `python` is the interpreter it runs in
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        # the job's GitHub tokens are for opening the pull request, not for the refresh
+        env = {k: v for k, v in os.environ.items() if k not in TOKENS}
+        env.update({"PATH": path, "MLOPS_CI_WINDOW_START": begin, "MLOPS_CI_WINDOW_END": end,
+                    "MLOPS_CI_MODEL": record.model, "MLOPS_CI_ENV": record.env})
         _run(list(settings.retrain.command or []), tree / sub, env=env, timeout=settings.retrain.command_timeout_s,
              what=f"the data refresh command `{' '.join(settings.retrain.command or [])}`")
         gitutil.git(["add", "-A"], tree)

@@ -46,7 +46,7 @@ def test_drift_persists_opens_one_retraining_branch_and_writes_the_issue(champio
     changed = git(repo, "diff", "--name-only", f"main...{record.retrain.branch}").split()
     assert sorted(changed) == ["data/refreshed.txt", "data/train.csv"]
     dates = git(repo, "show", f"{record.retrain.branch}:data/refreshed.txt").split()
-    assert dates == ["2026-12-02T00:00:00+00:00", "2026-12-04T00:00:00+00:00"]
+    assert dates == ["2026-12-02T00:00:00+00:00", "2026-12-04T00:00:00+00:00", "token=False"]
     issue = (repo / ".mlops-ci" / "monitor" / "tiny-staging.md").read_text()
     assert issue.startswith("<!-- mlops-ci:monitor model=tiny env=staging -->")
     assert "❌" in issue and "x1" in issue and "xychart-beta" in issue and "mlops-ci/retrain/tiny" in issue

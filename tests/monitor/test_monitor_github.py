@@ -66,6 +66,9 @@ def test_the_issue_and_the_retraining_pull_request_follow_the_traffic(setup):
     assert pr.head.ref == "mlops-ci/retrain/tiny/2026-12-04" and pr.base.ref == "main" and pr.state == "open"
     assert f"#{first.issue.number}" in pr.body and "drift at fail" in pr.body
     assert sorted(f.filename for f in pr.get_files()) == ["data/refreshed.txt", "data/train.csv"]
+    refreshed = subprocess.run(["git", "--git-dir", str(repo.parent / "origin.git"), "show",
+                                f"{pr.head.ref}:data/refreshed.txt"], text=True, capture_output=True, check=True)
+    assert refreshed.stdout.split()[-1] == "token=False"  # the job's token is not the refresh's
 
     second = run(repo, env)  # the same episode: the same issue and pull request, updated
     assert second.issue.action == "updated" and second.issue.number == first.issue.number

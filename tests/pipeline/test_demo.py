@@ -23,7 +23,7 @@ def test_demo_runs_the_whole_loop(tmp_path, monkeypatch):
     result = run_demo(tmp_path / "demo", out=out, progress=ConsoleProgress(err))
     text, progress = out.getvalue(), err.getvalue()
     assert (result.champion_version, result.candidate_version) == ("1", "2")
-    for step in ("1/5 scaffold", "2/5 main", "3/5 pull request", "4/5 PR check", "5/5 merge"):
+    for step in ("1/6 scaffold", "2/6 main", "3/6 pull request", "4/6 PR check", "5/6 merge", "6/6 watch"):
         assert f"✔ {step}" in progress
     assert "epoch 10/10" in progress  # the PR's candidate trained under torchrun with 2 processes
 
@@ -64,6 +64,18 @@ def test_demo_runs_the_whole_loop(tmp_path, monkeypatch):
     assert git(gitops, "log", "--format=%s", "main").splitlines() == ["promote churn v2 to staging",
                                                                       "promote churn v1 to staging"]
     assert "Demo finished in" in text
+
+    # after the merge: a week of staging's traffic in KServe's log layout, monitored against v2
+    watched = result.monitor
+    assert watched.version == "2" and watched.reference == "stored" and len(watched.windows) == 7
+    assert all(w.rows == 300 for w in watched.windows) and watched.traffic.corrupt == 0
+    assert watched.windows[0].status != "fail" and watched.windows[-1].status == "fail"
+    assert "monthly_charges" in {f.column for f in watched.windows[-1].findings if f.status == "fail"}
+    assert "simulated requests, KServe's real log format" in text and "<!-- mlops-ci:monitor model=churn" in text
+    assert watched.retrain.action == "opened" and watched.retrain.branch.startswith("mlops-ci/retrain/churn/")
+    changed = git(result.repo, "diff", "--name-only", f"main...{watched.retrain.branch}").split()
+    assert sorted(changed) == ["data/eval.csv.dvc", "data/train.csv.dvc"]  # the refreshed data, pushed by DVC
+    assert not git(result.repo, "status", "--porcelain", "--untracked-files=no").strip()
 
 
 def test_demo_refuses_to_delete_a_foreign_folder(tmp_path):
