@@ -47,6 +47,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     receive.add_argument("--port", type=int, default=8080, help="receive: the port (default 8080; 0: a free one)")
     receive.add_argument("--marshaller", choices=["json", "parquet"], default="json",
                          help="receive: the format of the segments written (default json)")
+    receive.add_argument("--namespace", default="", help="receive: the namespace of events without ce-namespace")
+    receive.add_argument("--store-path", default="", help="receive: KServe's storage.path (a sub-folder)")
+    receive.add_argument("--max-event-bytes", type=int, default=1 << 20,
+                         help="receive: larger events get 413 (default 1 MiB)")
+    receive.add_argument("--batch-events", type=int, default=256, help="receive: events per segment at most")
+    receive.add_argument("--batch-bytes", type=int, default=4 << 20, help="receive: bytes buffered at most")
+    receive.add_argument("--flush-interval", type=float, default=0.2,
+                         help="receive: seconds an event waits for its segment at most (default 0.2)")
 
 
 def _receive(args: argparse.Namespace) -> int:
@@ -56,7 +64,10 @@ def _receive(args: argparse.Namespace) -> int:
     if args.root is None:
         raise UsageError("monitor receive needs --root DIR (where the logs are written)")
     return receiver.main(["--root", str(args.root), "--host", args.host, "--port", str(args.port),
-                          "--marshaller", args.marshaller])
+                          "--marshaller", args.marshaller, "--namespace", args.namespace, "--store-path",
+                          args.store_path, "--max-event-bytes", str(args.max_event_bytes), "--batch-events",
+                          str(args.batch_events), "--batch-bytes", str(args.batch_bytes), "--flush-interval",
+                          str(args.flush_interval)])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -322,8 +322,9 @@ def test_the_buffer_stays_bounded_while_senders_outpace_the_disk(receive, tmp_pa
 
 def start_process(root: Path, log: Path, *args: str) -> tuple[subprocess.Popen, str]:
     with log.open("w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "mlops_ci.monitor.receiver", "--root", str(root), "--port",
-                                 "0", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+        # through the CLI, as the manifest runs it
+        proc = subprocess.Popen([sys.executable, "-m", "mlops_ci", "monitor", "receive", "--root", str(root),
+                                 "--port", "0", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
     line = proc.stdout.readline()
     match = re.fullmatch(r"listening on (http://127\.0\.0\.1:\d+)\n", line)
