@@ -27,6 +27,20 @@ def _until(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _boundary(settings, window: str | None) -> datetime:
+    """The last window boundary before now (midnight UTC for 1d): two scheduled runs of a day
+    grade the same windows."""
+    from mlops_ci.config.monitoring import parse_duration
+
+    try:
+        width = parse_duration(window or settings.window)
+    except ValueError:
+        width = parse_duration(settings.window)
+    now = datetime.now(UTC)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + ((now - epoch) // width) * width
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", nargs="?", choices=["receive"], help="receive: run the CloudEvents receiver")
     _common.add_config(p)
@@ -35,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: the champion's, promotion.on_merge)")
     p.add_argument("--window", metavar="W", help="width of a window: 30m, 12h, 1d, 2w (default: monitoring.window)")
     p.add_argument("--windows", type=int, metavar="N", help="how many windows (default: monitoring.windows)")
-    p.add_argument("--until", type=_until, metavar="T", help="the end of the last window, ISO 8601 (default: now)")
+    p.add_argument("--until", type=_until, metavar="T", help="the end of the last window, ISO 8601, UTC unless it says otherwise (default: the last window "
+                   "boundary, e.g. midnight UTC for 1d windows)")
     p.add_argument("--logs", metavar="URL", help="where the payload logs are (default: monitoring.logs)")
     p.add_argument("--out", type=Path, metavar="PATH", help="the monitor record (default: "
                    ".mlops-ci/monitor/<model>-<env>.json)")
@@ -90,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     if env is None:
         raise UsageError("name the environment: --env ENV", hint="promotion.on_merge is not set")
     ws.environment(env)
-    options = MonitorOptions(until=args.until or datetime.now(UTC), window=args.window, windows=args.windows,
+    options = MonitorOptions(until=args.until or _boundary(ws.model(model).monitoring, args.window),
+                             window=args.window, windows=args.windows,
                              logs=args.logs, issue=not args.no_issue, retrain=not args.no_retrain)
     if args.windows is not None and not 1 <= args.windows <= 366:
         raise UsageError(f"--windows {args.windows}: write 1 to 366")

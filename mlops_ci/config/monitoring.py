@@ -25,7 +25,8 @@ def parse_duration(value: str) -> timedelta:
     """``30m``, ``12h``, ``1d``, ``2w`` as a timedelta (ValueError otherwise)."""
     match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(f"{value!r} is not a duration: write a whole number and a unit, e.g. 30m, 12h, 1d or 2w")
+        raise ValueError(f"{value!r} is not a duration: write a whole number above 0 and a unit (m, h, d or w), "
+                         "e.g. 30m, 12h, 1d or 2w")
     return timedelta(**{_UNITS[match["unit"]]: int(match["n"])})
 
 
@@ -84,7 +85,8 @@ class MonitoringConfig(Strict):
     out_of_range: Threshold = Field(default=Threshold(warn=0.01, fail=0.05), description="share of a numeric "
                                     "feature's values outside the training data's [min, max]" + _PARTIAL)
     columns: dict[str, ColumnChecks] = Field(default={}, description="per-column overrides")
-    ignore_columns: list[str] = []
+    ignore_columns: list[str] = Field(default=[], description="columns left out of the comparison, added to "
+                                      "checks.ignore_columns (identifiers, dates: new values every day)")
     labels: LabelsConfig | None = None
     retrain: RetrainConfig = RetrainConfig()
 
@@ -109,7 +111,7 @@ class MonitoringConfig(Strict):
 
         return ChecksConfig(drift=self.drift, nulls=self.nulls, columns=self.columns,
                             ignore_columns=[*self.ignore_columns, label],
-                            rows=RowChecks(max_change=Threshold()))
+                            rows=RowChecks(max_change=Threshold(warn=None, fail=None)))
 
 
 __all__ = ["Duration", "LabelsConfig", "MonitoringConfig", "RetrainConfig", "parse_duration"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from mlops_ci.config.checks import setting, threshold_fields
+from mlops_ci.config.checks import ChecksConfig, setting, threshold_fields
 from mlops_ci.config.schema import ARGO_TEMPLATES as TEMPLATES
 from mlops_ci.config.schema import Config, ModelConfig, Threshold, TrainConfig
 from mlops_ci.metrics import METRICS
@@ -66,7 +66,8 @@ def problems(config: Config) -> list[Problem]:
                         f"min_replicas {serving.min_replicas} is above max_replicas {serving.max_replicas}")
             )
         checks = model.checks
-        found += _threshold_problems(base + ("checks",), model)
+        found += _threshold_problems(base + ("checks",), model.checks, model.data.label)
+        found += _threshold_problems(base + ("monitoring",), model.monitoring, model.data.label)
         found += _argo_problems(base + ("train",), model.train)
         if model.data.label in checks.ignore_columns:
             found.append(Problem(base + ("checks", "ignore_columns"),
@@ -84,13 +85,14 @@ def _gate_hint(metric: str, valid: list[str], known: list[str]) -> str:
     return f"{guess}gate one of {known}, listed in evaluation.metrics"
 
 
-def _threshold_problems(loc: tuple[str | int, ...], model: ModelConfig) -> list[Problem]:
-    """warn above fail, in every threshold as it applies: model-level ones after their defaults
-    filled in, column overrides after the model-level threshold filled in."""
-    checks = model.checks
+def _threshold_problems(loc: tuple[str | int, ...], section, label: str) -> list[Problem]:
+    """warn above fail, in every threshold of ``section`` (``checks`` or ``monitoring``) as it
+    applies: model-level ones after their defaults filled in, column overrides after the
+    model-level threshold filled in."""
+    checks = section if isinstance(section, ChecksConfig) else section.as_checks(label)
     found = []
-    for path, default in threshold_fields():
-        th: Threshold = setting(checks, path)
+    for path, default in threshold_fields(type(section)):
+        th: Threshold = setting(section, path)
         if _inverted(th):
             # point at the level the file changed; the other one is the default
             level, kept = ("fail", "warn") if th.warn == default.warn else ("warn", "fail")
@@ -99,7 +101,7 @@ def _threshold_problems(loc: tuple[str | int, ...], model: ModelConfig) -> list[
             found.append(Problem(loc + (*path, level), f"warn {th.warn} is above fail {th.fail}{note}",
                                  "lower warn, raise fail, or write fail: null to only warn"))
     for column, over in checks.columns.items():
-        merged = checks.column_thresholds(column, is_label=column == model.data.label)
+        merged = checks.column_thresholds(column, is_label=column == label)
         for key, th in merged.items():
             given = getattr(over, key)
             if given is None or not _inverted(th):

@@ -23,6 +23,7 @@ class Joined:
     frame: pd.DataFrame  # the traffic with LABEL (NaN where no label arrived)
     labels: int  # rows read from the table
     unmatched: int  # labels whose key is not in the traffic
+    mismatched: int = 0  # requests whose label count differs from their row count: not labelled
 
 
 def read_labels(location: str, *, key: str, label: str) -> pd.DataFrame:
@@ -53,8 +54,16 @@ def join(traffic: pd.DataFrame, labels: pd.DataFrame, *, key: str, on: str, labe
     table = labels.rename(columns={key: "_key", label: LABEL}).copy()
     table["_key"] = table["_key"].astype(str)
     frame = traffic.copy()
+    mismatched = 0
     if on == "request":
         frame["_key"] = frame[ID].astype(str)
+        # a request of several rows takes its labels in order, only when there are exactly as many
+        # labels as rows: any other count could pair a label with the wrong row
+        rows, given = frame.groupby("_key").size(), table.groupby("_key").size()
+        both = rows.index.intersection(given.index)
+        uneven = both[rows[both].to_numpy() != given[both].to_numpy()]
+        mismatched = len(uneven)
+        table = table[~table["_key"].isin(set(uneven))]
         frame[_ORDER] = frame.groupby("_key").cumcount()
         table[_ORDER] = table.groupby("_key").cumcount()
         keys = ["_key", _ORDER]
@@ -65,7 +74,7 @@ def join(traffic: pd.DataFrame, labels: pd.DataFrame, *, key: str, on: str, labe
     merged = frame.merge(table, on=keys, how="left")
     matched = set(map(tuple, merged.loc[merged[LABEL].notna(), keys].itertuples(index=False)))
     unmatched = sum(1 for k in table[keys].itertuples(index=False) if tuple(k) not in matched)
-    return Joined(merged.drop(columns=keys), len(labels), unmatched)
+    return Joined(merged.drop(columns=keys), len(labels), unmatched, mismatched)
 
 
 __all__ = ["LABEL", "Joined", "join", "read_labels"]

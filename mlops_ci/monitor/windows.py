@@ -17,6 +17,7 @@ import pandas as pd
 
 from mlops_ci.checks.profile import TableProfile
 from mlops_ci.config.monitoring import MonitoringConfig
+from mlops_ci.monitor.labels import LABEL
 from mlops_ci.monitor.traffic import ID, PREDICTION, TIME
 from mlops_ci.records import Finding
 from mlops_ci.records.monitor import INSUFFICIENT, WindowResult, worst_window
@@ -76,7 +77,7 @@ def analyse(reference: dict, start: datetime, end: datetime, rows: pd.DataFrame,
     policy = settings.as_checks(reference.get("label") or "")
     train = TableProfile.from_json(reference["profiles"]["train"])
     predicted = TableProfile.from_json(reference["profiles"]["predictions"])
-    features = rows.drop(columns=[ID, TIME, PREDICTION, *(c for c in policy.ignore_columns if c in rows)])
+    features = rows.drop(columns=[ID, TIME, PREDICTION, *(c for c in (*policy.ignore_columns, LABEL) if c in rows)])
     head = profile_table(pa.Table.from_pandas(features, preserve_index=False), options=options, reference=train)
     columns, findings = compare_profiles("traffic", train, head, policy, label="")
     findings += out_of_range(train, features, settings)

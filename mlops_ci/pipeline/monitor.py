@@ -93,9 +93,10 @@ def _retrain(ws: Workspace, record: MonitorRecord, github, options: MonitorOptio
             gitutil.git(["fetch", "--quiet", "origin", f"+refs/heads/{branch}:refs/heads/{branch}"], ws.top)
         with progress.step(f"refreshing the data on {branch}: {' '.join(settings.retrain.command or [])}"):
             commit = retrain.refresh(ws, record, settings, branch=branch, start=start, reason=reason, new=new)
+        if commit is None and not new:
+            return RetrainAction(action="unchanged", reason=f"{reason}; the data refresh changed nothing since the "
+                                 f"last commit on {branch}: its retraining stands", branch=branch)
         if commit is None:
-            if new:
-                gitutil.git(["branch", "-D", branch], ws.top, check=False)
             return RetrainAction(action="not opened", reason=f"{reason}; but the data refresh command changed "
                                  "nothing, so there is nothing to retrain on", branch=None)
         action = "opened" if new else "updated"

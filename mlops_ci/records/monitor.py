@@ -96,7 +96,7 @@ class IssueAction(Record):
 
 
 class RetrainAction(Record):
-    action: Literal["opened", "updated", "snoozed", "not needed", "not opened", "disabled", "failed"]
+    action: Literal["opened", "updated", "unchanged", "snoozed", "not needed", "not opened", "disabled", "failed"]
     reason: Message
     branch: Ident | None = None
     number: int | None = Field(default=None, ge=1)

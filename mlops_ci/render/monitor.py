@@ -104,7 +104,7 @@ def issue_body(record: MonitorRecord, *, retrain_link: str | None = None) -> str
         if found:
             lines += ["", f"### Latest window ({_day(latest.start)})", "", *found]
     if record.skipped:
-        lines += ["", details(f"{len(record.skipped)} log objects skipped",
+        lines += ["", details(f"{len(record.skipped)} log object(s) skipped",
                               [f"- {code(s.path)}: {esc(s.reason)}" for s in record.skipped])]
     if record.problems:
         lines += ["", details("Decoding problems", [f"- {esc(p)}" for p in record.problems])]

@@ -18,6 +18,7 @@ from mlops_ci.backends.tracking import Tracking
 from mlops_ci.errors import NotFound, UsageError
 from mlops_ci.records import DataVersion, ModelPlan
 from mlops_ci.records.monitor import (
+    INSUFFICIENT,
     LiveMetric,
     MonitorRecord,
     SkippedObject,
@@ -70,7 +71,7 @@ def reference_of(ws: Workspace, model: str, version: str, *, tracking: Tracking)
     from mlops_ci.stages.evaluate import load_eval_data
 
     # the data as the version was trained and evaluated on, never the work tree's
-    source = lambda t: revision_file(ws.top, revision, t, ws.cache_dir / "data")  # noqa: E731
+    source = lambda t: revision_file(ws.top, revision, t, ws.cache_dir / "data")
     frame, _, _ = load_eval_data(ws, plan, source=source)
     doc = build_reference(ws, plan, tracking.predict(info.artifact_uri, frame), source=source)
     import json
@@ -115,11 +116,13 @@ def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tra
     """The monitor record of ``model`` in ``env`` for the windows ending at ``until``."""
     from mlops_ci.monitor import labels as labelled
     from mlops_ci.monitor.logs import read_objects
-    from mlops_ci.monitor.traffic import pair
+    from mlops_ci.monitor.traffic import ID, TIME, pair
     from mlops_ci.monitor.windows import analyse, split
 
     cfg = ws.model(model)
     updates = {k: v for k, v in (("window", window), ("windows", windows)) if v is not None}
+    # what the checks leave out (identifiers, dates) is left out of monitoring too
+    updates["ignore_columns"] = list(dict.fromkeys([*cfg.checks.ignore_columns, *cfg.monitoring.ignore_columns]))
     settings = cfg.monitoring.model_validate({**cfg.monitoring.model_dump(by_alias=True), **updates})
     location = logs_location(ws, model, env, logs)
     with gitops.checkout() as co:
@@ -134,31 +137,43 @@ def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tra
     width = settings.width()
     since = until - settings.windows * width
     say(f"reading payload logs under {location}")
+    problems: list[str] = []
     objects = list(read_objects(location, since=since)) if _exists(location) else []
+    if not objects:
+        problems.append(f"no log objects under {location} (KServe's layout: <logs>/<namespace>/<model>/...): "
+                        "check monitoring.logs and that the logger writes there")
     traffic = pair(objects)
     frame = traffic.frame
     if settings.labels is not None and len(frame):
         source = settings.labels.path
         source = source if "://" in source else str(ws.root / source)
-        table = labelled.read_labels(source, key=settings.labels.id_column, label=settings.labels.label or cfg.data.label)
-        frame = labelled.join(frame, table, key=settings.labels.id_column, on=settings.labels.key,
-                              label=settings.labels.label or cfg.data.label).frame
+        label = settings.labels.label or cfg.data.label
+        table = labelled.read_labels(source, key=settings.labels.id_column, label=label)
+        joined = labelled.join(frame, table, key=settings.labels.id_column, on=settings.labels.key, label=label)
+        frame = joined.frame
+        if joined.mismatched:
+            problems.append(f"{joined.mismatched} request(s) have a different number of labels than rows: left "
+                            "unlabelled (a label is never paired with a row by guess)")
     results: list[WindowResult] = []
     for start, end, rows in split(frame, until=until, width=width, count=settings.windows):
         result = analyse(reference, start, end, rows, settings)
         count, metrics = live_metrics(ws, model, rows)
         if metrics:
-            result = result.model_copy(update={"labelled": count, "metrics": metrics})
+            failed = any(m.status == "fail" for m in metrics) and result.status != INSUFFICIENT
+            result = result.model_copy(update={"labelled": count, "metrics": metrics,
+                                               **({"status": "fail"} if failed else {})})
         results.append(result)
         say(f"window {result.start} .. {result.end}: {result.rows} rows, {result.status}")
-    counts = TrafficCounts(objects=len(objects), corrupt=len(traffic.corrupt), requests=traffic.requests,
+    in_range = frame[(frame[TIME] >= since) & (frame[TIME] < until)] if len(frame) else frame
+    counts = TrafficCounts(objects=len(objects), corrupt=len(traffic.corrupt),
+                           requests=int(in_range[ID].nunique()) if len(in_range) else 0,
                            unanswered=traffic.unanswered, orphans=traffic.orphans, undecodable=traffic.undecodable)
     return MonitorRecord(model=model, env=env, version=version, run_id=info.run_id, reference=how, logs=location,
                          window=settings.window, until=until.isoformat(timespec="seconds"),
                          status=worst_window(r.status for r in results), windows=results, traffic=counts,
                          skipped=[SkippedObject(path=c.path[-1000:], reason=c.reason[:2000])
                                   for c in traffic.corrupt[:50]],
-                         problems=traffic.problems[:5])
+                         problems=[*problems, *traffic.problems][:5])
 
 
 def metric_failed(record: MonitorRecord) -> list[str]:

@@ -57,7 +57,9 @@ def why(record: MonitorRecord, settings: MonitoringConfig) -> str | None:
     after = settings.retrain.after
     streak = record.streak()
     if streak >= after:
-        return f"drift at fail in the last {streak} window(s) (retrain.after: {after})"
+        latest = record.latest()
+        return (f"drift at fail in {streak} consecutive window(s) up to {latest.end[:16] if latest else '?'} "
+                f"(retrain.after: {after})")
     if settings.retrain.on_metric:
         failed = metric_failed(record)
         if failed:
@@ -105,10 +107,18 @@ def refresh(ws: Workspace, record: MonitorRecord, settings: MonitoringConfig, *,
     commit what it changed; returns the new commit, or None when the command changed nothing."""
     tmp = Path(tempfile.mkdtemp(prefix="mlops-ci-retrain-"))
     tree = tmp / "tree"
-    args = ["worktree", "add", "--quiet", *(["-b", branch] if new else []), str(tree), start if new else branch]
+    # -B: a branch of that name left by an episode that is over (merged) starts again from the base
+    args = ["worktree", "add", "--quiet", *(["-B", branch] if new else []), str(tree), start if new else branch]
     gitutil.git(args, ws.top)
+    done = False
     try:
         sub = ws.root.relative_to(ws.top)
+        if not new:  # the open branch takes what the default branch gained since (the refresh command too)
+            merged = gitutil.git(["merge", "--quiet", "--no-edit", start], tree, check=False, env=_identity(ws))
+            if merged.returncode != 0:
+                gitutil.git(["merge", "--abort"], tree, check=False)
+                raise GitError(f"the retraining branch {branch} conflicts with {start}: resolve it there (or close "
+                               "its pull request and delete the branch) and the next run continues")
         if (ws.top / ".dvc").is_dir():
             cache = _run([sys.executable, "-m", "dvc", "cache", "dir"], ws.top, what="dvc cache dir").stdout.strip()
             _run([sys.executable, "-m", "dvc", "cache", "dir", "--local", cache], tree, what="dvc cache dir")
@@ -124,6 +134,8 @@ def refresh(ws: Workspace, record: MonitorRecord, settings: MonitoringConfig, *,
         gitutil.git(["add", "-A"], tree)
         changed = gitutil.out(["diff", "--cached", "--name-only"], tree).splitlines()
         if not changed:
+            if not new:
+                done = True  # the branch stays as it was
             return None
         if any(p.endswith((".dvc", "dvc.lock")) for p in changed):
             _run([sys.executable, "-m", "dvc", "push", "--quiet"], tree / sub, what="dvc push")
@@ -131,10 +143,13 @@ def refresh(ws: Workspace, record: MonitorRecord, settings: MonitoringConfig, *,
                    f"`{' '.join(settings.retrain.command or [])}`.\n\nMlops-Ci-Retrain: {record.model}\n"
                    f"Mlops-Ci-Served-Version: {record.version}\n")
         gitutil.git(["commit", "--quiet", "--no-verify", "-m", message], tree, env=_identity(ws))
+        done = True
         return gitutil.out(["rev-parse", "HEAD"], tree)
     finally:
         gitutil.git(["worktree", "remove", "--force", str(tree)], ws.top, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
+        if new and not done:  # a failed or empty first refresh leaves no branch behind
+            gitutil.git(["branch", "-D", branch], ws.top, check=False)
 
 
 def local_pulls(ws: Workspace, model: str) -> list[RetrainPull]:

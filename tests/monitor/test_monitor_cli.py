@@ -32,6 +32,7 @@ def test_drift_persists_opens_one_retraining_branch_and_writes_the_issue(champio
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = load_monitor_record(repo / ".mlops-ci" / "monitor" / "tiny-staging.json")
     assert record.windows[0].status in ("pass", "warn") and record.windows[1].status in ("pass", "warn")
+    assert not [f for w in record.windows for f in w.findings if f.check == "rows"]  # volume is not graded
     assert [w.rows for w in record.windows] == [300, 300, 300, 300]
     assert record.windows[-1].status == "fail" and record.windows[-2].status == "fail"
     failing = {f.column for f in record.windows[-1].findings if f.status == "fail"}
@@ -39,7 +40,7 @@ def test_drift_persists_opens_one_retraining_branch_and_writes_the_issue(champio
     assert any(f.check == "range" and f.column == "x1" for f in record.windows[-1].findings)
     assert record.version == "1" and record.reference == "stored" and record.traffic.requests == 1200
     assert record.retrain.action == "opened" and record.retrain.branch == "mlops-ci/retrain/tiny/2026-12-04"
-    assert "drift at fail in the last 2 window(s)" in record.retrain.reason
+    assert "drift at fail in 2 consecutive window(s) up to 2026-12-04T00:00" in record.retrain.reason
     # the branch holds the refreshed data; the checkout is as it was
     assert git(repo, "rev-parse", "HEAD").strip() == head and not git(repo, "status", "--porcelain", "--",
                                                                        "data").strip()
@@ -81,11 +82,15 @@ def test_parquet_logs_labels_and_too_little_traffic(champion_repo, tmp_path):
     truth = tiny_frame(300, seed=21)["label"]
     (labels / "day1.csv").write_text("request_id,churned\n" + "".join(
         f"{(UNTIL - 4 * DAY):%m%d}-{i:04d},{y}\n" for i, y in enumerate(truth)))
+    # two labels for a one-row request: which is right cannot be told, so neither is used
+    (labels / "late.csv").write_text(f"request_id,churned\n{(UNTIL - 4 * DAY):%m%d}-0007,1\n")
     proc = monitor(repo, "--no-retrain", "--until", (UNTIL + DAY).isoformat(), "--windows", "5")
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = load_monitor_record(repo / ".mlops-ci" / "monitor" / "tiny-staging.json")
     first, last = record.windows[0], record.windows[-1]
-    assert first.labelled == 300 and {m.name for m in first.metrics} == {"roc_auc", "log_loss", "accuracy"}
+    assert first.labelled == 299 and {m.name for m in first.metrics} == {"roc_auc", "log_loss", "accuracy"}
+    assert "1 request(s) have a different number of labels than rows" in record.problems[0]
+    assert "_label" not in {c.column for w in record.windows for c in w.columns}
     auc = next(m for m in first.metrics if m.name == "roc_auc")
     assert auc.value > 0.6 and auc.status == "pass" and auc.gate_min == 0.6
     assert record.windows[1].labelled == 0 and not record.windows[1].metrics
@@ -106,7 +111,7 @@ def test_a_corrupt_segment_is_skipped_with_a_finding_and_nothing_served_is_refus
     assert record.traffic.corrupt == 1 and record.skipped[0].path.endswith("zz-request.json")
     assert "not base64" in record.skipped[0].reason and record.traffic.requests == 1200
     issue = (repo / ".mlops-ci" / "monitor" / "tiny-staging.md").read_text()
-    assert "1 log objects skipped" in issue
+    assert "1 log object(s) skipped" in issue
     # an environment that serves nothing of the model: a clear refusal
     doc = yaml.safe_load((repo / ".mlops-ci.yaml").read_text())
     doc["environments"]["prod"] = {"namespace": "tiny-prod"}
@@ -146,3 +151,16 @@ def test_a_version_registered_without_a_reference_gets_one_computed_from_its_lin
         assert load_monitor_record(repo / ".mlops-ci" / "monitor" / "tiny-staging.json").reference == "stored"
     finally:
         artifact.write_text(stored)
+
+
+def test_a_failing_refresh_fails_the_run_and_leaves_no_branch(champion_repo):
+    repo = champion_repo
+    with_monitoring(repo, logs="logs", min_rows=100,
+                    retrain={"after": 2, "command": [sys.executable, "-c", "raise SystemExit('no warehouse today')"]})
+    write_week(repo, repo / "logs")
+    for _ in range(2):  # and the next run tries again from scratch
+        proc = monitor(repo)
+        assert proc.returncode == 5, proc.stderr[-3000:]
+        record = load_monitor_record(repo / ".mlops-ci" / "monitor" / "tiny-staging.json")
+        assert record.retrain.action == "failed" and "no warehouse today" in record.retrain.reason
+        assert git(repo, "branch", "--list", "mlops-ci/retrain/*").strip() == ""
