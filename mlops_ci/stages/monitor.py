@@ -9,6 +9,7 @@ lineage (the ``mlops_ci.data.*`` tags), stored with its run so it is computed on
 
 from __future__ import annotations
 
+import math
 import posixpath
 from datetime import datetime
 
@@ -104,7 +105,7 @@ def live_metrics(ws: Workspace, model: str, rows) -> tuple[int, list[LiveMetric]
     for name, value in values.items():
         gate = ev.gates.get(name)
         low, high = (gate.min, gate.max) if gate else (None, None)
-        bad = value != value or (low is not None and value < low) or (high is not None and value > high)
+        bad = math.isnan(value) or (low is not None and value < low) or (high is not None and value > high)
         out.append(LiveMetric(name=name, value=value, gate_min=low, gate_max=high,
                               status="fail" if bad and (low is not None or high is not None) else "pass"))
     return len(known), out
