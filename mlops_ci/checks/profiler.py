@@ -176,7 +176,9 @@ class Profiler:
             elif kind == "datetime":
                 self._temporal[f.name] = [None, None]
 
-    def add(self, batch: pa.RecordBatch) -> None:
+    def add(self, batch: pa.RecordBatch, keys: np.ndarray | None = None) -> None:
+        """Profile ``batch``; ``keys`` (one in [0, 1) per row) replace the random sample keys, so a
+        caller that derives them from the rows themselves gets the same sample however it splits them."""
         import numpy as np
         import pyarrow.compute as pc
 
@@ -184,7 +186,9 @@ class Profiler:
             self._start(batch.schema)
         n = batch.num_rows
         self.rows += n
-        keys = self._rng.random(n)
+        keys = self._rng.random(n) if keys is None else np.asarray(keys, dtype=float)
+        if keys.shape != (n,):
+            raise ValueError(f"{keys.shape[0] if keys.ndim else 0} sample keys for {n} rows")
         take = self._sample_rows(keys)
         for name, prof in self._columns.items():
             array = batch.column(name)

@@ -6,7 +6,10 @@ bodies into feature rows and pairs each request with its response by id; ``label
 truth that arrives later; ``store`` writes the same layout; ``receiver`` (with ``segments``, its
 buffer and writer) accepts the logger's CloudEvents for installs that log to a URL and writes
 that layout, acknowledging an event only once it is durable; ``windows`` compares each window of
-traffic with the reference a version stored at registration (mlops_ci.stages.reference). The
+traffic (as a frame, when labels are joined) with the reference a version stored at registration
+(mlops_ci.stages.reference); ``stream`` (with ``bulk``, the fast V2 decoder, and
+``stream_merge``, shards merged and graded) does the same object by object with memory bounded by
+the profiles, and its per-window profiles merge exactly, so a window can be fanned out. The
 orchestration (the served version, the issue, the retraining pull request) is above, in
 mlops_ci.stages.monitor, mlops_ci.stages.retrain and mlops_ci.pipeline.monitor.
 """

@@ -47,15 +47,23 @@ def out_of_range(train: TableProfile, features: pd.DataFrame, settings: Monitori
         if not len(values):
             continue
         outside = int(((values < col.minimum) | (values > col.maximum)).sum())
-        share = outside / len(values)
-        status = ("fail" if th.fail is not None and share >= th.fail and outside
-                  else "warn" if th.warn is not None and share >= th.warn and outside else "pass")
-        if status != "pass":
-            findings.append(Finding(check="range", dataset="traffic", column=name, metric="out_of_range",
-                                    value=share, threshold=th.fail if status == "fail" else th.warn, status=status,
-                                    message=f"{outside} of {len(values)} values ({share:.1%}) outside the training "
-                                    f"range [{col.minimum:g}, {col.maximum:g}]"))
+        found = range_finding(name, col, outside, len(values), th)
+        if found is not None:
+            findings.append(found)
     return findings
+
+
+def range_finding(name: str, col, outside: int, values: int, th) -> Finding | None:
+    """``outside`` of a numeric column's ``values`` fell outside the training range: graded on their share."""
+    share = outside / values
+    status = ("fail" if th.fail is not None and share >= th.fail and outside
+              else "warn" if th.warn is not None and share >= th.warn and outside else "pass")
+    if status == "pass":
+        return None
+    return Finding(check="range", dataset="traffic", column=name, metric="out_of_range", value=share,
+                   threshold=th.fail if status == "fail" else th.warn, status=status,
+                   message=f"{outside} of {values} values ({share:.1%}) outside the training range "
+                   f"[{col.minimum:g}, {col.maximum:g}]")
 
 
 def _iso(t: datetime) -> str:
@@ -92,4 +100,4 @@ def analyse(reference: dict, start: datetime, end: datetime, rows: pd.DataFrame,
                         status=worst_window(graded) if graded else "pass", columns=columns, findings=findings)
 
 
-__all__ = ["INSUFFICIENT", "analyse", "out_of_range", "split"]
+__all__ = ["INSUFFICIENT", "analyse", "out_of_range", "range_finding", "split"]

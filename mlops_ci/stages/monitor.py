@@ -115,11 +115,6 @@ def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tra
                     gitops: GitOpsRemote, window: str | None = None, windows: int | None = None,
                     logs: str | None = None, progress=None) -> MonitorRecord:
     """The monitor record of ``model`` in ``env`` for the windows ending at ``until``."""
-    from mlops_ci.monitor import labels as labelled
-    from mlops_ci.monitor.logs import read_objects
-    from mlops_ci.monitor.traffic import ID, TIME, pair
-    from mlops_ci.monitor.windows import analyse, split
-
     cfg = ws.model(model)
     updates = {k: v for k, v in (("window", window), ("windows", windows)) if v is not None}
     # what the checks leave out (identifiers, dates) is left out of monitoring too
@@ -138,14 +133,52 @@ def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tra
     width = settings.width()
     since = until - settings.windows * width
     say(f"reading payload logs under {location}")
-    problems: list[str] = []
-    objects = list(read_objects(location, since=since)) if _exists(location) else []
-    if not objects:
-        problems.append(f"no log objects under {location} (KServe's layout: <logs>/<namespace>/<model>/...): "
+    exists = _exists(location)
+    if settings.labels is None:  # the bounded-memory path: profiles merged object by object
+        results, counts, corrupt, problems = _streamed(reference, location if exists else None, settings,
+                                                       until=until, since=since)
+    else:  # labels are joined row by row: the traffic of the windows is held as one frame
+        results, counts, corrupt, problems = _framed(ws, model, reference, location if exists else None,
+                                                     settings, until=until, since=since)
+    if not counts.objects:
+        problems.insert(0, f"no log objects under {location} (KServe's layout: <logs>/<namespace>/<model>/...): "
                         "check monitoring.logs and that the logger writes there")
+    for result in results:
+        say(f"window {result.start} .. {result.end}: {result.rows} rows, {result.status}")
+    return MonitorRecord(model=model, env=env, version=version, run_id=info.run_id, reference=how, logs=location,
+                         window=settings.window, until=until.isoformat(timespec="seconds"),
+                         status=worst_window(r.status for r in results), windows=results, traffic=counts,
+                         skipped=[SkippedObject(path=c.path[-1000:], reason=c.reason[:2000]) for c in corrupt[:50]],
+                         problems=problems[:5])
+
+
+def _streamed(reference: dict, location: str | None, settings, *, until: datetime, since: datetime):
+    """Each window's profiles built object by object (mlops_ci.monitor.stream): memory bounded by
+    the profiles, not the traffic."""
+    from mlops_ci.monitor import stream, stream_merge
+
+    paths = stream.list_objects(location, since=since) if location else []
+    profiles = stream.profile_objects(paths, reference, stream.windows_ending(until, settings.width(),
+                                                                               settings.windows))
+    results = stream_merge.analyse(reference, profiles, settings)
+    counts = TrafficCounts(**{**stream_merge.traffic_counts(profiles), "requests": sum(profiles.requests)})
+    return results, counts, list(profiles.corrupt), list(profiles.problems)
+
+
+def _framed(ws: Workspace, model: str, reference: dict, location: str | None, settings, *, until: datetime,
+            since: datetime):
+    """The windows' traffic as one frame, labels joined, live metrics per window."""
+    from mlops_ci.monitor import labels as labelled
+    from mlops_ci.monitor.logs import read_objects
+    from mlops_ci.monitor.traffic import ID, TIME, pair
+    from mlops_ci.monitor.windows import analyse, split
+
+    cfg = ws.model(model)
+    problems: list[str] = []
+    objects = list(read_objects(location, since=since)) if location else []
     traffic = pair(objects)
     frame = traffic.frame
-    if settings.labels is not None and len(frame):
+    if len(frame):
         source = settings.labels.path
         source = source if "://" in source else str(ws.root / source)
         label = settings.labels.label or cfg.data.label
@@ -156,7 +189,7 @@ def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tra
             problems.append(f"{joined.mismatched} request(s) have a different number of labels than rows: left "
                             "unlabelled (a label is never paired with a row by guess)")
     results: list[WindowResult] = []
-    for start, end, rows in split(frame, until=until, width=width, count=settings.windows):
+    for start, end, rows in split(frame, until=until, width=settings.width(), count=settings.windows):
         result = analyse(reference, start, end, rows, settings)
         count, metrics = live_metrics(ws, model, rows)
         if metrics:
@@ -164,17 +197,11 @@ def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tra
             result = result.model_copy(update={"labelled": count, "metrics": metrics,
                                                **({"status": "fail"} if failed else {})})
         results.append(result)
-        say(f"window {result.start} .. {result.end}: {result.rows} rows, {result.status}")
     in_range = frame[(frame[TIME] >= since) & (frame[TIME] < until)] if len(frame) else frame
     counts = TrafficCounts(objects=len(objects), corrupt=len(traffic.corrupt),
                            requests=int(in_range[ID].nunique()) if len(in_range) else 0,
                            unanswered=traffic.unanswered, orphans=traffic.orphans, undecodable=traffic.undecodable)
-    return MonitorRecord(model=model, env=env, version=version, run_id=info.run_id, reference=how, logs=location,
-                         window=settings.window, until=until.isoformat(timespec="seconds"),
-                         status=worst_window(r.status for r in results), windows=results, traffic=counts,
-                         skipped=[SkippedObject(path=c.path[-1000:], reason=c.reason[:2000])
-                                  for c in traffic.corrupt[:50]],
-                         problems=[*problems, *traffic.problems][:5])
+    return results, counts, traffic.corrupt, [*problems, *traffic.problems]
 
 
 def metric_failed(record: MonitorRecord) -> list[str]:
