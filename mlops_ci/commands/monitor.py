@@ -56,6 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    ".mlops-ci/monitor/<model>-<env>.json)")
     p.add_argument("--no-issue", action="store_true", help="leave the monitoring issue alone")
     p.add_argument("--no-retrain", action="store_true", help="never open or update a retraining pull request")
+    p.add_argument("--dry-run", action="store_true", help="grade the windows and say what would happen to the "
+                   "issue and the retraining; write, send and store nothing")
     receive = p.add_argument_group("receive")
     receive.add_argument("--root", type=Path, metavar="DIR", help="receive: the folder to write the logs to")
     receive.add_argument("--host", default="127.0.0.1", help="receive: the address to listen on (default 127.0.0.1)")
@@ -106,8 +108,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("name the environment: --env ENV", hint="promotion.on_merge is not set")
     ws.environment(env)
     options = MonitorOptions(until=args.until or _boundary(ws.model(model).monitoring, args.window),
-                             window=args.window, windows=args.windows,
-                             logs=args.logs, issue=not args.no_issue, retrain=not args.no_retrain)
+                             window=args.window, windows=args.windows, logs=args.logs,
+                             issue=not (args.no_issue or args.dry_run), retrain=not (args.no_retrain or args.dry_run),
+                             store=not args.dry_run)
     if args.windows is not None and not 1 <= args.windows <= 366:
         raise UsageError(f"--windows {args.windows}: write 1 to 366")
     if args.window is not None:
@@ -119,6 +122,15 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--window: {err}") from None
     record = monitor(ws, model, env, options, backends=default_backends(ws), env=ws.env,
                      progress=_common.progress())
+    if args.dry_run:
+        from mlops_ci.stages.retrain import why
+
+        echo(console_summary(record))
+        reason = why(record, ws.model(model).monitoring)
+        latest = record.latest()
+        echo(f"dry run: the issue would be {'opened or updated' if latest and latest.status == 'fail' else 'left closed or closed'}"
+             f"; retraining {'would be asked for: ' + reason if reason else 'is not needed'}; nothing was written")
+        return ExitCode.OK
     out = args.out or ws.root / ".mlops-ci" / "monitor" / f"{model}-{env}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     save_monitor_record(record, out)

@@ -35,6 +35,7 @@ class MonitorOptions:
     issue: bool = True
     retrain: bool = True
     issue_file: Path | None = None  # local: where the issue's Markdown goes
+    store: bool = True  # False (--dry-run): a reference computed from lineage is not stored
 
 
 def _github(env: Mapping[str, str]):
@@ -125,7 +126,7 @@ def monitor(ws: Workspace, model: str, env_name: str, options: MonitorOptions, *
     progress = progress or NullProgress()
     record = analyse_traffic(ws, model, env_name, until=options.until, tracking=backends.tracking,
                              gitops=backends.gitops, window=options.window, windows=options.windows,
-                             logs=options.logs, progress=progress.log)
+                             logs=options.logs, progress=progress.log, store=options.store)
     github = _github(env) if (options.issue or options.retrain) else None
     if options.issue:  # first, so that a retraining pull request can link it
         record = record.model_copy(update={"issue": _issue(ws, record, github, options)})

@@ -47,8 +47,10 @@ def logs_location(ws: Workspace, model: str, env: str, override: str | None = No
     return posixpath.join(logs.rstrip("/"), ws.config.environments[ws.environment(env)].namespace, model)
 
 
-def reference_of(ws: Workspace, model: str, version: str, *, tracking: Tracking) -> tuple[dict, str]:
-    """The version's stored reference, or one computed from its lineage's data (then stored)."""
+def reference_of(ws: Workspace, model: str, version: str, *, tracking: Tracking,
+                 store: bool = True) -> tuple[dict, str]:
+    """The version's stored reference, or one computed from its lineage's data (then stored,
+    unless ``store`` is False)."""
     info = tracking.get_version(model, version)
     doc = load_reference(tracking, info.run_id) if info.run_id else None
     if doc is not None:
@@ -77,8 +79,9 @@ def reference_of(ws: Workspace, model: str, version: str, *, tracking: Tracking)
     doc = build_reference(ws, plan, tracking.predict(info.artifact_uri, frame), source=source)
     import json
 
-    tracking.log_text(info.run_id, json.dumps(doc, separators=(",", ":")), REFERENCE_FILE)
-    tracking.set_version_tags(model, version, {registry.REFERENCE: REFERENCE_FILE})
+    if store:
+        tracking.log_text(info.run_id, json.dumps(doc, separators=(",", ":")), REFERENCE_FILE)
+        tracking.set_version_tags(model, version, {registry.REFERENCE: REFERENCE_FILE})
     return doc, "computed"
 
 
@@ -113,7 +116,7 @@ def live_metrics(ws: Workspace, model: str, rows) -> tuple[int, list[LiveMetric]
 
 def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tracking: Tracking,
                     gitops: GitOpsRemote, window: str | None = None, windows: int | None = None,
-                    logs: str | None = None, progress=None) -> MonitorRecord:
+                    logs: str | None = None, progress=None, store: bool = True) -> MonitorRecord:
     """The monitor record of ``model`` in ``env`` for the windows ending at ``until``."""
     cfg = ws.model(model)
     updates = {k: v for k, v in (("window", window), ("windows", windows)) if v is not None}
@@ -129,7 +132,7 @@ def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tra
     info = tracking.get_version(model, version)
     say = progress or (lambda text: None)
     say(f"{model} v{version} serves {env}: reading its reference")
-    reference, how = reference_of(ws, model, version, tracking=tracking)
+    reference, how = reference_of(ws, model, version, tracking=tracking, store=store)
     width = settings.width()
     since = until - settings.windows * width
     say(f"reading payload logs under {location}")

@@ -141,6 +141,10 @@ def test_a_version_registered_without_a_reference_gets_one_computed_from_its_lin
     artifact.unlink()
     try:
         (repo / "data" / "eval.csv").write_text("x1,x2,color,label\n")  # the work tree's data is not used
+        proc = monitor(repo, "--dry-run")  # grades, says, and writes nothing: no reference stored, no record
+        assert proc.returncode == 0 and "dry run: the issue would be opened or updated" in proc.stdout
+        assert tracking.load_text(run_id, "mlops_ci/reference.json") is None
+        assert not (repo / ".mlops-ci" / "monitor").exists()
         proc = monitor(repo, "--no-retrain")
         assert proc.returncode == 0, proc.stderr[-3000:]
         record = load_monitor_record(repo / ".mlops-ci" / "monitor" / "tiny-staging.json")
