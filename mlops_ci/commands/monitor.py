@@ -42,7 +42,9 @@ def _boundary(settings, window: str | None) -> datetime:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", nargs="?", choices=["receive"], help="receive: run the CloudEvents receiver")
+    p.add_argument("action", nargs="?", choices=["receive", "shards", "profile", "merge"],
+                   help="receive: run the CloudEvents receiver; shards, profile, merge: the fan-out over shards of "
+                   "the windows' log objects (one pod each, argo/monitor-cron.yaml)")
     _common.add_config(p)
     _common.add_model(p)
     p.add_argument("--env", "-e", metavar="ENV", help="the environment whose served version is monitored "
@@ -58,6 +60,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-retrain", action="store_true", help="never open or update a retraining pull request")
     p.add_argument("--dry-run", action="store_true", help="grade the windows and say what would happen to the "
                    "issue and the retraining; write, send and store nothing")
+    fan = p.add_argument_group("shards, profile, merge")
+    fan.add_argument("--shards", type=int, metavar="N", help="shards: how many (1 to 64); prints the shard ids as "
+                     "JSON (to --out when given)")
+    fan.add_argument("--shard", type=int, metavar="K", help="profile: which shard (0 to --of minus 1)")
+    fan.add_argument("--of", type=int, metavar="N", help="profile: out of how many")
+    fan.add_argument("--profiles", type=Path, metavar="DIR", help="merge: the folder of the shards' profiles")
     receive = p.add_argument_group("receive")
     receive.add_argument("--root", type=Path, metavar="DIR", help="receive: the folder to write the logs to")
     receive.add_argument("--host", default="127.0.0.1", help="receive: the address to listen on (default 127.0.0.1)")
@@ -85,6 +93,36 @@ def _receive(args: argparse.Namespace) -> int:
                           args.store_path, "--max-event-bytes", str(args.max_event_bytes), "--batch-events",
                           str(args.batch_events), "--batch-bytes", str(args.batch_bytes), "--flush-interval",
                           str(args.flush_interval)])
+
+
+def _fan_out(args: argparse.Namespace, ws, model: str, env: str, options) -> int:
+    """shards / profile: the parts before the merge (merge goes on like the whole command)."""
+    import json
+
+    from mlops_ci.console import echo
+    from mlops_ci.errors import UsageError
+    from mlops_ci.pipeline import default_backends
+    from mlops_ci.records import write_text_atomic
+    from mlops_ci.stages import monitor_shards
+    from mlops_ci.stages.monitor import served
+
+    backends = default_backends(ws)
+    s = served(ws, model, env, until=options.until, tracking=backends.tracking, gitops=backends.gitops,
+               window=options.window, windows=options.windows, logs=options.logs, store=options.store)
+    if args.action == "shards":
+        if args.shards is None:
+            raise UsageError("monitor shards needs --shards N")
+        text = json.dumps(monitor_shards.shard_ids(s, args.shards))
+    else:
+        if args.shard is None or args.of is None or args.out is None:
+            raise UsageError("monitor profile needs --shard K --of N --out PATH")
+        text = json.dumps(monitor_shards.profile_shard(s, args.shard, args.of), separators=(",", ":"))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.out, text + "\n")
+    if args.action == "shards" or args.out is None:
+        echo(text)
+    return ExitCode.OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,8 +158,21 @@ def run(args: argparse.Namespace) -> int:
             parse_duration(args.window)
         except ValueError as err:
             raise UsageError(f"--window: {err}") from None
+    if args.action in ("shards", "profile"):
+        return _fan_out(args, ws, model, env, options)
+    merged = None
+    if args.action == "merge":
+        from mlops_ci.stages.monitor import served
+        from mlops_ci.stages.monitor_shards import merged_record
+
+        if args.profiles is None:
+            raise UsageError("monitor merge needs --profiles DIR")
+        b = default_backends(ws)
+        merged = merged_record(served(ws, model, env, until=options.until, tracking=b.tracking, gitops=b.gitops,
+                                      window=options.window, windows=options.windows, logs=options.logs,
+                                      store=options.store), args.profiles)
     record = monitor(ws, model, env, options, backends=default_backends(ws), env=ws.env,
-                     progress=_common.progress())
+                     progress=_common.progress(), record=merged)
     if args.dry_run:
         from mlops_ci.stages.retrain import why
 

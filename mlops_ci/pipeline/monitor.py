@@ -122,11 +122,15 @@ def _retrain(ws: Workspace, record: MonitorRecord, github, options: MonitorOptio
 
 
 def monitor(ws: Workspace, model: str, env_name: str, options: MonitorOptions, *, backends: Backends,
-            env: Mapping[str, str], progress: Progress | None = None) -> MonitorRecord:
+            env: Mapping[str, str], progress: Progress | None = None,
+            record: MonitorRecord | None = None) -> MonitorRecord:
+    """Analyse the traffic (or take ``record``: the fan-out's merged one), then the issue and the
+    retraining."""
     progress = progress or NullProgress()
-    record = analyse_traffic(ws, model, env_name, until=options.until, tracking=backends.tracking,
-                             gitops=backends.gitops, window=options.window, windows=options.windows,
-                             logs=options.logs, progress=progress.log, store=options.store)
+    if record is None:
+        record = analyse_traffic(ws, model, env_name, until=options.until, tracking=backends.tracking,
+                                 gitops=backends.gitops, window=options.window, windows=options.windows,
+                                 logs=options.logs, progress=progress.log, store=options.store)
     github = _github(env) if (options.issue or options.retrain) else None
     if options.issue:  # first, so that a retraining pull request can link it
         record = record.model_copy(update={"issue": _issue(ws, record, github, options)})

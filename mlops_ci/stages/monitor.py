@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 import posixpath
+from dataclasses import dataclass
 from datetime import datetime
 
 from mlops_ci import registry
 from mlops_ci.backends.gitops import GitOpsRemote
 from mlops_ci.backends.tracking import Tracking
+from mlops_ci.config.monitoring import MonitoringConfig
 from mlops_ci.errors import NotFound, UsageError
 from mlops_ci.records import DataVersion, ModelPlan
 from mlops_ci.records.monitor import (
@@ -114,10 +116,44 @@ def live_metrics(ws: Workspace, model: str, rows) -> tuple[int, list[LiveMetric]
     return len(known), out
 
 
-def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tracking: Tracking,
-                    gitops: GitOpsRemote, window: str | None = None, windows: int | None = None,
-                    logs: str | None = None, progress=None, store: bool = True) -> MonitorRecord:
-    """The monitor record of ``model`` in ``env`` for the windows ending at ``until``."""
+@dataclass(frozen=True)
+class Served:
+    """What a monitoring run grades: the served version, its reference, the settings, where the
+    logs are and the span of the windows."""
+
+    model: str
+    env: str
+    version: str
+    run_id: str
+    reference: dict
+    how: str  # stored | computed
+    settings: MonitoringConfig
+    location: str
+    exists: bool
+    since: datetime
+    until: datetime
+
+    def windows(self) -> list[tuple[datetime, datetime]]:
+        from mlops_ci.monitor.stream import windows_ending
+
+        return windows_ending(self.until, self.settings.width(), self.settings.windows)
+
+    def record(self, results: list[WindowResult], counts: TrafficCounts, corrupt, problems: list[str]) -> MonitorRecord:
+        if not counts.objects:
+            problems = [f"no log objects under {self.location} (KServe's layout: <logs>/<namespace>/<model>/...): "
+                        "check monitoring.logs and that the logger writes there", *problems]
+        return MonitorRecord(model=self.model, env=self.env, version=self.version, run_id=self.run_id,
+                             reference=self.how, logs=self.location, window=self.settings.window,
+                             until=self.until.isoformat(timespec="seconds"),
+                             status=worst_window(r.status for r in results), windows=results, traffic=counts,
+                             skipped=[SkippedObject(path=c.path[-1000:], reason=c.reason[:2000])
+                                      for c in corrupt[:50]], problems=problems[:5])
+
+
+def served(ws: Workspace, model: str, env: str, *, until: datetime, tracking: Tracking, gitops: GitOpsRemote,
+           window: str | None = None, windows: int | None = None, logs: str | None = None, progress=None,
+           store: bool = True) -> Served:
+    """The version ``env`` serves (from the GitOps repository), its reference and the settings."""
     cfg = ws.model(model)
     updates = {k: v for k, v in (("window", window), ("windows", windows)) if v is not None}
     # what the checks leave out (identifiers, dates) is left out of monitoring too
@@ -130,29 +166,29 @@ def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tra
         raise NotFound(f"the GitOps repository serves no version of {model} in {env}",
                        hint="promote one first (mlops-ci promote)")
     info = tracking.get_version(model, version)
-    say = progress or (lambda text: None)
-    say(f"{model} v{version} serves {env}: reading its reference")
+    (progress or (lambda text: None))(f"{model} v{version} serves {env}: reading its reference")
     reference, how = reference_of(ws, model, version, tracking=tracking, store=store)
-    width = settings.width()
-    since = until - settings.windows * width
-    say(f"reading payload logs under {location}")
-    exists = _exists(location)
-    if settings.labels is None:  # the bounded-memory path: profiles merged object by object
-        results, counts, corrupt, problems = _streamed(reference, location if exists else None, settings,
-                                                       until=until, since=since)
+    return Served(model, env, version, info.run_id or "", reference, how, settings, location, _exists(location),
+                  until - settings.windows * settings.width(), until)
+
+
+def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tracking: Tracking,
+                    gitops: GitOpsRemote, window: str | None = None, windows: int | None = None,
+                    logs: str | None = None, progress=None, store: bool = True) -> MonitorRecord:
+    """The monitor record of ``model`` in ``env`` for the windows ending at ``until``."""
+    s = served(ws, model, env, until=until, tracking=tracking, gitops=gitops, window=window, windows=windows,
+               logs=logs, progress=progress, store=store)
+    say = progress or (lambda text: None)
+    say(f"reading payload logs under {s.location}")
+    location = s.location if s.exists else None
+    if s.settings.labels is None:  # the bounded-memory path: profiles merged object by object
+        results, counts, corrupt, problems = _streamed(s.reference, location, s.settings, until=until, since=s.since)
     else:  # labels are joined row by row: the traffic of the windows is held as one frame
-        results, counts, corrupt, problems = _framed(ws, model, reference, location if exists else None,
-                                                     settings, until=until, since=since)
-    if not counts.objects:
-        problems.insert(0, f"no log objects under {location} (KServe's layout: <logs>/<namespace>/<model>/...): "
-                        "check monitoring.logs and that the logger writes there")
+        results, counts, corrupt, problems = _framed(ws, model, s.reference, location, s.settings, until=until,
+                                                     since=s.since)
     for result in results:
         say(f"window {result.start} .. {result.end}: {result.rows} rows, {result.status}")
-    return MonitorRecord(model=model, env=env, version=version, run_id=info.run_id, reference=how, logs=location,
-                         window=settings.window, until=until.isoformat(timespec="seconds"),
-                         status=worst_window(r.status for r in results), windows=results, traffic=counts,
-                         skipped=[SkippedObject(path=c.path[-1000:], reason=c.reason[:2000]) for c in corrupt[:50]],
-                         problems=problems[:5])
+    return s.record(results, counts, corrupt, problems)
 
 
 def _streamed(reference: dict, location: str | None, settings, *, until: datetime, since: datetime):

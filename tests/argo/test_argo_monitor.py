@@ -4,7 +4,7 @@ Validated with manifest_support's validators against the upstream contracts in
 ../shared/contracts/ (schema.json's CronWorkflow, and the Workflow CRD for the Workflow it
 creates: the contracts hold no CronWorkflow CRD). The DAG is walked as Argo would for each value
 of `shards`: the default (1) runs exactly one `mlops-ci monitor --no-retrain` container, which
-the real CLI parser accepts; the fan-out's planned sub-commands run only when shards > 1.
+the real CLI parser accepts; the fan-out's sub-commands run only when shards > 1.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ PARAMETERS = ["repo", "revision", "config", "workdir", "model", "env", "window",
 ARGO_VARIABLES = {"workflow.name", "workflow.creationTimestamp", "item", "inputs.parameters.shard",
                   "tasks.list-shards.outputs.parameters.shards"}
 CREDENTIAL = re.compile(r"TOKEN|PASSWORD|SECRET|_KEY(_ID)?$|CONNECTION_STRING|CREDENTIAL", re.IGNORECASE)
-PLANNED = {"shards", "profile", "merge"}  # sub-commands of `mlops-ci monitor` the fan-out calls
+FAN_OUT = {"shards", "profile", "merge"}  # sub-commands of `mlops-ci monitor` the fan-out calls
 
 
 def cron() -> dict:
@@ -184,8 +184,8 @@ def test_default_path_runs_one_monitor_container_that_never_retrains() -> None:
     assert (parsed.command, parsed.action, parsed.no_retrain, parsed.model, parsed.env) == (
         "monitor", None, True, "churn", "prod")
     assert parsed.until.isoformat() == "2026-12-06T06:17:03+00:00"
-    # and nothing else runs `mlops-ci monitor` without a planned sub-command
-    plain = [name for name, c in containers().items() if c["args"][1:2] and c["args"][1] not in PLANNED]
+    # and nothing else runs `mlops-ci monitor` without a fan-out sub-command
+    plain = [name for name, c in containers().items() if c["args"][1:2] and c["args"][1] not in FAN_OUT]
     assert plain == ["monitor"]
 
 
@@ -214,13 +214,17 @@ def test_fan_out_runs_only_when_shards_is_above_one(shards: str) -> None:
     assert merge_args[merge_args.index("--profiles") + 1] == inp["path"]
 
 
-def test_readme_says_the_fan_out_is_planned() -> None:
+def test_the_fan_out_commands_are_the_cli_s_and_documented() -> None:
     readme = (ROOT / "argo" / "README.md").read_text(encoding="utf-8")
     assert "`monitor-cron.yaml`" in readme
     section = readme[readme.index("## mlops-ci-monitor"):]
-    assert "planned" in section and "not yet in the CLI" in section
-    for sub in PLANNED:
+    for sub in FAN_OUT:
         assert f"mlops-ci monitor {sub}" in section
+    t = templates()
+    for name, sub in (("list-shards", "shards"), ("profile-shard", "profile"), ("merge", "merge")):
+        args = [a.replace("{{inputs.parameters.shard}}", "1") for a in _substitute(t[name]["container"]["args"], "3")]
+        parsed = build_parser().parse_args(args)
+        assert (parsed.command, parsed.action) == ("monitor", sub)
 
 
 # ---------------------------------------------------------------------------------------------
