@@ -373,3 +373,10 @@ def workflow_files() -> list[Path]:
     return sorted(p for p in (ROOT / "workflows").glob("*") if p.suffix in (".yml", ".yaml"))
 
 
+def set_field(obj: Any, field: str, value: Any) -> None:
+    """Set ``field`` (dotted keys, list indexes as numbers: ``spec.templates.0.name``) in ``obj``."""
+    *path, key = field.split(".")
+    node: Any = obj
+    for part in path:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    node[key] = value

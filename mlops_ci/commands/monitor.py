@@ -95,20 +95,25 @@ def _receive(args: argparse.Namespace) -> int:
                           str(args.flush_interval)])
 
 
+def _served(ws, model: str, env: str, options):
+    from mlops_ci.pipeline import default_backends
+    from mlops_ci.stages.monitor import served
+
+    b = default_backends(ws)
+    return served(ws, model, env, until=options.until, tracking=b.tracking, gitops=b.gitops, window=options.window,
+                  windows=options.windows, logs=options.logs, store=options.store)
+
+
 def _fan_out(args: argparse.Namespace, ws, model: str, env: str, options) -> int:
     """shards / profile: the parts before the merge (merge goes on like the whole command)."""
     import json
 
     from mlops_ci.console import echo
     from mlops_ci.errors import UsageError
-    from mlops_ci.pipeline import default_backends
     from mlops_ci.records import write_text_atomic
     from mlops_ci.stages import monitor_shards
-    from mlops_ci.stages.monitor import served
 
-    backends = default_backends(ws)
-    s = served(ws, model, env, until=options.until, tracking=backends.tracking, gitops=backends.gitops,
-               window=options.window, windows=options.windows, logs=options.logs, store=options.store)
+    s = _served(ws, model, env, options)
     if args.action == "shards":
         if args.shards is None:
             raise UsageError("monitor shards needs --shards N")
@@ -162,15 +167,11 @@ def run(args: argparse.Namespace) -> int:
         return _fan_out(args, ws, model, env, options)
     merged = None
     if args.action == "merge":
-        from mlops_ci.stages.monitor import served
         from mlops_ci.stages.monitor_shards import merged_record
 
         if args.profiles is None:
             raise UsageError("monitor merge needs --profiles DIR")
-        b = default_backends(ws)
-        merged = merged_record(served(ws, model, env, until=options.until, tracking=b.tracking, gitops=b.gitops,
-                                      window=options.window, windows=options.windows, logs=options.logs,
-                                      store=options.store), args.profiles)
+        merged = merged_record(_served(ws, model, env, options), args.profiles)
     record = monitor(ws, model, env, options, backends=default_backends(ws), env=ws.env,
                      progress=_common.progress(), record=merged)
     if args.dry_run:

@@ -22,14 +22,16 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 REQUEST = "org.kubeflow.serving.inference.request"
 RESPONSE = "org.kubeflow.serving.inference.response"
 KINDS = {REQUEST: "request", RESPONSE: "response"}
 OBJECT_NAME = re.compile(r"^(?P<id>.+)-(?P<kind>request|response)\.(?P<ext>json|parquet)$")
+T = TypeVar("T")
 MAX_OBJECT_BYTES = 256 << 20  # an object larger than this is not read into memory
 
 
@@ -107,31 +109,48 @@ def parse_parquet(data: bytes, fallback: datetime) -> list[Entry]:
 PARSERS = {"json": parse_json, "parquet": parse_parquet}
 
 
-def read_objects(url: str, *, since: datetime | None = None, until: datetime | None = None
-                 ) -> Iterator[tuple[str, list[Entry] | Corrupt]]:
-    """Each log object under ``url`` (a folder, or any fsspec URL) whose name is KServe's, with its
-    entries or why it was skipped; only objects modified in [since, until) when given (the
-    entries' own times are filtered by the caller)."""
+def list_objects(url: str, *, since: datetime | None = None, until: datetime | None = None) -> list[str]:
+    """The log objects under ``url`` named as KServe names them (modified in [since, until) when
+    given), sorted; each a path or URL that :func:`read_object` opens on its own. A folder that
+    does not exist holds none."""
     import fsspec
 
     fs, root = fsspec.core.url_to_fs(url)
-    for path in sorted(fs.find(root)):
-        match = OBJECT_NAME.match(path.rsplit("/", 1)[-1])
-        if match is None:
+    out = []
+    for path, info in sorted(fs.find(root, detail=True).items()):
+        if OBJECT_NAME.match(path.rsplit("/", 1)[-1]) is None:
             continue
-        try:
-            info = fs.info(path)
-            modified = _modified(info)
-            if (since and modified < since) or (until and modified >= until):
-                continue
-            if (info.get("size") or 0) > MAX_OBJECT_BYTES:
-                yield path, Corrupt(path, f"{info['size']} bytes, over the {MAX_OBJECT_BYTES}-byte limit for one object")
-                continue
-            with fs.open(path, "rb") as fh:
-                data = fh.read()
-            yield path, PARSERS[match["ext"]](data, modified)
-        except Exception as err:  # a corrupt or foreign object: skipped, said
-            yield path, Corrupt(path, f"{type(err).__name__}: {' '.join(str(err).split())[:300]}")
+        modified = _modified(info)
+        if (since and modified < since) or (until and modified >= until):
+            continue
+        out.append(fs.unstrip_protocol(path) if "://" in url else path)
+    return out
+
+
+def read_object(path: str, parse: Callable[[bytes, str, datetime], T]) -> T | Corrupt:
+    """``parse(data, ext, modified)`` of one object, or why it was skipped (too large, unreadable,
+    not KServe's): a corrupt or foreign object is said, never a crash."""
+    import fsspec
+
+    try:
+        fs, inner = fsspec.core.url_to_fs(path)
+        info = fs.info(inner)
+        if (info.get("size") or 0) > MAX_OBJECT_BYTES:
+            return Corrupt(path, f"{info['size']} bytes, over the {MAX_OBJECT_BYTES}-byte limit for one object")
+        with fs.open(inner, "rb") as fh:
+            data = fh.read()
+        return parse(data, OBJECT_NAME.match(path.rsplit("/", 1)[-1])["ext"], _modified(info))
+    except Exception as err:  # noqa: BLE001  (a corrupt or foreign object: skipped, said)
+        return Corrupt(path, f"{type(err).__name__}: {' '.join(str(err).split())[:300]}")
+
+
+def read_objects(url: str, *, since: datetime | None = None, until: datetime | None = None
+                 ) -> Iterator[tuple[str, list[Entry] | Corrupt]]:
+    """Each log object under ``url`` (a folder, or any fsspec URL) with its entries or why it was
+    skipped; only objects modified in [since, until) when given (the entries' own times are
+    filtered by the caller)."""
+    for path in list_objects(url, since=since, until=until):
+        yield path, read_object(path, lambda data, ext, modified: PARSERS[ext](data, modified))
 
 
 def _modified(info: dict) -> datetime:
@@ -150,7 +169,9 @@ __all__ = [
     "RESPONSE",
     "Corrupt",
     "Entry",
+    "list_objects",
     "parse_json",
     "parse_parquet",
+    "read_object",
     "read_objects",
 ]

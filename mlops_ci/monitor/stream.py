@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 from mlops_ci.checks.profile import ColumnProfile, TableProfile
-from mlops_ci.monitor.logs import MAX_OBJECT_BYTES, OBJECT_NAME, Corrupt
+from mlops_ci.monitor.logs import Corrupt, list_objects, read_object
 
 PREDICTION = "prediction"
 OUTSIDE, UNDECODABLE = -1, -2  # pending requests outside every window / not decodable (not profiled)
@@ -127,25 +127,6 @@ def windows_ending(until: datetime, width, count: int) -> list[tuple[datetime, d
     return [(until - i * width, until - (i - 1) * width) for i in range(count, 0, -1)]
 
 
-def list_objects(url: str, *, since: datetime | None = None, until: datetime | None = None) -> list[str]:
-    """The log objects under ``url`` named as KServe names them (modified in [since, until) when
-    given), sorted; each a path or URL that :func:`profile_objects` opens on its own."""
-    import fsspec
-
-    from mlops_ci.monitor.logs import _modified
-
-    fs, root = fsspec.core.url_to_fs(url)
-    out = []
-    for path, info in sorted(fs.find(root, detail=True).items()):
-        if OBJECT_NAME.match(path.rsplit("/", 1)[-1]) is None:
-            continue
-        modified = _modified(info)
-        if (since and modified < since) or (until and modified >= until):
-            continue
-        out.append(fs.unstrip_protocol(path) if "://" in url else path)
-    return out
-
-
 def seed_of(path: str) -> int:
     """An object's seed for its rows' sample keys: from its name and folder within the store, so a
     shard that sees the store under another prefix draws the same keys."""
@@ -179,23 +160,10 @@ def settle(out: WindowProfiles, request: tuple[int, int], scores, keys, ident: s
 
 
 def _read(path: str):
-    """An object's records, or why it is skipped (as :func:`.logs.read_objects` words it)."""
-    import fsspec
-
+    """An object's records, or why it is skipped."""
     from mlops_ci.monitor.bulk import read_records
-    from mlops_ci.monitor.logs import _modified
 
-    try:
-        fs, inner = fsspec.core.url_to_fs(path)
-        info = fs.info(inner)
-        if (info.get("size") or 0) > MAX_OBJECT_BYTES:
-            return Corrupt(path, f"{info['size']} bytes, over the {MAX_OBJECT_BYTES}-byte limit for one object")
-        with fs.open(inner, "rb") as fh:
-            data = fh.read()
-        return read_records(data, OBJECT_NAME.match(path.rsplit("/", 1)[-1])["ext"], _modified(info))
-    except Exception as err:  # noqa: BLE001  (a corrupt or foreign object: skipped, said, as in logs.py)
-        return Corrupt(path, f"{type(err).__name__}: {' '.join(str(err).split())[:300]}")
-
+    return read_object(path, read_records)
 
 class _Run:
     """One pass over some objects: per-window profilers, the pending dicts, the counts."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from mlops_ci.checks.profile import TableProfile
 from mlops_ci.checks.profile import merge as merge_profiles
-from mlops_ci.monitor.windows import range_finding
+from mlops_ci.monitor.windows import grade, range_finding, reference_profiles
 
 if TYPE_CHECKING:
     from mlops_ci.config.monitoring import MonitoringConfig
@@ -127,13 +127,12 @@ def range_findings(train: TableProfile, head: TableProfile, outside: dict[str, i
 def analyse(reference: dict, profiles: WindowProfiles, settings: MonitoringConfig, *,
             min_rows: int | None = None) -> list[WindowResult]:
     """Each window against the reference, as :func:`mlops_ci.monitor.windows.analyse` grades it."""
-    from mlops_ci.checks.compare import compare_profiles
-    from mlops_ci.records.monitor import INSUFFICIENT, WindowResult, worst_window
+    from mlops_ci.records.monitor import INSUFFICIENT, WindowResult
 
     policy = settings.as_checks(reference.get("label") or "")
-    train = TableProfile.from_json(reference["profiles"]["train"])
-    predicted = TableProfile.from_json(reference["profiles"]["predictions"])
+    train, predicted = reference_profiles(reference)
     floor = settings.min_rows if min_rows is None else min_rows
+    ignored = set(policy.ignore_columns)
     results = []
     for w, (start, end) in enumerate(profiles.windows):
         start, end = (datetime.fromisoformat(t).isoformat(timespec="seconds") for t in (start, end))
@@ -141,20 +140,12 @@ def analyse(reference: dict, profiles: WindowProfiles, settings: MonitoringConfi
         if rows < floor or head is None:
             results.append(WindowResult(start=start, end=end, rows=rows, requests=requests, status=INSUFFICIENT))
             continue
-        ignored = set(policy.ignore_columns)
         head = replace(head, columns={k: c for k, c in head.columns.items() if k not in ignored},
                        sample={k: v for k, v in head.sample.items() if k not in ignored})
-        columns, findings = compare_profiles("traffic", train, head, policy, label="")
-        findings += range_findings(train, head, profiles.outside[w], settings)
-        scores = profiles.predictions[w]
-        if scores is not None and scores.rows:
-            more_columns, more = compare_profiles("predictions", predicted, scores, policy, label="")
-            columns += more_columns
-            findings += more
-        graded = [s for s in [*(c.status for c in columns), *(f.status for f in findings)] if s != "skipped"]
-        results.append(WindowResult(start=start, end=end, rows=rows, requests=requests,
-                                    status=worst_window(graded) if graded else "pass", columns=columns,
-                                    findings=findings))
+        results.append(grade(start, end, rows, requests, train=train, predicted=predicted, head=head,
+                             scores=profiles.predictions[w], range_found=range_findings(train, head,
+                                                                                       profiles.outside[w], settings),
+                             policy=policy))
     return results
 
 

@@ -70,12 +70,34 @@ def _iso(t: datetime) -> str:
     return t.isoformat(timespec="seconds")
 
 
+def grade(start: str, end: str, rows: int, requests: int, *, train: TableProfile, predicted: TableProfile,
+          head: TableProfile, scores: TableProfile | None, range_found: list[Finding], policy) -> WindowResult:
+    """A window's result from its profiles (the feature profile on the training data's bins, the
+    prediction profile on the eval predictions'): the checks' comparison, the range findings."""
+    from mlops_ci.checks.compare import compare_profiles
+
+    columns, findings = compare_profiles("traffic", train, head, policy, label="")
+    findings += range_found
+    if scores is not None and scores.rows:
+        more_columns, more = compare_profiles("predictions", predicted, scores, policy, label="")
+        columns += more_columns
+        findings += more
+    graded = [s for s in [*(c.status for c in columns), *(f.status for f in findings)] if s != "skipped"]
+    return WindowResult(start=start, end=end, rows=rows, requests=requests,
+                        status=worst_window(graded) if graded else "pass", columns=columns, findings=findings)
+
+
+def reference_profiles(reference: dict) -> tuple[TableProfile, TableProfile]:
+    """The training data's and the eval predictions' profiles of a reference document."""
+    return (TableProfile.from_json(reference["profiles"]["train"]),
+            TableProfile.from_json(reference["profiles"]["predictions"]))
+
+
 def analyse(reference: dict, start: datetime, end: datetime, rows: pd.DataFrame, settings: MonitoringConfig, *,
             min_rows: int | None = None) -> WindowResult:
     """One window of traffic against the reference document (mlops_ci.stages.reference)."""
     import pyarrow as pa
 
-    from mlops_ci.checks.compare import compare_profiles
     from mlops_ci.checks.profiler import ProfileOptions, profile_table
 
     requests = int(rows[ID].nunique()) if len(rows) else 0
@@ -83,21 +105,14 @@ def analyse(reference: dict, start: datetime, end: datetime, rows: pd.DataFrame,
         return WindowResult(start=_iso(start), end=_iso(end), rows=len(rows), requests=requests, status=INSUFFICIENT)
     options = ProfileOptions(**reference["options"])
     policy = settings.as_checks(reference.get("label") or "")
-    train = TableProfile.from_json(reference["profiles"]["train"])
-    predicted = TableProfile.from_json(reference["profiles"]["predictions"])
+    train, predicted = reference_profiles(reference)
     features = rows.drop(columns=[ID, TIME, PREDICTION, *(c for c in (*policy.ignore_columns, LABEL) if c in rows)])
     head = profile_table(pa.Table.from_pandas(features, preserve_index=False), options=options, reference=train)
-    columns, findings = compare_profiles("traffic", train, head, policy, label="")
-    findings += out_of_range(train, features, settings)
     scores = rows[[PREDICTION]].dropna()
-    if len(scores):
-        out = profile_table(pa.Table.from_pandas(scores, preserve_index=False), options=options, reference=predicted)
-        more_columns, more = compare_profiles("predictions", predicted, out, policy, label="")
-        columns += more_columns
-        findings += more
-    graded = [s for s in [*(c.status for c in columns), *(f.status for f in findings)] if s != "skipped"]
-    return WindowResult(start=_iso(start), end=_iso(end), rows=len(rows), requests=requests,
-                        status=worst_window(graded) if graded else "pass", columns=columns, findings=findings)
+    out = profile_table(pa.Table.from_pandas(scores, preserve_index=False), options=options,
+                        reference=predicted) if len(scores) else None
+    return grade(_iso(start), _iso(end), len(rows), requests, train=train, predicted=predicted, head=head,
+                 scores=out, range_found=out_of_range(train, features, settings), policy=policy)
 
 
-__all__ = ["INSUFFICIENT", "analyse", "out_of_range", "range_finding", "split"]
+__all__ = ["INSUFFICIENT", "analyse", "grade", "out_of_range", "range_finding", "reference_profiles", "split"]

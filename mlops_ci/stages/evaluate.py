@@ -57,8 +57,13 @@ def load_eval_data(ws: Workspace, plan: ModelPlan, *, source=None):
         if not values <= {"0", "1", "True", "False", "0.0", "1.0"}:
             raise DataError(f"{rel}: label column {label!r} must hold 0/1 for binary_classification, "
                             f"found {sorted(values)[:5]}")
-        y = y.astype(str).isin(["1", "True", "1.0"]).astype(int)
+        y = positive(y)
     return frame, np.asarray(y, dtype=float), version.head_md5
+
+
+def positive(y):
+    """A binary label column as 0/1 (1, True, 1.0 are the positive class)."""
+    return y.astype(str).isin(["1", "True", "1.0"]).astype(int)
 
 
 def compute_metrics(ev: EvaluationConfig, y, predictions) -> dict[str, float]:

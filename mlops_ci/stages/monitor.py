@@ -94,7 +94,7 @@ def live_metrics(ws: Workspace, model: str, rows) -> tuple[int, list[LiveMetric]
 
     from mlops_ci.monitor.labels import LABEL
     from mlops_ci.monitor.traffic import PREDICTION
-    from mlops_ci.stages.evaluate import compute_metrics
+    from mlops_ci.stages.evaluate import compute_metrics, positive
 
     if LABEL not in rows:
         return 0, []
@@ -104,7 +104,7 @@ def live_metrics(ws: Workspace, model: str, rows) -> tuple[int, list[LiveMetric]
     ev = ws.model(model).evaluation
     y = known[LABEL]
     if ev.task == "binary_classification":
-        y = y.astype(str).isin(["1", "True", "true", "1.0"]).astype(int)
+        y = positive(y)
     values = compute_metrics(ev, np.asarray(y, dtype=float), known[PREDICTION].to_numpy(dtype=float))
     out = []
     for name, value in values.items():
@@ -129,7 +129,6 @@ class Served:
     how: str  # stored | computed
     settings: MonitoringConfig
     location: str
-    exists: bool
     since: datetime
     until: datetime
 
@@ -140,8 +139,8 @@ class Served:
 
     def record(self, results: list[WindowResult], counts: TrafficCounts, corrupt, problems: list[str]) -> MonitorRecord:
         if not counts.objects:
-            problems = [f"no log objects under {self.location} (KServe's layout: <logs>/<namespace>/<model>/...): "
-                        "check monitoring.logs and that the logger writes there", *problems]
+            problems = [(f"no log objects under {self.location} (KServe's layout: <logs>/<namespace>/<model>/...): "
+                         "check monitoring.logs and that the logger writes there"), *problems]
         return MonitorRecord(model=self.model, env=self.env, version=self.version, run_id=self.run_id,
                              reference=self.how, logs=self.location, window=self.settings.window,
                              until=self.until.isoformat(timespec="seconds"),
@@ -168,7 +167,7 @@ def served(ws: Workspace, model: str, env: str, *, until: datetime, tracking: Tr
     info = tracking.get_version(model, version)
     (progress or (lambda text: None))(f"{model} v{version} serves {env}: reading its reference")
     reference, how = reference_of(ws, model, version, tracking=tracking, store=store)
-    return Served(model, env, version, info.run_id or "", reference, how, settings, location, _exists(location),
+    return Served(model, env, version, info.run_id or "", reference, how, settings, location,
                   until - settings.windows * settings.width(), until)
 
 
@@ -180,7 +179,7 @@ def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tra
                logs=logs, progress=progress, store=store)
     say = progress or (lambda text: None)
     say(f"reading payload logs under {s.location}")
-    location = s.location if s.exists else None
+    location = s.location
     if s.settings.labels is None:  # the bounded-memory path: profiles merged object by object
         results, counts, corrupt, problems = _streamed(s.reference, location, s.settings, until=until, since=s.since)
     else:  # labels are joined row by row: the traffic of the windows is held as one frame
@@ -191,12 +190,12 @@ def analyse_traffic(ws: Workspace, model: str, env: str, *, until: datetime, tra
     return s.record(results, counts, corrupt, problems)
 
 
-def _streamed(reference: dict, location: str | None, settings, *, until: datetime, since: datetime):
+def _streamed(reference: dict, location: str, settings, *, until: datetime, since: datetime):
     """Each window's profiles built object by object (mlops_ci.monitor.stream): memory bounded by
     the profiles, not the traffic."""
     from mlops_ci.monitor import stream, stream_merge
 
-    paths = stream.list_objects(location, since=since) if location else []
+    paths = stream.list_objects(location, since=since)
     profiles = stream.profile_objects(paths, reference, stream.windows_ending(until, settings.width(),
                                                                                settings.windows))
     results = stream_merge.analyse(reference, profiles, settings)
@@ -204,7 +203,7 @@ def _streamed(reference: dict, location: str | None, settings, *, until: datetim
     return results, counts, list(profiles.corrupt), list(profiles.problems)
 
 
-def _framed(ws: Workspace, model: str, reference: dict, location: str | None, settings, *, until: datetime,
+def _framed(ws: Workspace, model: str, reference: dict, location: str, settings, *, until: datetime,
             since: datetime):
     """The windows' traffic as one frame, labels joined, live metrics per window."""
     from mlops_ci.monitor import labels as labelled
@@ -214,7 +213,7 @@ def _framed(ws: Workspace, model: str, reference: dict, location: str | None, se
 
     cfg = ws.model(model)
     problems: list[str] = []
-    objects = list(read_objects(location, since=since)) if location else []
+    objects = list(read_objects(location, since=since))
     traffic = pair(objects)
     frame = traffic.frame
     if len(frame):
@@ -249,13 +248,6 @@ def metric_failed(record: MonitorRecord) -> list[str]:
         if w.metrics:
             return [m.name for m in w.metrics if m.status == "fail"]
     return []
-
-
-def _exists(location: str) -> bool:
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(location)
-    return fs.exists(root)
 
 
 __all__ = ["analyse_traffic", "live_metrics", "logs_location", "metric_failed", "reference_of"]

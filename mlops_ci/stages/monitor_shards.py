@@ -20,9 +20,9 @@ MAX_PROFILE_BYTES = 256 << 20
 
 
 def _paths(s: Served) -> list[str]:
-    from mlops_ci.monitor.stream import list_objects
+    from mlops_ci.monitor.logs import list_objects
 
-    return list_objects(s.location, since=s.since, until=s.until) if s.exists else []
+    return list_objects(s.location, since=s.since, until=s.until)
 
 
 def _labels_refused(s: Served) -> None:

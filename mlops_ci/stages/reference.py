@@ -41,11 +41,11 @@ def build_reference(ws: Workspace, plan: ModelPlan, predictions, *, source=None)
     cache = ProfileCache(ws.cache_dir / "profiles")
     doc: dict = {"schema": SCHEMA, "model": plan.model, "options": asdict(options), "label": cfg.data.label,
                  "data": {}, "profiles": {}}
+    read = source or (lambda t: worktree_file(ws.top, t))
     for dv in plan.data:
         rel = cfg.data.train if dv.role == "train" else cfg.data.eval
         tracked = TrackedFile.from_hash(dv.path, dv.head_md5) if dv.head_md5 else None
         if tracked is not None:
-            read = source or (lambda t: worktree_file(ws.top, t))
             profile, _ = cached_profile(cache, lambda t=tracked: read(t), md5=dv.head_md5, name=rel,
                                         fmt=cfg.data.format, options=options, limits=limits)
         else:  # tracked by neither git nor DVC: as the work tree has it

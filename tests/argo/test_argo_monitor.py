@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from manifest_support import load_all, schema_errors
+from manifest_support import load_all, schema_errors, set_field
 from ruamel.yaml import YAML
 
 from mlops_ci.cli.main import build_parser
@@ -112,11 +112,7 @@ BROKEN = [
 @pytest.mark.parametrize(("field", "value", "check", "words"), BROKEN, ids=[f"{b[0]}:{b[2]}" for b in BROKEN])
 def test_validators_refuse_a_broken_cron_workflow(field: str, value: Any, check: str, words: str) -> None:
     obj = copy.deepcopy(cron())
-    *path, key = field.split(".")
-    node: Any = obj
-    for part in path:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    node[key] = value
+    set_field(obj, field, value)
     errors = schema_errors(obj)
     assert any(e.startswith(check) and words in e for e in errors), errors
 

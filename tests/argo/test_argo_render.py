@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
-from manifest_support import assert_hadolint_clean, load_all, schema_errors
+from manifest_support import assert_hadolint_clean, load_all, schema_errors, set_field
 
 from mlops_ci.argo import MlflowRun, build_workflow, label_value, workflow_name
 from mlops_ci.config.schema import ARGO_TEMPLATES, Config
@@ -297,11 +297,7 @@ BROKEN = [
 def test_validators_refuse_broken_objects(what: str, field: str, value: Any, check: str, words: str) -> None:
     obj = _jobset() if what == "jobset" else _build()
     assert not schema_errors(obj)
-    *path, key = field.split(".")
-    node: Any = obj
-    for part in path:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    node[key] = value
+    set_field(obj, field, value)
     errors = schema_errors(obj)
     assert any(e.startswith(check) and words in e for e in errors), errors
 
