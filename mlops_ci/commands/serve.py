@@ -78,26 +78,30 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _interrupt)
     local = Path(tracking.local_copy(info.artifact_uri))
     env_ = mlserver.environment(local, progress=progress)
+    served = False  # an interrupt once the server is up is the way to stop it, wherever it lands
     with tempfile.TemporaryDirectory(prefix="mlops-ci-serve-") as tmp:
         server = mlserver.MLServer(env_, local, args.model, Path(tmp), port=args.port)
-        with server:
-            with progress.step(f"starting MLServer with {args.model} v{info.version}"):
-                ready = server.wait_ready()
-            echo(f"serving {args.model} v{info.version} with MLServer ({mlserver.IMPLEMENTATION}), ready in "
-                 f"{ready:.1f}s, as KServe serves modelFormat mlflow over protocol v2")
-            echo(f"  {server.url}/v2/models/{args.model}  (V2 REST; log: {server.log})")
-            example = _example(ws, args.model)
-            if example is not None:
-                echo("  try it with one eval row:")
-                echo("  curl -s -X POST " + shlex.quote(server.infer_url)
-                     + " -H 'Content-Type: application/json' -d " + shlex.quote(example))
-            echo("  Ctrl-C stops it")
-            try:
+        try:
+            with server:
+                with progress.step(f"starting MLServer with {args.model} v{info.version}"):
+                    ready = server.wait_ready()
+                served = True
+                echo(f"serving {args.model} v{info.version} with MLServer ({mlserver.IMPLEMENTATION}), ready in "
+                     f"{ready:.1f}s, as KServe serves modelFormat mlflow over protocol v2")
+                echo(f"  {server.url}/v2/models/{args.model}  (V2 REST; log: {server.log})")
+                example = _example(ws, args.model)
+                if example is not None:
+                    echo("  try it with one eval row:")
+                    echo("  curl -s -X POST " + shlex.quote(server.infer_url)
+                         + " -H 'Content-Type: application/json' -d " + shlex.quote(example))
+                echo("  Ctrl-C stops it")
                 while server.alive():
                     time.sleep(0.2)
-            except KeyboardInterrupt:
-                server.stop()
-                echo("stopped")
-                return ExitCode.OK
-            raise mlserver.ServeError(f"MLServer stopped by itself (code {server.proc.returncode}); the last "
-                                      f"lines of its log:\n{server.log_tail()}")
+        except KeyboardInterrupt:
+            if not served:
+                raise
+            server.stop()
+            echo("stopped")
+            return ExitCode.OK
+        raise mlserver.ServeError(f"MLServer stopped by itself (code {server.proc.returncode}); the last "
+                                  f"lines of its log:\n{server.log_tail()}")
