@@ -1,28 +1,30 @@
-"""V2 bodies decoded in bulk: one regular expression per body shape, run over a whole object at once.
+"""V2 bodies decoded in bulk: every body of an object that has the shape of one seen before, at once.
 
 Most logged traffic repeats one shape: every request holds one row, the same named inputs in the
-same order, every response the same single output. Such a body is its *template* (the bytes
-between the values: names, datatypes, shapes, parameters) with an atomic value in each ``data``
-slot. :func:`request_template` / :func:`response_template` derive the template of a body (after
-checking that the exact decoder in :mod:`.traffic` reads the same values from it); Arrow's RE2
-kernel then matches every body of an object against it and captures the values, which Arrow
-casts to numbers. A slot only matches a JSON number (numeric datatypes) or a string without
-quotes or escapes (BYTES), so a body that matches has exactly the template's structure and
-decodes to what the exact decoder would give; a body that does not match goes to the exact
-decoder. Requests of several rows, single ``[n, k]`` inputs, BOOL tensors and escaped strings
-always take the exact path.
+same order, every response the same single output. Such a body is its *template*: the literal
+bytes between the values (names, datatypes, shapes, parameters) with an atomic value in each
+``"data":[...]`` slot. :func:`request_template` / :func:`response_template` derive the template of
+a body (after checking that the exact decoder in :mod:`.traffic` reads the same values from it).
+
+:func:`decode_arrays` then cuts every body of an object at its brackets (numpy finds every ``[``
+and ``]`` in the object's buffer; a body with the template's number of each has its slots at the
+template's ranks of them), and reads the cuts as one Arrow array of pieces over the same buffer
+(no copy): the literal pieces are checked against the template's by hashing
+(``index_in``), the slot pieces against a JSON number (numeric datatypes) or a string without
+quotes or escapes (BYTES). A body that passes is the template with atomic values in its slots, so
+it decodes to what the exact decoder would give; a body that does not goes to the exact decoder.
+Requests of several rows, single ``[n, k]`` inputs, BOOL tensors and escaped strings always take
+the exact path.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
+from mlops_ci.monitor.objects import Records
 from mlops_ci.monitor.traffic import DecodeError, request_frame, response_scores
 
 if TYPE_CHECKING:
@@ -30,27 +32,26 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 NUM = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
-STR = r'[^"\\]*'
 NUMERIC = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
-DATA = '"data":['  # a slot opens with exactly this (a body spaced otherwise takes the exact path)
-_DATA = re.compile(re.escape(DATA.encode()))
-_NUM = re.compile(NUM)
-_STR = re.compile(f'"{STR}"')
-_RE2_SPECIAL = set("\\.+*?()|[]{}^$")
+DATA = b'"data":['  # a slot opens with exactly this (a body spaced otherwise takes the exact path)
+_DATA = re.compile(re.escape(DATA))
+_NUM = re.compile(NUM.encode())
+_STR = re.compile(rb'"[^"\\]*"')
+STR_SLOT = r'^"[^"\\]*"$'
 
 
 @dataclass(frozen=True)
 class Template:
-    """A body's shape: ``pattern`` (RE2, no groups) matches a body of it; each column's value is in
-    the ``DATA`` slot of the same rank, read with its ``picks`` pattern (one group, ``v``)."""
+    """A body's shape: the literal pieces around its slots, and per slot the column it holds, how many
+    values it holds (the last is read) and the ranks of the ``[`` that opens it and the ``]`` that
+    closes it among the body's brackets; ``brackets`` counts both in a body of this shape."""
 
-    pattern: str
+    literals: tuple[bytes, ...]
     columns: tuple[tuple[str, str], ...]  # (column name, "num" | "str")
-    picks: tuple[str, ...]
-
-
-def _literal(text: str) -> str:
-    return "".join("\\" + ch if ch in _RE2_SPECIAL else ch for ch in text)
+    counts: tuple[int, ...]
+    opens: tuple[int, ...]
+    closes: tuple[int, ...]
+    brackets: tuple[int, int]
 
 
 def _spans(body: bytes, count: int) -> list[tuple[int, int]] | None:
@@ -65,31 +66,27 @@ def _spans(body: bytes, count: int) -> list[tuple[int, int]] | None:
 
 
 def _build(body: bytes, spans: list[tuple[int, int]], slots: list[tuple[str, str, int]]) -> Template | None:
-    """The template of ``body`` with each span a slot (name, kind, values in it: the last is read)."""
+    """The template of ``body`` with each span a slot (name, kind, values in it)."""
     try:
-        text = body.decode("utf-8")
+        body.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    parts, columns, picks, pos = ["^"], [], [], 0
-    for (start, end), (name, kind, count) in zip(spans, slots):
-        start, end = len(body[:start].decode()), len(body[:end].decode())  # byte -> character offsets
-        value = text[start:end]
-        if kind == "str":
-            if count != 1 or not _STR.fullmatch(value):
-                return None
-            slot, pick = f'"{STR}"', r'^"(?P<v>[^"]*)"\]'
-        else:
-            values = value.split(",")
-            if len(values) != count or not all(_NUM.fullmatch(v) for v in values):
-                return None
-            slot = f"(?:{NUM},){{{count - 1}}}{NUM}" if count > 1 else NUM
-            pick = f"^(?:[^,\\]]*,){{{count - 1}}}(?P<v>[^,\\]]*)\\]" if count > 1 else r"^(?P<v>[^\]]*)\]"
-        parts += [_literal(text[pos:start]), slot]
-        columns.append((name, kind))
-        picks.append(pick)
+    literals, pos = [], 0
+    for (start, end), (_, kind, count) in zip(spans, slots):
+        value = body[start:end]
+        if kind == "str" and (count != 1 or not _STR.fullmatch(value)):
+            return None
+        if kind == "num" and not (len(value.split(b",")) == count
+                                  and all(_NUM.fullmatch(v) for v in value.split(b","))):
+            return None
+        literals.append(body[pos:start])
         pos = end
-    parts += [_literal(text[pos:]), "$"]
-    return Template(pattern="".join(parts), columns=tuple(columns), picks=tuple(picks))
+    literals.append(body[pos:])
+    return Template(literals=tuple(literals), columns=tuple((name, kind) for name, kind, _ in slots),
+                    counts=tuple(count for _, _, count in slots),
+                    opens=tuple(body[:start].count(b"[") - 1 for start, _ in spans),
+                    closes=tuple(body[:end].count(b"]") for _, end in spans),
+                    brackets=(body.count(b"["), body.count(b"]")))
 
 
 def _one_row(item: dict) -> str | None:
@@ -158,147 +155,110 @@ def _array(bodies: list[bytes]) -> pa.Array:
     return pa.array(bodies, type=pa.binary())
 
 
-def as_text(bodies: pa.Array) -> pa.Array:
-    """The bodies as an Arrow string array; one that is not UTF-8 is null (the exact path reads it)."""
-    import pyarrow as pa
-
-    try:
-        return bodies.cast(pa.string())
-    except pa.ArrowInvalid:
-        pass
-    flags, ranks, n = [], [], 0
-    for body in bodies.to_pylist():
-        try:
-            flags.append(body is not None and isinstance(body.decode("utf-8"), str))
-        except UnicodeDecodeError:
-            flags.append(False)
-        ranks.append(n if flags[-1] else None)
-        n += flags[-1]
-    return bodies.filter(pa.array(flags)).cast(pa.string()).take(pa.array(ranks, type=pa.int64()))
-
-
 def decode(bodies: pa.Array, template: Template) -> tuple[np.ndarray, dict[str, list]]:
     """Which bodies match ``template``, and their columns (numbers as float64, text as str)."""
     out, matched = decode_arrays(bodies, template)
     return matched, {name: array.to_pylist() for name, array in out.items()}
 
 
-def decode_arrays(bodies: pa.Array, template: Template) -> tuple[dict[str, pa.Array], np.ndarray]:
-    """Like :func:`decode`, as Arrow arrays of the matching bodies only (numbers float64, text string).
+def _cuts(bodies: pa.Array, template: Template) -> tuple[np.ndarray, pa.Array]:
+    """The bodies with the template's number of brackets, each cut into its literal pieces, slots and
+    the gap to the next: (their positions, the pieces as one binary array over the bodies' buffer)."""
+    import numpy as np
+    import pyarrow as pa
 
-    RE2 checks every body against the whole template in its DFA (no captures: several times faster
-    than capturing twenty groups); the matching bodies are then split at the slots and each slot's
-    value read with a short anchored pattern."""
+    n, k = len(bodies), len(template.columns)
+    _, offsets_buf, data_buf = bodies.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[bodies.offset:bodies.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, dtype=np.uint8)
+    region = data[offsets[0]:offsets[-1]]
+    opens, closes = np.flatnonzero(region == ord("[")) + offsets[0], np.flatnonzero(region == ord("]")) + offsets[0]
+    first_open, first_close = np.searchsorted(opens, offsets[:-1]), np.searchsorted(closes, offsets[:-1])
+    fits = ((np.searchsorted(opens, offsets[1:]) - first_open == template.brackets[0])
+            & (np.searchsorted(closes, offsets[1:]) - first_close == template.brackets[1]))
+    rows = np.flatnonzero(fits)
+    bounds = np.empty((len(rows), 2 * k + 2), dtype=np.int64)
+    bounds[:, 0], bounds[:, -1] = offsets[rows], offsets[rows + 1]
+    bounds[:, 1:-1:2] = opens[first_open[rows, None] + np.asarray(template.opens, dtype=np.int64)] + 1
+    bounds[:, 2:-1:2] = closes[first_close[rows, None] + np.asarray(template.closes, dtype=np.int64)]
+    ordered = (np.diff(bounds, axis=1) >= 0).all(axis=1)  # the slots in the template's order
+    rows, bounds = rows[ordered], bounds[ordered]
+    flat = np.append(bounds.ravel(), bounds[-1, -1] if len(bounds) else 0)  # the last gap: empty
+    wide = len(flat) and flat[-1] >= 2**31
+    pieces = pa.Array.from_buffers(pa.large_binary() if wide else pa.binary(), len(flat) - 1,
+                                   [None, pa.py_buffer(flat.astype(np.int64 if wide else np.int32)), data_buf])
+    return rows, pieces
+
+
+def _texts(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Binary values as UTF-8 text, and which were (one that is not comes back null)."""
+    import numpy as np
+    import pyarrow as pa
+
+    try:
+        return values.cast(pa.string()), np.ones(len(values), dtype=bool)
+    except pa.ArrowInvalid:
+        good = []
+        for v in values.to_pylist():
+            try:
+                good.append(v.decode("utf-8"))
+            except UnicodeDecodeError:
+                good.append(None)
+        return pa.array(good, type=pa.string()), np.array([g is not None for g in good], dtype=bool)
+
+
+def _numbers(values: pa.Array) -> pa.Array:
+    """JSON numbers as float64 (Python's float where Arrow refuses one, as for 1e400: inf, as json reads it)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = values.cast(pa.string())
+    try:
+        return pc.cast(text, pa.float64())
+    except pa.ArrowInvalid:
+        return pa.array([float(v) for v in text.to_pylist()], type=pa.float64())
+
+
+def decode_arrays(bodies: pa.Array, template: Template) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Like :func:`decode`, as Arrow arrays of the matching bodies only (numbers float64, text string)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if not pa.types.is_string(bodies.type):
-        bodies = as_text(bodies)
-    ok = pc.match_substring_regex(bodies, template.pattern).fill_null(False)
-    matched = ok.to_numpy(zero_copy_only=False).astype(bool)
-    good = bodies if matched.all() else bodies.filter(ok)
-    width = len(template.columns) + 1
-    flat = pc.split_pattern(good, DATA).flatten()  # width parts per matching body
+    if isinstance(bodies, pa.ChunkedArray):
+        bodies = bodies.combine_chunks()
+    bodies = bodies.cast(pa.binary()).fill_null(b"")
+    matched = np.zeros(len(bodies), dtype=bool)
+    k = len(template.columns)
+    rows, pieces = _cuts(bodies, template) if len(bodies) else (np.zeros(0, dtype=np.int64), None)
+    if not len(rows):
+        return {name: pa.array([], type=pa.float64() if kind == "num" else pa.string())
+                for name, kind in template.columns}, matched
+    width, m = 2 * k + 2, len(rows)
+    known = list(dict.fromkeys(template.literals))
+    found = pc.index_in(pieces, value_set=pa.array(known, type=pieces.type)).fill_null(-1).to_numpy()
+    ok = (found.reshape(m, width)[:, 0:-1:2] == [known.index(lit) for lit in template.literals]).all(axis=1)
+    slots = pieces.take(pa.array((np.arange(m)[None, :] * width + 2 * np.arange(k)[:, None] + 1).ravel()))
+    values = []
+    for i, ((_, kind), count) in enumerate(zip(template.columns, template.counts)):
+        value = slots.slice(i * m, m)
+        if kind == "str":
+            ok &= pc.match_substring_regex(value, STR_SLOT).to_numpy(zero_copy_only=False)
+            text, valid = _texts(pc.binary_slice(value, 1, -1))
+            ok &= valid
+            values.append(text)
+            continue
+        ok &= pc.match_substring_regex(value, f"^{NUM}(?:,{NUM}){{{count - 1}}}$").to_numpy(zero_copy_only=False)
+        if count > 1:
+            value = pc.extract_regex(value.cast(pa.string()), r",(?P<v>[^,]*)$").field("v")
+        values.append(value)
+    keep = pa.array(ok)
     out = {}
-    for i, ((name, kind), pick) in enumerate(zip(template.columns, template.picks)):
-        part = flat.take(pa.array(np.arange(i + 1, len(flat), width)))
-        value = pc.extract_regex(part, pick).field("v")
-        out[name] = pc.cast(value, pa.float64()) if kind == "num" else value
+    for (name, kind), value in zip(template.columns, values):
+        value = value.filter(keep)
+        out[name] = value if kind == "str" else _numbers(value)
+    matched[rows[ok]] = True
     return out, matched
-
-
-
-
-# --- one object's records, checked as mlops_ci.monitor.logs checks them, and its bodies decoded ---
-
-
-@dataclass
-class Records:
-    """One object's records: ids, which are requests, bodies (Arrow binary) and times (POSIX µs)."""
-
-    ids: list[str]
-    is_request: np.ndarray
-    bodies: pa.Array
-    times: np.ndarray
-
-
-def _b64(raw, ident: str) -> bytes:
-    try:
-        return base64.b64decode(raw, validate=True) if raw else b""
-    except (binascii.Error, ValueError, TypeError) as err:
-        raise ValueError(f"record {ident[:80]}: bytes are not base64 ({err})") from err
-
-
-def _check(ids: list, kinds: list) -> np.ndarray:
-    import numpy as np
-
-    from mlops_ci.monitor.logs import KINDS
-
-    for kind in set(kinds) - set(KINDS):
-        raise ValueError(f"reqType {str(kind)[:80]!r} is not an inference request or response")
-    if not all(isinstance(i, str) and i for i in ids):
-        raise ValueError("a record without an id")
-    return np.fromiter((KINDS[k] == "request" for k in kinds), dtype=bool, count=len(kinds))
-
-
-def _micros(values: list, fallback: datetime) -> np.ndarray:
-    """Each record's time as logs._time reads it, in POSIX microseconds (vectorised for Go's UTC ``Z``)."""
-    import numpy as np
-    import pandas as pd
-
-    from mlops_ci.monitor.logs import _time
-
-    out = np.full(len(values), int(fallback.timestamp() * 1_000_000), dtype=np.int64)
-    fast = [i for i, v in enumerate(values) if isinstance(v, str) and v.endswith("Z") and not v.startswith("0001-01-01")]
-    if fast:
-        parsed = pd.to_datetime(pd.Series([values[i] for i in fast]), utc=True, format="ISO8601", errors="coerce")
-        ok = parsed.notna().to_numpy()
-        micros = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64) // 1000  # fromisoformat keeps µs
-        out[np.asarray(fast)[ok]] = micros[ok]
-    for i, v in enumerate(values):
-        if isinstance(v, str) and v and not v.endswith("Z"):
-            out[i] = int(_time(v, fallback).timestamp() * 1_000_000)
-    return out
-
-
-def _loads(data: bytes):
-    try:
-        import orjson  # several times faster on large arrays; json decides whatever it refuses
-    except ImportError:
-        return json.loads(data)
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
-
-
-def read_records(data: bytes, ext: str, modified: datetime) -> Records:
-    """The records of one object (ValueError, or Arrow's, when it is not KServe's)."""
-    import io
-
-    import numpy as np
-    import pyarrow as pa
-
-    if ext == "parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(io.BytesIO(data))
-        missing = {"id", "reqType", "bytes"} - set(table.column_names)
-        if missing:
-            raise ValueError(f"no {', '.join(sorted(missing))} column")
-        ids, kinds, raw = (table.column(c).to_pylist() for c in ("id", "reqType", "bytes"))
-        times = np.full(len(ids), int(modified.timestamp() * 1_000_000), dtype=np.int64)
-    else:
-        doc = _loads(data)
-        items = doc if isinstance(doc, list) else [doc]
-        if not all(isinstance(i, dict) for i in items):
-            raise ValueError("not LogRequest objects")
-        ids, kinds = [i.get("id") for i in items], [i.get("reqType", "") for i in items]
-        raw, times = [i.get("bytes") or "" for i in items], _micros([i.get("occurrenceTime") for i in items], modified)
-    is_request = _check(ids, kinds)
-    bodies = pa.array([_b64(r, i) for r, i in zip(raw, ids)], type=pa.binary())
-    return Records(ids=ids, is_request=is_request, bodies=bodies, times=times)
 
 
 def _bulk(bodies: pa.Array, templates: dict, key: str, derive) -> tuple[list[tuple[np.ndarray, dict]], np.ndarray]:
@@ -307,7 +267,6 @@ def _bulk(bodies: pa.Array, templates: dict, key: str, derive) -> tuple[list[tup
     import numpy as np
 
     left = np.arange(len(bodies))
-    text = as_text(bodies)
     parts = []
     for _ in range(3):
         if not len(left):
@@ -318,7 +277,7 @@ def _bulk(bodies: pa.Array, templates: dict, key: str, derive) -> tuple[list[tup
             if template is None:
                 break
             templates[key] = template
-        columns, matched = decode_arrays(text.take(left) if len(left) != len(text) else text, template)
+        columns, matched = decode_arrays(bodies.take(left) if len(left) != len(bodies) else bodies, template)
         if matched.any():
             parts.append((left[matched], columns))
         left = left[~matched]
@@ -361,5 +320,5 @@ def decode_responses(records: Records, templates: dict) -> list:
     return out
 
 
-__all__ = ["Records", "Template", "as_text", "decode", "decode_arrays", "decode_requests", "decode_responses",
-           "read_records", "request_template", "response_template"]
+__all__ = ["Template", "decode", "decode_arrays", "decode_requests", "decode_responses", "request_template",
+           "response_template"]

@@ -161,7 +161,7 @@ def settle(out: WindowProfiles, request: tuple[int, int], scores, keys, ident: s
 
 def _read(path: str):
     """An object's records, or why it is skipped."""
-    from mlops_ci.monitor.bulk import read_records
+    from mlops_ci.monitor.objects import read_records
 
     return read_object(path, read_records)
 
