@@ -12,7 +12,10 @@ Prints, in one run:
    CloudEvents from ``--senders`` keep-alive connections (an asyncio client in another process):
    sustained events/s (each acknowledged only once durable) and the receiver's peak RSS.
 
-    python bench/monitor.py [--requests 10000000] [--events 20000] [--senders 64]
+    python bench/monitor.py [--requests 10000000] [--events 20000] [--senders 64] [--marshallers parquet,json]
+
+A fourth row per layout is the floor: reading the records and base64-decoding every body in 2
+processes, nothing else (what any reader of this layout must do before it parses a body).
 
 The logs are generated once per size into bench/.data/ (git-ignored). Goals (issue): 10M requests
 in < 20 s on 2 cores under 1.5 GB; no slower than pandas reading the same files; the receiver
@@ -174,6 +177,37 @@ print(json.dumps({"seconds": time.perf_counter() - start, "rows": rows,
 """
 
 
+FLOOR = """
+import json, sys, time
+from concurrent.futures import ProcessPoolExecutor
+import pybase64
+from mlops_ci.monitor.stream import list_objects
+
+def hwm():
+    return int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM"))) / 1024
+
+def part(paths):
+    import orjson
+    import pyarrow.parquet as pq
+    n = 0
+    for path in paths:
+        if path.endswith(".parquet"):
+            texts = pq.read_table(path, columns=["id", "reqType", "bytes"]).column("bytes").to_pylist()
+        else:
+            texts = [r["bytes"] for r in orjson.loads(open(path, "rb").read())]
+        n += sum(len(pybase64.b64decode(t, validate=True)) for t in texts)
+    return n, hwm()
+
+if __name__ == "__main__":
+    start = time.perf_counter()
+    paths = list_objects(sys.argv[1])
+    with ProcessPoolExecutor(2) as pool:
+        got = list(pool.map(part, [paths[0::2], paths[1::2]]))
+    print(json.dumps({"seconds": time.perf_counter() - start, "bytes": sum(n for n, _ in got),
+                      "peak_mb": hwm() + sum(m for _, m in got)}))
+"""
+
+
 def run(code: str, *args: str) -> dict:
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -241,6 +275,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--senders", type=int, default=64)
     parser.add_argument("--receiver-only", action="store_true", help="skip the log reading (parts 1 and 2)")
+    parser.add_argument("--marshallers", default="parquet,json", help="which log layouts to read (comma-separated)")
     args = parser.parse_args()
     import tempfile
 
@@ -252,7 +287,7 @@ def main() -> None:
     if not args.receiver_only:
         print(f"{args.requests:,} logged requests x 20 features (one row each, all answered), 10,000 records per "
               "object, 2 daily windows, the second shifted (num0 by 0.5 σ)\n")
-    for marshaller in () if args.receiver_only else ("parquet", "json"):
+    for marshaller in () if args.receiver_only else args.marshallers.split(","):
         print("| marshaller | what | seconds | requests/s | peak RSS (MB; summed over processes) | ratio to pandas |")
         print("|---|---|---:|---:|---:|---:|")
         start = time.perf_counter()
@@ -268,6 +303,11 @@ def main() -> None:
                   f"{ours['peak_mb']:.0f} | {ours['seconds'] / base['seconds']:.2f}x |")
         print(f"| {marshaller} | pandas reads the same objects (records only, bodies not decoded) | "
               f"{base['seconds']:.1f} | {args.requests / base['seconds']:,.0f} | {base['peak_mb']:.0f} | 1 |")
+        floor = run(FLOOR, str(folder))
+        print(f"| {marshaller} | floor: read the records and base64-decode every body, nothing else "
+              f"(2 processes; {floor['bytes'] / 1e9:.1f} GB of bodies) | {floor['seconds']:.1f} | "
+              f"{args.requests / floor['seconds']:,.0f} | {floor['peak_mb']:.0f} | "
+              f"{floor['seconds'] / base['seconds']:.2f}x |")
         print(f"\n  {marshaller}: {size / 1e9:.2f} GB in {len(list(folder.rglob('*.' + marshaller)))} objects "
               f"({f'generated in {made:.0f} s' if made > 1 else 'cached'}); rows per window {ours['rows']}; "
               f"counts {ours['counts']}; bulk-decoded {ours['bulk']:,}; windows {ours['findings']}\n")

@@ -26,7 +26,7 @@ from mlops_ci.config.semantics import Problem
 
 _SKIP_DIRS = {"__pycache__", "node_modules"}
 # the names whose format data.format "auto" tells (mlops_ci.data.tables.detect_format)
-DATA_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".tsv")
+DATA_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".tsv", ".jsonl", ".ndjson")
 _MAX_CANDIDATES = 5000  # entries looked at for a "did you mean"
 
 

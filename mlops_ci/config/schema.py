@@ -60,10 +60,10 @@ SCHEMA_VERSION = 1
 
 
 class DataConfig(Strict):
-    train: RelPath = Field(description="training data (CSV or Parquet), usually DVC-tracked")
+    train: RelPath = Field(description="training data (CSV, JSON lines or Parquet), usually DVC-tracked")
     eval: RelPath = Field(description="evaluation data, same columns as train")
     label: str = Field(min_length=1, description="the target column")
-    format: Literal["auto", "csv", "parquet"] = "auto"
+    format: Literal["auto", "csv", "jsonl", "parquet"] = "auto"
 
 
 class Gate(Strict):

@@ -1,4 +1,4 @@
-"""Read CSV or Parquet into an Arrow table, with one clear message per kind of bad input."""
+"""Read CSV, JSON lines or Parquet into an Arrow table, with one clear message per kind of bad input."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ def detect_format(path: str, fmt: str = "auto") -> str:
         return "parquet"
     if lower.endswith((".csv", ".csv.gz", ".tsv")):
         return "csv"
+    if lower.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
     raise DataError(f"{path}: cannot tell the file format from its name",
-                    hint="name it .csv or .parquet, or set data.format in .mlops-ci.yaml")
+                    hint="name it .csv, .jsonl or .parquet, or set data.format in .mlops-ci.yaml")
 
 
 def require_file(local: Path, name: str) -> None:
@@ -46,6 +48,13 @@ def read_table(local: Path, *, name: str, fmt: str = "auto") -> pa.Table:
 
     fmt = detect_format(name, fmt)
     require_file(local, name)
+    if fmt == "jsonl":
+        from mlops_ci.data.jsonlines import read_jsonl
+
+        table = read_jsonl(local, name)
+        if table.num_columns == 0:
+            raise DataError(f"{name}: the file has no columns")
+        return table
     try:
         if fmt == "parquet":
             table = pq.read_table(local)
@@ -86,6 +95,10 @@ def read_columns(local: Path, *, name: str, fmt: str = "auto") -> list[str]:
 
     fmt = detect_format(name, fmt)
     require_file(local, name)
+    if fmt == "jsonl":
+        from mlops_ci.data.jsonlines import jsonl_columns
+
+        return jsonl_columns(local, name)
     try:
         if fmt == "parquet":
             return list(pq.read_schema(local).names)
@@ -102,7 +115,8 @@ def require_label(local: Path, *, name: str, label: str, fmt: str = "auto") -> N
 
 
 def read_frame(local: Path, *, name: str, fmt: str = "auto"):
-    """A pandas DataFrame as users' own code reads the file (``pd.read_csv`` / ``pd.read_parquet``).
+    """A pandas DataFrame as users' own code reads the file (``pd.read_csv`` / ``pd.read_parquet`` /
+    ``pd.read_json(lines=True)``, its JSON types kept: no dates parsed, no floats made integers).
 
     Models are fed this form, so that dates stay strings as in a serving request and integer
     columns stay integers, matching the signature the training script inferred.
@@ -112,7 +126,10 @@ def read_frame(local: Path, *, name: str, fmt: str = "auto"):
     fmt = detect_format(name, fmt)
     require_file(local, name)
     try:
-        frame = pd.read_parquet(local) if fmt == "parquet" else pd.read_csv(local, low_memory=False)
+        if fmt == "jsonl":
+            frame = pd.read_json(local, lines=True, dtype=False, convert_dates=False)
+        else:
+            frame = pd.read_parquet(local) if fmt == "parquet" else pd.read_csv(local, low_memory=False)
     except UnicodeDecodeError as err:
         raise DataError(f"{name}: the file is not valid UTF-8 text (byte {err.start})",
                         hint="re-encode it as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from err

@@ -156,10 +156,11 @@ def read_records(data: bytes, ext: str, modified: datetime) -> Records:
     if ext == "parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(io.BytesIO(data))
-        missing = {"id", "reqType", "bytes"} - set(table.column_names)
+        source = pq.ParquetFile(io.BytesIO(data))
+        missing = {"id", "reqType", "bytes"} - set(source.schema_arrow.names)
         if missing:
             raise ValueError(f"no {', '.join(sorted(missing))} column")
+        table = source.read(columns=["id", "reqType", "bytes"])  # the other columns are not used
         kinds, raw = table.column("reqType"), table.column("bytes")
         is_request = _check(table.column("id"), kinds)
         ids = table.column("id").to_pylist()
