@@ -3,9 +3,10 @@
 ``logs`` reads the objects KServe's logger writes to storage (its JSON and Parquet marshallers,
 its object layout), skipping what cannot be read with a finding; ``traffic`` decodes the V2
 bodies into feature rows and pairs each request with its response by id; ``labels`` joins ground
-truth that arrives later; ``store`` writes the same layout; ``receiver`` (with ``segments``, its
-buffer and writer) accepts the logger's CloudEvents for installs that log to a URL and writes
-that layout, acknowledging an event only once it is durable; ``windows`` compares each window of
+truth that arrives later; ``store`` writes the same layout; ``receiver`` (with ``cloudevent``,
+one event checked, ``http1``, the HTTP it speaks, and ``segments``, its buffer and writer: group
+commit) accepts the logger's CloudEvents for installs that log to a URL and writes that layout,
+acknowledging an event only once it is durable; ``windows`` compares each window of
 traffic (as a frame, when labels are joined) with the reference a version stored at registration
 (mlops_ci.stages.reference); ``stream`` (with ``bulk``, the fast V2 decoder, and
 ``stream_merge``, shards merged and graded) does the same object by object with memory bounded by

@@ -9,6 +9,7 @@ object is written to a temporary name, flushed, fsynced and renamed: a reader ne
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import os
@@ -38,16 +39,28 @@ def encode_json(batch: Sequence[Entry], namespace: str = "") -> bytes:
     return json.dumps(items[0] if len(items) == 1 else items, separators=(",", ":")).encode()
 
 
+@functools.cache
+def _record_schema():  # pyarrow is imported on first use
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.bool_() if c == "tlsSkipVerify" else pa.string()) for c in RECORD_COLUMNS])
+
+
 def encode_parquet(batch: Sequence[Entry], namespace: str = "") -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [{**{c: "" for c in RECORD_COLUMNS}, **{k: v for k, v in _log_request(e, namespace).items()
-                                                    if k in RECORD_COLUMNS}, "tlsSkipVerify": False}
-            for e in batch]
-    schema = pa.schema([(c, pa.bool_() if c == "tlsSkipVerify" else pa.string()) for c in RECORD_COLUMNS])
+    n = len(batch)  # built column by column, without a dict per row
+    columns = {"bytes": [base64.b64encode(e.body).decode("ascii") for e in batch],
+               "contentType": [e.content_type or "application/json" for e in batch],
+               "reqType": [REQ_TYPES[e.kind] for e in batch], "id": [e.id for e in batch],
+               "inferenceService": [e.inference_service for e in batch], "namespace": [namespace] * n,
+               "component": [e.component for e in batch], "endpoint": [e.endpoint for e in batch],
+               "tlsSkipVerify": [False] * n}
+    schema = _record_schema()
+    arrays = [pa.array(columns.get(c, [""] * n), type=schema.field(c).type) for c in RECORD_COLUMNS]
     out = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), out)
+    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), out)
     return out.getvalue()
 
 

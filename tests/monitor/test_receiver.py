@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +29,7 @@ from cloudevents.core.v1.event import CloudEvent
 from conftest import ROOT
 
 from mlops_ci.errors import UsageError
-from mlops_ci.monitor import segments
+from mlops_ci.monitor import http1, segments
 from mlops_ci.monitor.logs import REQUEST, RESPONSE, Corrupt, Entry, read_objects
 from mlops_ci.monitor.receiver import Receiver, ReceiverSettings
 from mlops_ci.monitor.traffic import pair, request_frame
@@ -314,6 +315,81 @@ def test_the_buffer_stays_bounded_while_senders_outpace_the_disk(receive, tmp_pa
     assert batch_bytes <= health["peak_buffered_bytes"] < batch_bytes + size, "the buffer never filled, or overflowed"
     assert health["buffered_bytes"] == 0 and health["segments_written"] < 96
     assert len(stored(tmp_path / "logs")) == 96
+
+
+def test_senders_that_wait_for_their_answer_wait_out_the_interval_once(receive, tmp_path):
+    """Group commit: four senders, each waiting for its answer before its next event (as KServe's
+    agent's workers do). Their first batch waits for the interval; every later one is written as soon
+    as it holds as many events as the one before (all four are back: waiting longer gains nothing). A
+    batch smaller than the last, here a lone event, waits for the interval again."""
+    receiver = receive(flush_interval_s=1.0, batch_events=1000)
+
+    def sender(n: int) -> list[int]:
+        with requests.Session() as session:
+            return [post(receiver.url, event(f"c{n}-{i}"), session=session).status_code for i in range(5)]
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        codes = [code for got in pool.map(sender, range(4)) for code in got]
+    took = time.monotonic() - started
+    assert codes == [200] * 20
+    assert 0.9 <= took < 3, f"{took:.2f} s: five rounds waiting for the interval would take 5 s"
+    assert sorted(len(got) for _, got in read_objects(str(tmp_path / "logs"))) == [4] * 5
+    started = time.monotonic()
+    assert post(receiver.url, event("alone")).status_code == 200
+    assert time.monotonic() - started >= 0.9, "a batch smaller than the last one waits for the interval"
+
+
+def test_an_idle_connection_is_closed_but_not_one_waiting_for_its_answer(receive, monkeypatch):
+    monkeypatch.setattr(http1, "IDLE_S", 0.3)
+    receiver = receive(flush_interval_s=1.0)
+    host, port = receiver.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as idle:
+        started = time.monotonic()
+        assert idle.recv(1) == b"", "closed by the receiver"
+        assert 0.25 <= time.monotonic() - started < 5
+    started = time.monotonic()
+    assert post(receiver.url, event("slow")).status_code == 200
+    assert time.monotonic() - started >= 0.9, "its segment waited for the interval, longer than IDLE_S"
+
+
+def _raw(url: str, data: bytes, *, half_close: bool = True) -> bytes:
+    """Everything the receiver answers to ``data`` sent on one connection, until it closes it."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(data)
+        if half_close:
+            conn.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := conn.recv(65536):
+            out += chunk
+    return out
+
+
+def _binary(ident: str, version: str = "HTTP/1.1", extra: str = "") -> bytes:
+    body = v2_request(1)
+    head = (f"POST / {version}\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in {**GOOD, "ce-id": ident}.items()) + extra + "\r\n")
+    return head.encode() + body
+
+
+def test_http_a_sender_may_rely_on(receive, tmp_path):
+    """Expect: 100-continue; requests pipelined on one connection; HTTP/1.0 closes after its answer; a
+    malformed head and an unknown method are refused and counted."""
+    receiver = receive(flush_interval_s=0)
+    got = _raw(receiver.url, _binary("e-1", extra="Expect: 100-continue\r\n"))
+    assert got.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n")
+    got = _raw(receiver.url, _binary("p-1") + _binary("p-2"))
+    assert got.count(b"HTTP/1.1 200 OK\r\n") == 2 and b"Connection: close" not in got
+    got = _raw(receiver.url, _binary("h-1", version="HTTP/1.0"), half_close=False)
+    assert got.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection: close\r\n" in got
+    assert _raw(receiver.url, b"NONSENSE\r\n\r\n").startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert _raw(receiver.url, b"PUT / HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 501 ")
+    folded = _binary("f-1").replace(b"Host: x\r\n", b"Host: x\r\n folded\r\n")
+    assert _raw(receiver.url, folded).startswith(b"HTTP/1.1 400 ")
+    assert sorted(e.id for e in stored(tmp_path / "logs")) == ["e-1", "h-1", "p-1", "p-2"]
+    health = requests.get(receiver.url + "/healthz", timeout=10).json()
+    assert (health["accepted"], health["refused"]) == (4, {"bad-request": 2, "not-implemented": 1})
 
 
 # ---------------------------------------------------------------------------------------------
