@@ -18,7 +18,7 @@ OTHER = "__other__"
 @dataclass
 class ColumnProfile:
     name: str
-    kind: str  # numeric | categorical | boolean | datetime | null
+    kind: str  # numeric | categorical | boolean | datetime | null | nested (struct, list, map)
     arrow_type: str
     rows: int = 0
     nulls: int = 0  # nulls, plus NaN in numeric columns

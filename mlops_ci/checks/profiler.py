@@ -46,6 +46,8 @@ def column_kind(dtype: pa.DataType) -> str:
         return "datetime"
     if t.is_null(dtype):
         return "null"
+    if t.is_nested(dtype):
+        return "nested"  # struct, list, map: rows and nulls counted, values not profiled
     return "categorical"
 
 

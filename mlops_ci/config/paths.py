@@ -48,6 +48,11 @@ def path_problems(config: Config, root: Path) -> list[Problem]:
         suffixes = DATA_SUFFIXES if model.data.format == "auto" else ("",)
         for key in ("train", "eval"):
             rel = getattr(model.data, key)
+            if model.data.format == "auto" and not rel.lower().endswith(DATA_SUFFIXES) and not (root / rel).is_dir():
+                found.append(Problem(loc + ("data", key), f"cannot tell the format of {rel!r} from its name",
+                                     "name it .csv, .tsv, .csv.gz, .jsonl, .ndjson or .parquet, or set data.format "
+                                     "(csv, jsonl or parquet)"))
+                continue
             if _data_present(root, top, rel) or (not (root / rel).is_dir() and _git_tracked(root, rel)):
                 continue
             named = {posixpath.normpath(p) for p in (model.data.train, model.data.eval)}  # eval is not train
@@ -69,7 +74,7 @@ def _data_present(root: Path, top: Path, rel: str) -> bool:
 
 def _data_message(root: Path, rel: str) -> str:
     if (root / rel).is_dir():
-        return f"{rel!r} is a folder: name one CSV or Parquet file"
+        return f"{rel!r} is a folder: name one CSV, JSON-lines or Parquet file"
     return (f"{rel!r} is not in the work tree and not tracked by DVC ({rel}.dvc, or an output in "
             "dvc.yaml / dvc.lock)")
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _ROW = r"(?:Row #(?P<row>\d+): )?"
+_ROW_NUMBER = re.compile(r"Row #(\d+)")
 _CONVERSION = re.compile(r"In CSV column #(?P<col>\d+): " + _ROW +
                          r"CSV conversion error to (?P<type>[\w\[\], ]+): invalid value '(?P<value>.*)'$", re.S)
 _BAD_UTF8 = re.compile(r"In CSV column #(?P<col>\d+): " + _ROW + r"CSV conversion error to \w+: invalid UTF8 data")
@@ -147,6 +148,11 @@ def csv_error(name: str, err: Exception, schema: pa.Schema | None, rows: int, of
         was = str(schema.field(col).type)
         value = match.group("value")
         return Retype(column=col, was=was, to=_widen(was, value), value=value, where=row)
+    if "out of sync with chunker" in text:
+        return DataError(f"{name}: a quoted value holds a line break (after row {rows:,}); mlops-ci reads one row "
+                         "per line", hint="export the file without line breaks inside values, or as Parquet")
+    # the data row in the file (Arrow counts from 1 with the header as row 1, within the text it parsed)
+    first = _ROW_NUMBER.sub(lambda m: f"data row {offset + int(m.group(1)) - 1:,}", first)
     return DataError(f"{name}: cannot be read as csv: {first}",
                      hint="check the row shown; every row must have as many fields as the header")
 
@@ -156,7 +162,7 @@ BLOCK_BYTES = 1 << 20  # at most: Arrow parses 1 MB blocks twice as fast as 16 M
 AHEAD = 2  # ranges parsed ahead of the one being yielded
 
 
-def _chunks(handle, size: int) -> Iterator[bytes]:
+def line_chunks(handle, size: int) -> Iterator[bytes]:
     """The rest of ``handle`` in pieces of about ``size`` bytes, each ending at a line end (but the last)."""
     tail = b""
     while True:
@@ -193,7 +199,7 @@ def csv_range_batches(local: Path, name: str, options: ReadOptions) -> Iterator[
     with open(local, "rb") as handle:
         header = handle.readline()
         block = min(options.block_bytes, BLOCK_BYTES)
-        chunks = _chunks(handle, max(4 * block, min(RANGE_BYTES, 4 * options.block_bytes)))
+        chunks = line_chunks(handle, max(4 * block, min(RANGE_BYTES, 4 * options.block_bytes)))
         first = next(chunks, b"")
         try:  # types are inferred from its first block, as Arrow's streaming reader infers them
             table = _parse(header, first, delimiter, fixed, block)
@@ -225,4 +231,4 @@ def csv_range_batches(local: Path, name: str, options: ReadOptions) -> Iterator[
         raise DataError(f"{name}: the file has a header but no rows", hint="check the export that produced it")
 
 
-__all__ = ["ReadOptions", "Retype", "csv_batches", "csv_error"]
+__all__ = ["ReadOptions", "Retype", "csv_batches", "csv_error", "line_chunks"]

@@ -116,7 +116,8 @@ def require_label(local: Path, *, name: str, label: str, fmt: str = "auto") -> N
 
 def read_frame(local: Path, *, name: str, fmt: str = "auto"):
     """A pandas DataFrame as users' own code reads the file (``pd.read_csv`` / ``pd.read_parquet`` /
-    ``pd.read_json(lines=True)``, its JSON types kept: no dates parsed, no floats made integers).
+    ``pd.read_json(lines=True, dtype=False)``, its JSON types kept: no dates parsed, no floats made integers;
+    a BOM skipped, as the profile skips it).
 
     Models are fed this form, so that dates stay strings as in a serving request and integer
     columns stay integers, matching the signature the training script inferred.
@@ -127,7 +128,7 @@ def read_frame(local: Path, *, name: str, fmt: str = "auto"):
     require_file(local, name)
     try:
         if fmt == "jsonl":
-            frame = pd.read_json(local, lines=True, dtype=False, convert_dates=False)
+            frame = pd.read_json(local, lines=True, dtype=False, encoding="utf-8-sig")  # dtype=False: no dates either
         else:
             frame = pd.read_parquet(local) if fmt == "parquet" else pd.read_csv(local, low_memory=False)
     except UnicodeDecodeError as err:

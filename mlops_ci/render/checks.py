@@ -112,8 +112,9 @@ def _table(c: ChecksRecord) -> list[str]:
     hidden = rows[MAX_COLUMNS_SHOWN:]
     if hidden:
         flagged = sum(col.status in ("warn", "fail") for _, col in hidden)
-        out.append(f"\n{len(hidden)} more columns" + (f", {flagged} of them flagged." if flagged
-                                                       else ", within thresholds."))
+        out.append(f"\n{len(hidden)} more column{'s' if len(hidden) != 1 else ''}"
+                   + ((f", {flagged} of them flagged." if len(hidden) != 1 else ", flagged.") if flagged
+                      else ", within thresholds."))
     sizes = ", ".join(f"{esc(ds.role)}: {count(ds.base_rows)} → {count(ds.head_rows)} rows"
                       + (f" (profile of {' and '.join(esc(s) for s in ds.cached)} from the cache)" if ds.cached
                          else "")

@@ -106,3 +106,92 @@ def test_check_on_json_lines_data_through_the_cli(tiny_repo):
     proc = cli(tiny_repo, "check")
     assert proc.returncode == ExitCode.GATE_FAILED, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert any("column 'x1' drifted" in line for line in proc.stdout.splitlines()), proc.stdout[-2000:]
+
+
+def test_an_extra_field_late_in_a_csv_names_its_row_in_the_file(tmp_path):
+    path = tmp_path / "extra.csv"
+    rows = ["1,2\n"] * 400_000
+    rows[350_000] = "1,2,3\n"
+    path.write_text("a,b\n" + "".join(rows))
+    with pytest.raises(DataError, match="data row 350,001: Expected 2 columns, got 3"):
+        profile_file(path, name="extra.csv", limits=ScanLimits(memory_mb=64))
+
+
+def test_a_line_break_inside_quotes_in_a_long_csv_is_named(tmp_path):
+    path = tmp_path / "breaks.csv"
+    path.write_text("a,b\n" + '1,"two\nlines"\n' * 400_000)
+    with pytest.raises(DataError, match="a quoted value holds a line break"):
+        profile_file(path, name="breaks.csv", limits=ScanLimits(memory_mb=64))
+
+
+def _jsonl_rows(n: int, late: str | None = None, at: int = 0) -> bytes:
+    lines = [f'{{"n": {i % 7}, "x": {i * 0.5}, "plan": "p{i % 3}", "where": {{"lat": 1.5, "lon": 2}}, "tags": ["a"]}}\n'
+             for i in range(n)]
+    if late is not None:
+        lines[at] = late
+    return "".join(lines).encode()
+
+
+def _read_jsonl(path):
+    import pyarrow as pa
+
+    from mlops_ci.data.jsonlines import jsonl_batches
+
+    return pa.Table.from_batches(list(jsonl_batches(path, path.name, ReadOptions(block_bytes=64 << 10))))
+
+
+@pytest.mark.parametrize("late, column, arrow_type", [
+    ('{"n": 3.5, "x": 1.0, "plan": "p1", "where": null, "tags": []}\n', "n", "double"),  # integers, then a decimal
+    ('{"n": 1, "x": 1.0, "plan": "p1", "note": "late", "where": null, "tags": []}\n', "note", "string"),  # a new key
+])
+def test_a_long_json_lines_file_has_one_schema_whatever_its_first_block_holds(tmp_path, late, column, arrow_type):
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(_jsonl_rows(60_000, late, at=50_000))
+    assert path.stat().st_size > 4 << 20  # several ranges of 1 MB
+    table = _read_jsonl(path)
+    assert table.num_rows == 60_000 and str(table.schema.field(column).type) == arrow_type
+    assert table.column(column).null_count == (59_999 if column == "note" else 0)
+
+
+def test_a_column_null_until_late_takes_its_later_type(tmp_path):
+    path = tmp_path / "sparse.jsonl"
+    lines = ['{"a": 1, "r": null}\n'] * 60_000
+    lines[55_000] = '{"a": 1, "r": 2.5}\n'
+    path.write_text("".join(lines))
+    table = _read_jsonl(path)
+    assert str(table.schema.field("r").type) == "double" and table.column("r").null_count == 59_999
+
+
+@pytest.mark.parametrize("late, message", [
+    ('{"n": "3", "x": 1.0, "plan": "p1", "where": null, "tags": []}\n', "column 'n' mixes types: number and then string"),
+    ('not json\n', r"cannot be read as JSON lines \(at row 50,001\)"),
+])
+def test_a_long_json_lines_file_that_cannot_be_read_says_where(tmp_path, late, message):
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(_jsonl_rows(60_000, late, at=50_000))
+    with pytest.raises(DataError, match=message):
+        _read_jsonl(path)
+
+
+def test_nested_json_values_are_counted_not_profiled(tmp_path):
+    path = tmp_path / "nested.jsonl"
+    path.write_bytes(_jsonl_rows(2_000))
+    prof = profile_file(path, name="nested.jsonl")
+    assert {n: c.kind for n, c in prof.columns.items()} == {"n": "numeric", "x": "numeric", "plan": "categorical",
+                                                            "where": "nested", "tags": "nested"}
+    assert prof.columns["where"].rows == 2_000
+
+
+def test_a_json_array_is_not_json_lines(tmp_path):
+    path = tmp_path / "array.jsonl"
+    path.write_text('[{"a": 1}, {"a": 2}]')
+    with pytest.raises(DataError, match="one JSON array, not one JSON object per line") as err:
+        profile_file(path, name="array.jsonl")
+    assert "lines=True" in err.value.hint
+
+
+def test_config_validate_names_a_data_file_whose_format_it_cannot_tell(tiny_repo):
+    config = tiny_repo / ".mlops-ci.yaml"
+    config.write_text(config.read_text().replace("data/train.csv", "data/train.json"))
+    proc = cli(tiny_repo, "config", "validate")
+    assert proc.returncode != 0 and "cannot tell the format of 'data/train.json' from its name" in proc.stdout + proc.stderr

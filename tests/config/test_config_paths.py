@@ -82,7 +82,7 @@ def test_a_folder_is_not_data(tmp_path):
                       "the folder of .mlops-ci.yaml), or add the data and track it: `dvc add data/eval.csv`")]
     root = project(tmp_path / "b", text=CONFIG.replace("eval: data/eval.csv", "eval: data"))
     ((loc, message, _),) = problems_of(root)
-    assert loc == "models.churn.data.eval" and message == "'data' is a folder: name one CSV or Parquet file"
+    assert loc == "models.churn.data.eval" and message == "'data' is a folder: name one CSV, JSON-lines or Parquet file"
 
 
 def test_default_script_is_named_as_the_default(tmp_path):
