@@ -66,6 +66,8 @@ class Facts:
     remote: str = ""  # "url (branch)", for messages
     configured_via: Route = "push"  # the environment's promote_via (or its default)
     now: datetime | None = None
+    # freezes holding the environment: (what, when it ends; None until someone removes it)
+    freezes: tuple[tuple[str, datetime | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,27 @@ def holds(intent: Intent, facts: Facts) -> Iterable[Reason]:
                               f"--env {intent.env} --clear-hold`)")
 
 
+def freezes(intent: Intent, facts: Facts) -> Iterable[Reason]:
+    """A freeze (a window of the environment's policy, or a FREEZE file in its GitOps folder) stops
+    promotions into it; rollbacks and releasing holds go on. --force --reason goes past it (recorded).
+    A dry run (a pull request's plan) still renders, saying the freeze holds and when it clears."""
+    if intent.action != "promote" or not facts.freezes:
+        return
+    what = "; ".join(text for text, _ in facts.freezes)
+    if intent.forced("freeze"):
+        yield Reason("freeze", f"{intent.env} is frozen ({what}); promoted anyway: {intent.force_reason}",
+                     overridden=True, detail=what)
+        return
+    ends = [until for _, until in facts.freezes]
+    clears = None if None in ends else max(e for e in ends if e is not None)
+    lift = "wait until it clears" if clears is not None else "remove the FREEZE file to lift it"
+    yield Reason("freeze", f"{intent.env} is frozen: {what}", blocks=True, shows_plan=True, not_before=clears,
+                 hint=f"{lift}, or pass --force --reason TEXT to promote anyway (recorded)",
+                 planned_note=f"{intent.env} is frozen ({what}): a real promote is refused"
+                              + (f" until {clears.isoformat(timespec='minutes')}" if clears else "")
+                              + " without --force --reason", detail=what)
+
+
 def via(intent: Intent, facts: Facts) -> Iterable[Reason]:
     """A promotion is pushed to the GitOps branch or proposed as a pull request there: as asked
     (--via-pr, --push), else as the environment's promote_via says. Rollbacks are pushed."""
@@ -212,7 +235,7 @@ def via(intent: Intent, facts: Facts) -> Iterable[Reason]:
                  route=route)
 
 
-RULES: list[Rule] = [merged_only, registered, gates, force_needs_reason, holds, via]
+RULES: list[Rule] = [merged_only, registered, gates, force_needs_reason, holds, freezes, via]
 
 
 def evaluate(intent: Intent, facts: Facts, rules: Iterable[Rule] | None = None) -> Decision:

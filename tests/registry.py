@@ -22,3 +22,18 @@ def build_registry(base: Path, versions: int, tags_for: Callable[[int], dict[str
         if version != str(n):
             raise RuntimeError(f"the registry under {base} was not empty: registered v{version}, expected v{n}")
     return base / "mlflow.db"
+
+
+def passing_registry_workspace(repo: Path, base: Path, versions: int = 3):
+    """The project at ``repo`` with a copy of a registry of ``versions`` passing versions of tiny
+    (built in ``base``) as its MLflow database: a Workspace to promote from."""
+    import shutil
+
+    from mlops_ci.config import load_config
+    from mlops_ci.stages.register import EVALUATION_TAG
+    from mlops_ci.workspace import Workspace
+
+    db = build_registry(base, versions, lambda n: {"mlops_ci.head_sha": "c" * 40, EVALUATION_TAG: "pass"})
+    (repo / ".mlops-ci").mkdir()
+    shutil.copy(db, repo / ".mlops-ci" / "mlflow.db")
+    return Workspace.from_config(load_config(repo / ".mlops-ci.yaml"), env={})

@@ -24,6 +24,7 @@ from mlops_ci.config.checks import (
     SchemaChecks,
 )
 from mlops_ci.config.monitoring import MonitoringConfig
+from mlops_ci.config.policy import EnvironmentPolicy, FreezeWindow
 from mlops_ci.config.serving import (
     HPA_METRICS,
     KNATIVE_METRICS,
@@ -116,6 +117,8 @@ class EnvironmentConfig(Strict):
         "its own branch and opens a pull request in the GitOps repository (needs gitops.github_repository "
         "or a github.com remote). Default: pull_request for an environment named prod or production when "
         "the GitOps repository is on GitHub, push otherwise")
+    policy: EnvironmentPolicy = Field(default_factory=EnvironmentPolicy,
+                                      description="what a promotion into this environment must respect (freeze windows)")
 
 
 class PromotionConfig(Strict):
@@ -151,6 +154,7 @@ def json_schema() -> dict:
 
 
 __all__ = [
+    "FreezeWindow",
     "ARGO_TEMPLATES",
     "DNS_LABEL_RE",
     "DNS_SUBDOMAIN_RE",
@@ -173,6 +177,7 @@ __all__ = [
     "DeploymentServing",
     "DriftChecks",
     "EnvironmentConfig",
+    "EnvironmentPolicy",
     "EvaluationConfig",
     "Gate",
     "GitOpsConfig",

@@ -19,6 +19,7 @@ model) is a real conflict and stops with PushConflict naming the files.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from mlops_ci import lineage, policy
 from mlops_ci.backends.gitops import GitOpsRemote, changeset
@@ -39,11 +40,12 @@ from mlops_ci.workspace import Workspace
 
 
 def commit_message(c: Candidate, env: str, alias: str, *, hold_overridden: str | None = None,
-                   forced_reason: str | None = None) -> str:
+                   forced_reason: str | None = None, freeze_overridden: str | None = None) -> str:
     pairs = [("Model", c.model), ("Model-Version", c.version), ("Environment", env), ("MLflow-Alias", alias),
              ("Model-Digest", c.digest), ("MLflow-Run-Id", c.lineage.get("run-id", "")),
              ("Source-Commit", c.lineage.get("source-commit", "")), ("Source-PR", c.lineage.get("source-pr", "")),
              ("Trained-At", c.lineage.get("trained-at", "")), ("Hold-Overridden", hold_overridden or ""),
+             ("Freeze-Overridden", " ".join((freeze_overridden or "").split())[:300]),
              ("Forced-Reason", " ".join((forced_reason or "").split())[:200]),
              ("Failed-Gates", " ".join(c.gate_summary.split())[:300] if forced_reason and not c.gates_passed else "")]
     body = lineage.trailers(pairs)
@@ -69,6 +71,7 @@ class PromotePlanner:
 
     def facts(self, ws: Workspace, co: Checkout, intent: policy.Intent) -> policy.Facts:
         from mlops_ci.promotions import promote_via
+        from mlops_ci.serving import freeze
 
         c = self.candidate
         self.held = co.read(self.hold_file)
@@ -77,7 +80,8 @@ class PromotePlanner:
                             run_id=c.run_id, unmerged=c.unmerged,
                             hold_path=self.hold_file if self.held is not None else None,
                             hold_text=parsed.describe() if parsed else None, remote=self.remote,
-                            configured_via=promote_via(ws.config, intent.env))
+                            configured_via=promote_via(ws.config, intent.env),
+                            freezes=freeze.active(ws.config, intent.env, co.read, datetime.now(UTC)))
 
     def prepare(self, decision: policy.Decision) -> str | None:
         """A candidate whose gates failed is registered now (--force --reason), or the version its
@@ -132,7 +136,9 @@ class PromotePlanner:
     def message(self, decision: policy.Decision) -> str:
         return commit_message(self.candidate, self.intent.env, self.ws.config.alias_for(self.intent.env),
                               hold_overridden=self.hold_file if self.held is not None else None,
-                              forced_reason=self.intent.force_reason)
+                              forced_reason=self.intent.force_reason,
+                              freeze_overridden=next((r.detail or r.message for r in decision.overridden
+                                                      if r.rule == "freeze"), None))
 
     def record(self, cs: changeset.ChangeSet, decision: policy.Decision, co: Checkout) -> PromotionRecord:
         c, env = self.candidate, self.intent.env

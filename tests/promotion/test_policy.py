@@ -4,24 +4,21 @@ clearing a hold, a declared entry), against a real git GitOps repository and MLf
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from conftest import commit, git
+from registry import passing_registry_workspace
+
 from mlops_ci import policy
 from mlops_ci.backends.gitops import gitops_for
 from mlops_ci.backends.tracking import tracking_for
 from mlops_ci.cli.main import main
-from mlops_ci.config import load_config
 from mlops_ci.errors import ExitCode, GateFailed, PromotionError, UsageError
 from mlops_ci.policy import Facts, Intent, Reason, evaluate
-from mlops_ci.stages.register import EVALUATION_TAG
 from mlops_ci.stages.rollback import clear_hold, rollback
 from mlops_ci.workspace import Workspace
-from registry import build_registry
 
 HOLD = "environments/staging/tiny/.mlops-ci-hold.yaml"
 
@@ -90,11 +87,7 @@ def test_rules_run_in_order_and_the_first_refusal_is_raised():
 # -- a new rule routes through every path ------------------------------------------------------------------
 @pytest.fixture
 def ws(tiny_repo, tmp_path_factory) -> Workspace:
-    db = build_registry(tmp_path_factory.mktemp("registry"), 3, lambda n: {
-        "mlops_ci.head_sha": "c" * 40, EVALUATION_TAG: "pass"})
-    (tiny_repo / ".mlops-ci").mkdir()
-    shutil.copy(db, tiny_repo / ".mlops-ci" / "mlflow.db")
-    return Workspace.from_config(load_config(tiny_repo / ".mlops-ci.yaml"), env={})
+    return passing_registry_workspace(tiny_repo, tmp_path_factory.mktemp("registry"))
 
 
 OPENS = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)

@@ -1,0 +1,103 @@
+"""`environments.<env>.policy`: promotion policy per environment. Today: freeze windows.
+
+    environments:
+      prod:
+        namespace: models
+        policy:
+          freeze:
+            - {days: [fri, sat, sun], start: "16:00", end: "08:00", timezone: Europe/Berlin, reason: weekend}
+            - {start: 2026-12-21T00:00:00Z, end: 2027-01-04T00:00:00Z, reason: holidays}
+
+A window with ``days`` recurs every week: from ``start`` on each of those days (local time in
+``timezone``) to ``end`` (the next day's when it is not later than ``start``). One without is a
+date range: ``start`` and ``end`` are times with their offset. While one holds, promotions into the
+environment are refused (``mlops_ci.policy``), and so while a ``FREEZE`` file is in its folder of
+the GitOps repository (``mlops_ci.serving.freeze``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from mlops_ci.config.base import Strict
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _clock(text: str) -> time:
+    try:
+        hours, minutes = text.split(":")
+        if len(hours) != 2 or len(minutes) != 2:
+            raise ValueError(text)
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time of day HH:MM") from None
+
+
+def _instant(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date and time (e.g. 2026-12-21T00:00:00Z)") from None
+    if when.tzinfo is None:
+        raise ValueError(f"{text!r} has no offset: write Z or +HH:MM")
+    return when
+
+
+class FreezeWindow(Strict):
+    days: list[Day] | None = Field(default=None, min_length=1,
+                                   description="weekdays it recurs on (mon ... sun); omitted: a date range")
+    start: str = Field(description="HH:MM with days, else a date and time with its offset")
+    end: str = Field(description="HH:MM with days (not later than start: the next day's), else a date and time")
+    timezone: str = Field(default="UTC", description="the IANA zone of a weekly window's times")
+    reason: str | None = Field(default=None, max_length=200, description="shown when it refuses a promotion")
+
+    @model_validator(mode="after")
+    def _check(self) -> FreezeWindow:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        if self.days is not None:
+            _clock(self.start), _clock(self.end)
+        elif _instant(self.end) <= _instant(self.start):
+            raise ValueError(f"the window ends ({self.end}) before it starts ({self.start})")
+        return self
+
+    def holds_until(self, now: datetime) -> datetime | None:
+        """When the window holding ``now`` (aware) ends, or None when it does not hold."""
+        from zoneinfo import ZoneInfo
+
+        if self.days is None:
+            start, end = _instant(self.start), _instant(self.end)
+            return end if start <= now < end else None
+        zone = ZoneInfo(self.timezone)
+        local = now.astimezone(zone)
+        start, end = _clock(self.start), _clock(self.end)
+        for day in (local.date(), local.date() - timedelta(days=1)):  # a window from yesterday may hold
+            if DAYS[day.weekday()] not in self.days:
+                continue
+            opens = datetime.combine(day, start, tzinfo=zone)
+            closes = datetime.combine(day + timedelta(days=1) if end <= start else day, end, tzinfo=zone)
+            if opens <= local < closes:
+                return closes
+        return None
+
+    def describe(self) -> str:
+        when = (f"{', '.join(self.days)} {self.start}-{self.end} {self.timezone}" if self.days is not None
+                else f"{self.start} to {self.end}")
+        return f"freeze window {when}" + (f" ({self.reason})" if self.reason else "")
+
+
+class EnvironmentPolicy(Strict):
+    freeze: list[FreezeWindow] = Field(default_factory=list, description="windows in which promotions into the "
+                                       "environment are refused (--force --reason goes past, recorded)")
+
+
+__all__ = ["DAYS", "EnvironmentPolicy", "FreezeWindow"]
