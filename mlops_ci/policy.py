@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from mlops_ci.errors import FatalError, GateFailed, PromotionError, UsageError
@@ -68,6 +68,11 @@ class Facts:
     now: datetime | None = None
     # freezes holding the environment: (what, when it ends; None until someone removes it)
     freezes: tuple[tuple[str, datetime | None], ...] = ()
+    # environment order: the environment the version must have been served in first, for how long,
+    # and the spans (from, until; None: still) in which it was served there
+    after: str | None = None
+    soak: timedelta | None = None
+    served_after: tuple[tuple[datetime, datetime | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,6 +229,41 @@ def freezes(intent: Intent, facts: Facts) -> Iterable[Reason]:
                               + " without --force --reason", detail=what)
 
 
+def _span(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 1440}d {minutes % 1440 // 60}h" if minutes >= 1440 else f"{minutes // 60}h {minutes % 60}m"
+
+
+def order(intent: Intent, facts: Facts) -> Iterable[Reason]:
+    """An environment with ``policy.after`` takes only a version served in that environment first,
+    for at least ``policy.soak``; while it soaks there, the refusal says when it clears. A dry run
+    still renders; --force --reason goes past (recorded)."""
+    if intent.action != "promote" or facts.after is None:
+        return
+    now, need = facts.now or datetime.now(UTC), facts.soak or timedelta(0)
+    longest = max(((until or now) - since for since, until in facts.served_after), default=None)
+    if longest is not None and longest >= need:
+        return
+    soak = f" for {_span(need)}" if need else ""
+    current = next((since for since, until in facts.served_after if until is None), None)
+    who = f"{intent.model} v{intent.version}"
+    if longest is None:
+        message, clears = f"{who} was never served in {facts.after}, which {intent.env} comes after", None
+    elif current is not None:
+        message, clears = f"{who} has been served in {facts.after} for {_span(longest)}, not yet{soak}", current + need
+    else:
+        message, clears = f"{who} was served in {facts.after} for {_span(longest)} at most, not{soak}", None
+    if intent.forced("order"):
+        yield Reason("order", f"{message}; promoted anyway: {intent.force_reason}", overridden=True, detail=message)
+        return
+    yield Reason("order", message, blocks=True, shows_plan=True, not_before=clears, detail=message,
+                 hint=(f"wait for it to soak in {facts.after}" if clears else f"promote it to {facts.after} first")
+                 + ", or pass --force --reason TEXT to promote anyway (recorded)",
+                 planned_note=f"{message}: a real promote is refused"
+                              + (f" until {clears.isoformat(timespec='minutes')}" if clears else "")
+                              + " without --force --reason")
+
+
 def via(intent: Intent, facts: Facts) -> Iterable[Reason]:
     """A promotion is pushed to the GitOps branch or proposed as a pull request there: as asked
     (--via-pr, --push), else as the environment's promote_via says. Rollbacks are pushed."""
@@ -235,7 +275,7 @@ def via(intent: Intent, facts: Facts) -> Iterable[Reason]:
                  route=route)
 
 
-RULES: list[Rule] = [merged_only, registered, gates, force_needs_reason, holds, freezes, via]
+RULES: list[Rule] = [merged_only, registered, gates, force_needs_reason, holds, order, freezes, via]
 
 
 def evaluate(intent: Intent, facts: Facts, rules: Iterable[Rule] | None = None) -> Decision:

@@ -1,9 +1,11 @@
-"""`environments.<env>.policy`: promotion policy per environment. Today: freeze windows.
+"""`environments.<env>.policy`: promotion policy per environment: freeze windows and environment order.
 
     environments:
       prod:
         namespace: models
         policy:
+          after: staging        # only versions served in staging ...
+          soak: 1h              # ... for at least an hour
           freeze:
             - {days: [fri, sat, sun], start: "16:00", end: "08:00", timezone: Europe/Berlin, reason: weekend}
             - {start: 2026-12-21T00:00:00Z, end: 2027-01-04T00:00:00Z, reason: holidays}
@@ -22,7 +24,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mlops_ci.config.base import Strict
+from mlops_ci.config.base import Name, Strict
+from mlops_ci.config.monitoring import Duration
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -98,6 +101,17 @@ class FreezeWindow(Strict):
 class EnvironmentPolicy(Strict):
     freeze: list[FreezeWindow] = Field(default_factory=list, description="windows in which promotions into the "
                                        "environment are refused (--force --reason goes past, recorded)")
+    after: Name | None = Field(default=None, description="the environment a version must have been served in "
+                               "(for at least soak) before it is promoted here, e.g. staging for prod")
+    soak: Duration | None = Field(default=None, description="how long the version must have been served in `after` "
+                                  "(30m, 1h, 2d: from the commit that pinned it there to the next; none: served "
+                                  "there at all)")
+
+    @model_validator(mode="after")
+    def _soak_needs_after(self) -> EnvironmentPolicy:
+        if self.soak is not None and self.after is None:
+            raise ValueError("soak needs after: the environment the version must have been served in")
+        return self
 
 
 __all__ = ["DAYS", "EnvironmentPolicy", "FreezeWindow"]

@@ -22,6 +22,30 @@ class Problem:
     hint: str | None = None
 
 
+def _order_problems(config: Config) -> list[Problem]:
+    """policy.after names another defined environment, and the order has no cycle."""
+    found: list[Problem] = []
+    envs = sorted(config.environments)
+    for env, ec in config.environments.items():
+        after = ec.policy.after
+        if after is None:
+            continue
+        loc = ("environments", env, "policy", "after")
+        if after == env:
+            found.append(Problem(loc, f"{env} cannot come after itself", f"name another environment: {envs}"))
+        elif after not in config.environments:
+            found.append(Problem(loc, f"environment {after!r} is not defined", f"use one of {envs}"))
+        else:
+            seen, step = {env}, after
+            while step is not None and step not in seen:
+                seen.add(step)
+                step = config.environments[step].policy.after if step in config.environments else None
+            if step == env:
+                found.append(Problem(loc, f"the environments' order loops back to {env}",
+                                     "make one environment the first (no policy.after)"))
+    return found
+
+
 def problems(config: Config) -> list[Problem]:
     found: list[Problem] = []
     envs = sorted(config.environments)
@@ -31,6 +55,7 @@ def problems(config: Config) -> list[Problem]:
             Problem(("promotion", "on_merge"), f"environment {on_merge!r} is not defined",
                     f"use one of {envs} or add it under 'environments'")
         )
+    found += _order_problems(config)
     for name, model in config.models.items():
         base = ("models", name)
         ev = model.evaluation

@@ -40,12 +40,14 @@ from mlops_ci.workspace import Workspace
 
 
 def commit_message(c: Candidate, env: str, alias: str, *, hold_overridden: str | None = None,
-                   forced_reason: str | None = None, freeze_overridden: str | None = None) -> str:
+                   forced_reason: str | None = None, freeze_overridden: str | None = None,
+                   order_overridden: str | None = None) -> str:
     pairs = [("Model", c.model), ("Model-Version", c.version), ("Environment", env), ("MLflow-Alias", alias),
              ("Model-Digest", c.digest), ("MLflow-Run-Id", c.lineage.get("run-id", "")),
              ("Source-Commit", c.lineage.get("source-commit", "")), ("Source-PR", c.lineage.get("source-pr", "")),
              ("Trained-At", c.lineage.get("trained-at", "")), ("Hold-Overridden", hold_overridden or ""),
              ("Freeze-Overridden", " ".join((freeze_overridden or "").split())[:300]),
+             ("Order-Overridden", " ".join((order_overridden or "").split())[:300]),
              ("Forced-Reason", " ".join((forced_reason or "").split())[:200]),
              ("Failed-Gates", " ".join(c.gate_summary.split())[:300] if forced_reason and not c.gates_passed else "")]
     body = lineage.trailers(pairs)
@@ -70,10 +72,17 @@ class PromotePlanner:
         return hold.path(self.ws.config.gitops.path, self.intent.env, self.candidate.model)
 
     def facts(self, ws: Workspace, co: Checkout, intent: policy.Intent) -> policy.Facts:
+        from mlops_ci.config.monitoring import parse_duration
         from mlops_ci.promotions import promote_via
-        from mlops_ci.serving import freeze
+        from mlops_ci.serving import freeze, history
 
         c = self.candidate
+        rules = ws.config.environments[intent.env].policy
+        served_after: tuple = ()
+        if rules.after is not None:
+            path = layout.workload_path(ws.config.gitops.path, rules.after, c.model, ws.model(c.model).serving)
+            served_after = history.served_spans(co.log, co.show, path, c.version)
+        now = datetime.now(UTC)
         self.held = co.read(self.hold_file)
         parsed = hold.parse(self.held) if self.held is not None else None
         return policy.Facts(registered=c.registered, gates_passed=c.gates_passed, gate_summary=c.gate_summary,
@@ -81,7 +90,9 @@ class PromotePlanner:
                             hold_path=self.hold_file if self.held is not None else None,
                             hold_text=parsed.describe() if parsed else None, remote=self.remote,
                             configured_via=promote_via(ws.config, intent.env),
-                            freezes=freeze.active(ws.config, intent.env, co.read, datetime.now(UTC)))
+                            freezes=freeze.active(ws.config, intent.env, co.read, now), now=now,
+                            after=rules.after, soak=parse_duration(rules.soak) if rules.soak else None,
+                            served_after=served_after)
 
     def prepare(self, decision: policy.Decision) -> str | None:
         """A candidate whose gates failed is registered now (--force --reason), or the version its
@@ -138,7 +149,9 @@ class PromotePlanner:
                               hold_overridden=self.hold_file if self.held is not None else None,
                               forced_reason=self.intent.force_reason,
                               freeze_overridden=next((r.detail or r.message for r in decision.overridden
-                                                      if r.rule == "freeze"), None))
+                                                      if r.rule == "freeze"), None),
+                              order_overridden=next((r.detail or r.message for r in decision.overridden
+                                                     if r.rule == "order"), None))
 
     def record(self, cs: changeset.ChangeSet, decision: policy.Decision, co: Checkout) -> PromotionRecord:
         c, env = self.candidate, self.intent.env

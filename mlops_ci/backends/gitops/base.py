@@ -18,6 +18,7 @@ class HistoryEntry:
     subject: str
     trailers: tuple[tuple[str, str], ...]  # (key, value) in order, as git parses them
     paths: tuple[str, ...]  # of the paths asked about, the files this commit changed
+    committed: int = 0  # the commit's time (Unix seconds)
 
     def trailer(self, key: str) -> str | None:
         """The last value of trailer ``key`` (case-insensitive), or None."""

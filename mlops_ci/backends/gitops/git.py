@@ -35,7 +35,7 @@ _REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "failed to update 
              "incorrect old value")
 KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # one record per commit: \x1e sha \x1f parents \x1f subject \x1f trailers \x1f, then the changed paths
-_LOG_FORMAT = "%x1e%H%x1f%P%x1f%s%x1f%(trailers:only,unfold)%x1f"
+_LOG_FORMAT = "%x1e%H%x1f%P%x1f%ct%x1f%s%x1f%(trailers:only,unfold)%x1f"
 
 
 def backoff(attempt: int, took: float) -> float:
@@ -106,11 +106,12 @@ class GitCheckout:
                             f"--format={_LOG_FORMAT}", self.head, "--", *spec], self.path).stdout
         entries = []
         for chunk in text.split("\x1e")[1:]:
-            sha, parents, subject, trailers, names = chunk.split("\x1f", 4)
+            sha, parents, committed, subject, trailers, names = chunk.split("\x1f", 5)
             pairs = tuple((k.strip(), v.strip()) for k, sep, v in
                           (line.partition(":") for line in trailers.splitlines()) if sep)
             entries.append(HistoryEntry(sha=sha, parent=(parents.split() or [None])[0], subject=subject,
-                                        trailers=pairs, paths=tuple(n for n in names.splitlines() if n)))
+                                        trailers=pairs, paths=tuple(n for n in names.splitlines() if n),
+                                        committed=int(committed)))
         return entries
 
     def write(self, files: dict[str, bytes | None]) -> None:

@@ -1,0 +1,42 @@
+"""When an environment served a version, read from the GitOps repository's history.
+
+A workload manifest we write pins its version (``mlops-ci.dev/model-version``); each commit on
+the GitOps branch's mainline that changed it starts what it pins. The spans in which ``version``
+was pinned are the policy's evidence that a version was served in an environment, and for how
+long (``environments.<env>.policy.after`` / ``soak``). The commit's time stands for the time it
+was served: Argo CD syncs it moments later, and a rollout, when there is one, ends later still.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from mlops_ci.serving import layout
+
+MAX_COMMITS = 500  # of the manifest's history, newest first
+
+
+def served_spans(log: Callable[[Sequence[str]], list[Any]], show: Callable[[str, str], bytes | None], path: str,
+                 version: str) -> tuple[tuple[datetime, datetime | None], ...]:
+    """(from, until) for each span in which ``path`` pinned ``version``, oldest first (until None: it
+    still does). ``log`` and ``show``: a GitOps checkout's (its mainline's commits, newest first, each
+    with ``sha`` and ``committed``; a file at a commit)."""
+    spans: list[tuple[datetime, datetime | None]] = []
+    since: datetime | None = None
+    for entry in reversed(log([path])[:MAX_COMMITS]):
+        pinned = layout.pinned(show(entry.sha, path))
+        at = datetime.fromtimestamp(entry.committed, UTC)
+        serves = pinned is not None and pinned[0] == version
+        if since is not None and not serves:
+            spans.append((since, at))
+            since = None
+        elif since is None and serves:
+            since = at
+    if since is not None:
+        spans.append((since, None))
+    return tuple(spans)
+
+
+__all__ = ["served_spans"]
