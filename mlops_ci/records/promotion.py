@@ -36,6 +36,9 @@ class PromotionRecord(Record):
     forced_reason: Message | None = None
     # the rollback hold marker in place: a real promotion needs --force (recorded here) and leaves it there
     on_hold: PathText | None = None
+    # what else the policy says will refuse it, and when that clears (a dry run plans past them:
+    # environment order, freezes), one line each
+    held_by: list[Message] = Field(default=[], max_length=10)
     # promotion via pull request: the branch pushed and the pull request opened (or found) in the GitOps
     # repository; the alias moves only once that pull request is merged
     pull_request: UriText | None = None

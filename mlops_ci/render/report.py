@@ -30,6 +30,7 @@ def _promotion(p: PromotionRecord, title: str, links: Links) -> list:
     head = f"#### {title}: {esc(p.model)} v{esc(p.version)} → {code(p.env)}"
     held = ([f"> ⚠️ {code(p.on_hold)} holds {esc(p.model)} in {esc(p.env)}: a promotion is refused until the hold is "
              "released (`mlops-ci rollback --clear-hold`)."] if p.on_hold and not p.forced_reason else [])
+    held += [f"> ⚠️ {esc(line)}" for line in p.held_by]
     if p.noop or not changed:
         return [head, f"No change: {esc(p.env)} already serves v{esc(p.version)}.", *held]
     out = [head, f"Alias {code(p.alias)} moves to v{esc(p.version)}; "

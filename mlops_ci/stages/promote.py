@@ -160,7 +160,8 @@ class PromotePlanner:
                                dry_run=self.intent.dry_run or self.intent.explain, noop=cs.noop, changes=cs.changes,
                                remote=self.url, branch=self.branch, base_commit=cs.base,
                                commit_sha=cs.base if cs.noop else None, forced_reason=self.intent.force_reason,
-                               on_hold=self.hold_file if self.held is not None else None)
+                               on_hold=self.hold_file if self.held is not None else None,
+                               held_by=[r.refusal for r in decision.blocking if r.rule != "hold"][:10])
 
     def alias(self) -> tuple[str, str, str]:
         c = self.candidate

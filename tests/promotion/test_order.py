@@ -105,3 +105,23 @@ def test_a_loop_in_the_order_is_refused(tiny_repo):
         "  prod:\n    namespace: tiny-prod\n    policy: {after: staging}\n", 1))
     with pytest.raises(ConfigError, match="loops back to"):
         load_config(config)
+
+
+def test_the_pull_request_s_plan_says_which_policy_holds_the_promotion_and_when_it_clears(ws):
+    """The plan a pull request's report shows (a dry-run promotion into its on_merge environment)."""
+    from mlops_ci.backends.gitops import gitops_for
+    from mlops_ci.backends.tracking import tracking_for
+    from mlops_ci.render.markdown import Links
+    from mlops_ci.render.report import _promotion
+    from mlops_ci.stages.candidate import candidate_from_registry
+    from mlops_ci.stages.promote import promote as promote_stage
+
+    assert promote(ws, "staging", "1") == 0
+    tracking = tracking_for(ws)
+    plan = promote_stage(ws, candidate_from_registry(tracking, "tiny", "1"), "prod", tracking=tracking,
+                         gitops=gitops_for(ws), dry_run=True)
+    (line,) = plan.held_by
+    assert line.startswith("tiny v1 has been served in staging for 0h 0m, not yet for 1h 0m: a real promote is "
+                           "refused until ")
+    text = "\n".join(x for x in _promotion(plan, "Deployment plan", Links()) if isinstance(x, str))
+    assert "> ⚠️ tiny v1 has been served in staging" in text and "Alias `prod` moves to v1" in text
