@@ -72,7 +72,10 @@ class Facts:
     # and the spans (from, until; None: still) in which it was served there
     after: str | None = None
     soak: timedelta | None = None
-    served_after: tuple[tuple[datetime, datetime | None], ...] = ()
+    # a rollback --to a version this environment never served: the order and freeze rules judge it
+    # as they judge a promotion (a rollback to what was served before is never stopped by them)
+    ships_new: bool = False
+    served_after: tuple[tuple[datetime, datetime | None, bool], ...] = ()  # (from, until, rolled back)
 
 
 @dataclass(frozen=True)
@@ -125,19 +128,25 @@ class Decision:
     def overrode(self, rule: str) -> bool:
         return any(r.rule == rule for r in self.overridden)
 
-    def error(self, reason: Reason | None = None) -> FatalError:
+    def error(self, reason: Reason | None = None, also: list[Reason] | tuple[Reason, ...] = ()) -> FatalError:
+        """The refusal of ``reason`` (default: the first), naming the ``also`` refusing after it: the
+        change clears only when every one has (the latest "not before")."""
         r = reason or self.blocking[0]
-        when = f" (not before {r.not_before.isoformat(timespec='minutes')})" if r.not_before else ""
-        return r.error(r.message + when, hint=r.hint)
+        when = f" (not before {minute(r.not_before)})" if r.not_before else ""
+        others = [o for o in also if o is not r]
+        if not others:
+            return r.error(r.message + when, hint=r.hint)
+        more = "; ".join(o.message + (f" (not before {minute(o.not_before)})" if o.not_before else "") for o in others)
+        return r.error(f"{r.message}{when}; and {more}", hint=r.hint)
 
     def enforce(self) -> None:
-        """Raise the first refusal, unless this is a dry run that still plans past it (a dry run
+        """Raise the refusals, unless this is a dry run that still plans past them (a dry run
         of a change that a rule refuses outright raises like the real one)."""
         if self.intent.explain:
             return
-        for r in self.blocking:
-            if not (self.intent.dry_run and r.shows_plan):
-                raise self.error(r)
+        refusing = [r for r in self.blocking if not (self.intent.dry_run and r.shows_plan)]
+        if refusing:
+            raise self.error(refusing[0], also=refusing[1:])
 
 
 Rule = Callable[[Intent, Facts], Iterable[Reason]]
@@ -212,7 +221,7 @@ def freezes(intent: Intent, facts: Facts) -> Iterable[Reason]:
     """A freeze (a window of the environment's policy, or a FREEZE file in its GitOps folder) stops
     promotions into it; rollbacks and releasing holds go on. --force --reason goes past it (recorded).
     A dry run (a pull request's plan) still renders, saying the freeze holds and when it clears."""
-    if intent.action != "promote" or not facts.freezes:
+    if not _ships(intent, facts) or not facts.freezes:
         return
     what = "; ".join(text for text, _ in facts.freezes)
     if intent.forced("freeze"):
@@ -225,8 +234,20 @@ def freezes(intent: Intent, facts: Facts) -> Iterable[Reason]:
     yield Reason("freeze", f"{intent.env} is frozen: {what}", blocks=True, shows_plan=True, not_before=clears,
                  hint=f"{lift}, or pass --force --reason TEXT to promote anyway (recorded)",
                  planned_note=f"{intent.env} is frozen ({what}): a real promote is refused"
-                              + (f" until {clears.isoformat(timespec='minutes')}" if clears else "")
+                              + (f" until {minute(clears)}" if clears else "")
                               + " without --force --reason", detail=what)
+
+
+def _ships(intent: Intent, facts: Facts) -> bool:
+    """Whether the change puts a version into the environment that it did not serve before."""
+    return intent.action == "promote" or (intent.action == "rollback" and facts.ships_new)
+
+
+def minute(when: datetime) -> str:
+    """``when`` to the minute, rounded up (a time shown as "not before" has not passed when shown)."""
+    if when.second or when.microsecond:
+        when = when.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return when.isoformat(timespec="minutes")
 
 
 def _span(delta: timedelta) -> str:
@@ -238,16 +259,19 @@ def order(intent: Intent, facts: Facts) -> Iterable[Reason]:
     """An environment with ``policy.after`` takes only a version served in that environment first,
     for at least ``policy.soak``; while it soaks there, the refusal says when it clears. A dry run
     still renders; --force --reason goes past (recorded)."""
-    if intent.action != "promote" or facts.after is None:
+    if not _ships(intent, facts) or facts.after is None:
         return
     now, need = facts.now or datetime.now(UTC), facts.soak or timedelta(0)
-    longest = max(((until or now) - since for since, until in facts.served_after), default=None)
+    spans = [(since, until) for since, until, rolled_back in facts.served_after if not rolled_back]
+    longest = max(((until or now) - since for since, until in spans), default=None)
     if longest is not None and longest >= need:
         return
     soak = f" for {_span(need)}" if need else ""
-    current = next((since for since, until in facts.served_after if until is None), None)
+    current = next((since for since, until in spans if until is None), None)
     who = f"{intent.model} v{intent.version}"
-    if longest is None:
+    if longest is None and facts.served_after:
+        message, clears = f"{who} was rolled back out of {facts.after}, which {intent.env} comes after", None
+    elif longest is None:
         message, clears = f"{who} was never served in {facts.after}, which {intent.env} comes after", None
     elif current is not None:
         message, clears = f"{who} has been served in {facts.after} for {_span(longest)}, not yet{soak}", current + need
@@ -257,10 +281,11 @@ def order(intent: Intent, facts: Facts) -> Iterable[Reason]:
         yield Reason("order", f"{message}; promoted anyway: {intent.force_reason}", overridden=True, detail=message)
         return
     yield Reason("order", message, blocks=True, shows_plan=True, not_before=clears, detail=message,
-                 hint=(f"wait for it to soak in {facts.after}" if clears else f"promote it to {facts.after} first")
+                 hint=(f"wait for it to soak in {facts.after}" if clears else f"promote it to {facts.after} first"
+                       if not facts.served_after else f"promote a version that soaked in {facts.after}")
                  + ", or pass --force --reason TEXT to promote anyway (recorded)",
                  planned_note=f"{message}: a real promote is refused"
-                              + (f" until {clears.isoformat(timespec='minutes')}" if clears else "")
+                              + (f" until {minute(clears)}" if clears else "")
                               + " without --force --reason")
 
 

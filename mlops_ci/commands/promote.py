@@ -180,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
                                          proposals=_proposals(ws, backends))
     for note in planner.notes:
         echo(note)
+    for reason in applied.decision.overridden:  # what --force --reason went past (also in the commit)
+        echo(f"forced: {reason.message}")
     if applied.note:  # a dry run that stopped before rendering (a forced candidate is not registered yet)
         echo(f"dry run: {applied.note}")
         return ExitCode.OK

@@ -19,10 +19,10 @@ the GitOps repository (``mlops_ci.serving.freeze``).
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mlops_ci.config.base import Name, Strict
 from mlops_ci.config.monitoring import Duration
@@ -31,24 +31,33 @@ Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def _clock(text: str) -> time:
+def _clock(text: str, field: str = "time") -> time:
     try:
         hours, minutes = text.split(":")
         if len(hours) != 2 or len(minutes) != 2:
             raise ValueError(text)
         return time(int(hours), int(minutes))
     except ValueError:
-        raise ValueError(f"{text!r} is not a time of day HH:MM") from None
+        raise ValueError(f"{field} {text!r} is not a time of day HH:MM") from None
 
 
-def _instant(text: str) -> datetime:
+def _instant(text: str, field: str = "time") -> datetime:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a date and time (e.g. 2026-12-21T00:00:00Z)") from None
+        raise ValueError(f"{field} {text!r} is not a date and time (e.g. 2026-12-21T00:00:00Z)") from None
     if when.tzinfo is None:
-        raise ValueError(f"{text!r} has no offset: write Z or +HH:MM")
+        raise ValueError(f"{field} {text!r} has no offset: write Z or +HH:MM")
     return when
+
+
+def _as_text(value):
+    """A YAML timestamp (an unquoted 2026-12-21T00:00:00Z) as the text it was written as."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        raise ValueError(f"{value.isoformat()} has no time: write {value.isoformat()}T00:00:00Z")
+    return value
 
 
 class FreezeWindow(Strict):
@@ -59,6 +68,8 @@ class FreezeWindow(Strict):
     timezone: str = Field(default="UTC", description="the IANA zone of a weekly window's times")
     reason: str | None = Field(default=None, max_length=200, description="shown when it refuses a promotion")
 
+    _texts = field_validator("start", "end", mode="before")(_as_text)
+
     @model_validator(mode="after")
     def _check(self) -> FreezeWindow:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -68,13 +79,23 @@ class FreezeWindow(Strict):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
         if self.days is not None:
-            _clock(self.start), _clock(self.end)
-        elif _instant(self.end) <= _instant(self.start):
-            raise ValueError(f"the window ends ({self.end}) before it starts ({self.start})")
+            _clock(self.start, "start"), _clock(self.end, "end")
+        elif _instant(self.end, "end") <= _instant(self.start, "start"):
+            raise ValueError(f"the window must end after it starts (start {self.start}, end {self.end})")
         return self
 
     def holds_until(self, now: datetime) -> datetime | None:
-        """When the window holding ``now`` (aware) ends, or None when it does not hold."""
+        """When the window holding ``now`` (aware) ends, or None when it does not hold; a window of
+        the next listed day that starts as this one ends (fri, sat, sun 00:00-00:00) runs on."""
+        end = self._holds_until(now)
+        for _ in range(7):
+            later = self._holds_until(end) if end is not None else None
+            if later is None or later <= end:
+                break
+            end = later
+        return end
+
+    def _holds_until(self, now: datetime) -> datetime | None:
         from zoneinfo import ZoneInfo
 
         if self.days is None:

@@ -19,23 +19,24 @@ MAX_COMMITS = 500  # of the manifest's history, newest first
 
 
 def served_spans(log: Callable[[Sequence[str]], list[Any]], show: Callable[[str, str], bytes | None], path: str,
-                 version: str) -> tuple[tuple[datetime, datetime | None], ...]:
-    """(from, until) for each span in which ``path`` pinned ``version``, oldest first (until None: it
-    still does). ``log`` and ``show``: a GitOps checkout's (its mainline's commits, newest first, each
-    with ``sha`` and ``committed``; a file at a commit)."""
-    spans: list[tuple[datetime, datetime | None]] = []
+                 version: str) -> tuple[tuple[datetime, datetime | None, bool], ...]:
+    """(from, until, rolled back) for each span in which ``path`` pinned ``version``, oldest first
+    (until None: it still does; rolled back: a rollback away from it ended the span). ``log`` and
+    ``show``: a GitOps checkout's (its mainline's commits, newest first, each with ``sha``,
+    ``committed`` and its trailers; a file at a commit)."""
+    spans: list[tuple[datetime, datetime | None, bool]] = []
     since: datetime | None = None
     for entry in reversed(log([path])[:MAX_COMMITS]):
         pinned = layout.pinned(show(entry.sha, path))
         at = datetime.fromtimestamp(entry.committed, UTC)
         serves = pinned is not None and pinned[0] == version
         if since is not None and not serves:
-            spans.append((since, at))
+            spans.append((since, at, entry.trailer("Rollback-Of") == version))
             since = None
         elif since is None and serves:
             since = at
     if since is not None:
-        spans.append((since, None))
+        spans.append((since, None, False))
     return tuple(spans)
 
 

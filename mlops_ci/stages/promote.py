@@ -54,6 +54,28 @@ def commit_message(c: Candidate, env: str, alias: str, *, hold_overridden: str |
     return f"promote {c.model} v{c.version} to {env}\n\nServe {c.artifact_uri}\n\n{body}\n"
 
 
+def order_and_freezes(ws: Workspace, co: Checkout, intent: policy.Intent, model: str, version: str,
+                      facts: policy.Facts) -> policy.Facts:
+    """``facts`` with what the environment-order and freeze rules judge: the freezes holding the
+    environment now, and the spans in which its ``policy.after`` environment served ``version``
+    (from the GitOps history). For a rollback, also whether it ships a version never served here."""
+    from mlops_ci.config.monitoring import parse_duration
+    from mlops_ci.serving import freeze, history
+
+    root, serving = ws.config.gitops.path, ws.model(model).serving
+    rules = ws.config.environments[intent.env].policy
+    served_after: tuple = ()
+    if rules.after is not None:
+        served_after = history.served_spans(co.log, co.show, layout.workload_path(root, rules.after, model, serving),
+                                            version)
+    ships_new = intent.action == "rollback" and not history.served_spans(
+        co.log, co.show, layout.workload_path(root, intent.env, model, serving), version)
+    now = datetime.now(UTC)
+    return replace(facts, freezes=freeze.active(ws.config, intent.env, co.read, now), now=now, after=rules.after,
+                   soak=parse_duration(rules.soak) if rules.soak else None, served_after=served_after,
+                   ships_new=ships_new)
+
+
 class PromotePlanner:
     """What promoting ``candidate`` to an environment writes (a :class:`promotion.Planner`)."""
 
@@ -72,27 +94,17 @@ class PromotePlanner:
         return hold.path(self.ws.config.gitops.path, self.intent.env, self.candidate.model)
 
     def facts(self, ws: Workspace, co: Checkout, intent: policy.Intent) -> policy.Facts:
-        from mlops_ci.config.monitoring import parse_duration
         from mlops_ci.promotions import promote_via
-        from mlops_ci.serving import freeze, history
 
         c = self.candidate
-        rules = ws.config.environments[intent.env].policy
-        served_after: tuple = ()
-        if rules.after is not None:
-            path = layout.workload_path(ws.config.gitops.path, rules.after, c.model, ws.model(c.model).serving)
-            served_after = history.served_spans(co.log, co.show, path, c.version)
-        now = datetime.now(UTC)
         self.held = co.read(self.hold_file)
         parsed = hold.parse(self.held) if self.held is not None else None
-        return policy.Facts(registered=c.registered, gates_passed=c.gates_passed, gate_summary=c.gate_summary,
-                            run_id=c.run_id, unmerged=c.unmerged,
-                            hold_path=self.hold_file if self.held is not None else None,
-                            hold_text=parsed.describe() if parsed else None, remote=self.remote,
-                            configured_via=promote_via(ws.config, intent.env),
-                            freezes=freeze.active(ws.config, intent.env, co.read, now), now=now,
-                            after=rules.after, soak=parse_duration(rules.soak) if rules.soak else None,
-                            served_after=served_after)
+        facts = policy.Facts(registered=c.registered, gates_passed=c.gates_passed, gate_summary=c.gate_summary,
+                             run_id=c.run_id, unmerged=c.unmerged,
+                             hold_path=self.hold_file if self.held is not None else None,
+                             hold_text=parsed.describe() if parsed else None, remote=self.remote,
+                             configured_via=promote_via(ws.config, intent.env))
+        return order_and_freezes(ws, co, intent, c.model, c.version, facts)
 
     def prepare(self, decision: policy.Decision) -> str | None:
         """A candidate whose gates failed is registered now (--force --reason), or the version its

@@ -171,9 +171,14 @@ class RollbackPlanner:
                                                          self.reason))
         self.planned = files
         held = co.read(self.hold_file)
-        return policy.Facts(gates_passed=plan.gates_passed, run_id=None,
-                            hold_path=self.hold_file if held is not None else None,
-                            remote=f"{self.gitops.url} ({self.gitops.branch})")
+        facts = policy.Facts(gates_passed=plan.gates_passed, run_id=None,
+                             hold_path=self.hold_file if held is not None else None,
+                             remote=f"{self.gitops.url} ({self.gitops.branch})")
+        if self.to is not None:  # a version this environment never served is judged like a promotion
+            from mlops_ci.stages.promote import order_and_freezes
+
+            facts = order_and_freezes(ws, co, intent, model, plan.version, facts)
+        return facts
 
     def prepare(self, decision: policy.Decision) -> str | None:
         return None

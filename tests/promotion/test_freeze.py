@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from registry import passing_registry_workspace
 
 from mlops_ci.cli.main import main
+from mlops_ci.config import load_config
 from mlops_ci.config.policy import FreezeWindow
 from mlops_ci.errors import ExitCode
 from mlops_ci.policy import Facts, Intent, evaluate
@@ -42,7 +43,7 @@ def test_a_window_holds_from_its_start_to_its_end(window, now, until):
     ({"days": ["sunday"], "start": "22:00", "end": "02:00"}, "days"),
     ({"days": ["sun"], "start": "22:00", "end": "02:00", "timezone": "Mars/Olympus"}, "not an IANA time zone"),
     ({"start": "2026-12-21T00:00:00", "end": "2027-01-04T00:00:00Z"}, "has no offset"),
-    ({"start": "2027-01-04T00:00:00Z", "end": "2026-12-21T00:00:00Z"}, "ends .* before it starts"),
+    ({"start": "2027-01-04T00:00:00Z", "end": "2026-12-21T00:00:00Z"}, "must end after it starts"),
 ])
 def test_a_window_that_cannot_be_read_is_refused_at_config_load(window, message):
     with pytest.raises(ValidationError, match=message):
@@ -105,6 +106,7 @@ def test_a_freeze_window_refuses_a_promotion_until_it_clears(ws, capsys):
     assert cli(ws, "rollback", "--model", "tiny", "--env", "staging", "--clear-hold", "--reason", "fixed") == 0
     assert cli(ws, "promote", "--model", "tiny", "--env", "staging", "--version", "3", "--force",
                "--reason", "incident 7 hotfix") == 0
+    assert "forced: staging is frozen (freeze window 2000" in capsys.readouterr().out
     got = trailers(ws)
     assert got["Forced-Reason"] == "incident 7 hotfix" and got["Freeze-Overridden"].startswith("freeze window 2000")
 
@@ -127,3 +129,28 @@ def test_a_freeze_file_in_the_gitops_repository_stops_the_line(ws, tmp_path, cap
     git(clone, "-c", "user.name=ops", "-c", "user.email=ops@example.com", "commit", "-q", "-m", "thaw staging")
     git(clone, "push", "-q", "origin", "HEAD:main")
     assert cli(ws, "promote", "--model", "tiny", "--env", "staging", "--version", "2") == 0
+
+
+def test_back_to_back_weekly_windows_hold_until_the_last_ends():
+    weekend = FreezeWindow(days=["fri", "sat", "sun"], start="00:00", end="00:00", timezone="Europe/Berlin")
+    got = weekend.holds_until(datetime.fromisoformat("2026-12-11T12:00Z"))  # a Friday
+    assert got.astimezone(UTC) == datetime.fromisoformat("2026-12-13T23:00Z")  # Monday 00:00 in Berlin
+
+
+def test_an_unquoted_yaml_timestamp_is_a_date_range(tiny_repo):
+    config = tiny_repo / ".mlops-ci.yaml"
+    config.write_text(config.read_text().replace("    namespace: tiny-staging\n", "    namespace: tiny-staging\n"
+                                                 "    policy:\n      freeze:\n        - {start: 2026-12-01T00:00:00Z, "
+                                                 "end: 2027-01-04T00:00:00Z, reason: holidays}\n", 1))
+    (window,) = load_config(config).config.environments["staging"].policy.freeze
+    assert window.holds_until(datetime.fromisoformat("2026-12-24T18:00Z")) == datetime.fromisoformat("2027-01-04T00:00Z")
+
+
+def test_a_rollback_to_a_version_the_environment_never_served_is_judged_like_a_promotion(ws, capsys):
+    assert cli(ws, "promote", "--model", "tiny", "--env", "staging", "--version", "1") == 0
+    assert cli(ws, "promote", "--model", "tiny", "--env", "staging", "--version", "2") == 0
+    freeze_staging(ws, '{start: "2000-01-01T00:00:00Z", end: "2100-01-01T00:00:00Z", reason: release}')
+    capsys.readouterr()
+    assert cli(ws, "rollback", "--model", "tiny", "--env", "staging", "--to", "3", "--reason", "r") == ExitCode.INPUT
+    assert "staging is frozen" in capsys.readouterr().err
+    assert cli(ws, "rollback", "--model", "tiny", "--env", "staging", "--to", "1", "--reason", "v2 is bad") == 0

@@ -30,13 +30,15 @@ def decide(spans, soak=HOUR, **intent):
 def test_the_rule_reads_the_spans_a_version_was_served_in_the_environment_before():
     (never,) = decide(()).blocking
     assert never.rule == "order" and "never served in staging" in never.message and never.not_before is None
-    (soaking,) = decide(((NOW - timedelta(minutes=20), None),)).blocking
+    (soaking,) = decide(((NOW - timedelta(minutes=20), None, False),)).blocking
     assert "served in staging for 0h 20m, not yet for 1h 0m" in soaking.message
     assert soaking.not_before == NOW + timedelta(minutes=40) and soaking.shows_plan
-    (short,) = decide(((NOW - 3 * HOUR, NOW - 2.5 * HOUR),)).blocking
+    (short,) = decide(((NOW - 3 * HOUR, NOW - 2.5 * HOUR, False),)).blocking
     assert "for 0h 30m at most, not for 1h 0m" in short.message and short.not_before is None
-    assert decide(((NOW - 5 * HOUR, NOW - 3 * HOUR), (NOW - HOUR / 2, None))).allowed  # an earlier span soaked
-    assert decide(((NOW - timedelta(seconds=1), None),), soak=None).allowed  # no soak: served there at all
+    assert decide(((NOW - 5 * HOUR, NOW - 3 * HOUR, False), (NOW - HOUR / 2, None, False))).allowed  # one soaked
+    assert decide(((NOW - timedelta(seconds=1), None, False),), soak=None).allowed  # no soak: served there at all
+    (bad,) = decide(((NOW - 5 * HOUR, NOW - 3 * HOUR, True),)).blocking  # soaked, then rolled back out for cause
+    assert "was rolled back out of staging" in bad.message and "promote a version that soaked" in bad.hint
     forced = decide((), force_reason="hotfix")
     assert forced.allowed and forced.overrode("order")
     assert evaluate(Intent("rollback", "tiny", "prod", version="2"), Facts(after="staging")).allowed

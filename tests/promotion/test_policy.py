@@ -146,6 +146,14 @@ def test_clearing_a_hold_asks_the_policy_too(ws, monkeypatch):
 
 
 def test_not_before_is_shown_to_the_minute():
-    """A rule's clearing time is shown to the minute, in UTC."""
+    """A rule's clearing time is shown to the minute, in UTC, rounded up: a time shown as "not before"
+    has not passed yet when it is shown; several refusals are all named."""
     r = Reason("freeze", "frozen", blocks=True, not_before=OPENS + timedelta(seconds=59))
-    assert str(policy.Decision(promote_intent(), (r,)).error()) == "frozen (not before 2026-12-07T06:00+00:00)"
+    assert str(policy.Decision(promote_intent(), (r,)).error()) == "frozen (not before 2026-12-07T06:01+00:00)"
+    exact = Reason("freeze", "frozen", blocks=True, not_before=OPENS)
+    assert str(policy.Decision(promote_intent(), (exact,)).error()) == "frozen (not before 2026-12-07T06:00+00:00)"
+    later = Reason("order", "soaking", blocks=True, not_before=OPENS + timedelta(days=1))
+    decision = policy.Decision(promote_intent(), (exact, later))
+    with pytest.raises(PromotionError, match=r"frozen \(not before 2026-12-07T06:00\+00:00\); and soaking "
+                                             r"\(not before 2026-12-08T06:00\+00:00\)"):
+        decision.enforce()
