@@ -41,6 +41,21 @@ def environments(config: Path | None) -> tuple[str, ...] | None:
     return tuple(load_config(config, checks=[name_problems]).config.environments)
 
 
+def approvers(config: Path | None) -> dict[str, tuple[str, ...]]:
+    """Per environment of the config, its policy's approvers (only those that list some)."""
+    from mlops_ci.backends import name_problems
+    from mlops_ci.config import find_config, load_config
+    from mlops_ci.errors import ConfigError
+
+    try:
+        loaded = load_config(config or find_config(Path.cwd()), checks=[name_problems])
+    except ConfigError:
+        if config is not None:
+            raise
+        return {}
+    return {env: tuple(ec.policy.approvers) for env, ec in loaded.config.environments.items() if ec.policy.approvers}
+
+
 def candidate_finder(config: Path | None, model: str | None):
     """For `promote`: the version registered for the pinned head, from the registry this job is
     given (None without a config: nothing to look the model up in)."""
@@ -83,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
 
     outcome = handle_comment(environments=environments(args.config), dry_run=args.dry_run,
                              on_note=lambda line: echo(f"mlops-ci: {line}", stream=sys.stderr),
-                             find_candidate=candidate_finder(args.config, args.model))
+                             find_candidate=candidate_finder(args.config, args.model),
+                             approvers=approvers(args.config))
     if args.dry_run:
         echo(outcome.describe())
     elif outcome.reply_url:

@@ -20,14 +20,16 @@ the GitOps repository (``mlops_ci.serving.freeze``).
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from mlops_ci.config.base import Name, Strict
 from mlops_ci.config.monitoring import Duration
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+# a GitHub user's login: letters, digits and single hyphens, at most 39 (org/team is not read yet)
+GitHubLogin = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$", max_length=39)]
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -124,6 +126,9 @@ class EnvironmentPolicy(Strict):
                                        "environment are refused (--force --reason goes past, recorded)")
     after: Name | None = Field(default=None, description="the environment a version must have been served in "
                                "(for at least soak) before it is promoted here, e.g. staging for prod")
+    approvers: list[GitHubLogin] = Field(default_factory=list, description="GitHub users whose "
+                                         "`/mlops-ci promote|rollback <env>` is accepted (none listed: any writer's; "
+                                         "teams are not read yet)")
     soak: Duration | None = Field(default=None, description="how long the version must have been served in `after` "
                                   "(30m, 1h, 2d: from the commit that pinned it there to the next; none: served "
                                   "there at all)")

@@ -22,7 +22,7 @@ comment is not promoted); ``train`` may name it too, and must on a fork's pull r
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -296,15 +296,23 @@ def refuse_head(event: CommentEvent, command: SlashCommand, pull: PullFacts) -> 
 
 def decide(event: CommentEvent, parsed: SlashCommand | BadCommand, *, permission: str,
            pull: PullFacts | None, environments: Collection[str] | None = None,
-           find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None) -> Decision:
+           find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None,
+           approvers: Mapping[str, Collection[str]] | None = None) -> Decision:
     """Accept or refuse a command. ``permission`` is GitHub's (admin, write, read, none);
     ``pull`` may be None only when the command is refused before it is needed. ``find_candidate``:
     for ``promote``, the version registered for the pinned head and how to name it (it raises
-    FatalError, which refuses the command with its reason, when there is none)."""
+    FatalError, which refuses the command with its reason, when there is none). ``approvers``: per
+    environment, the users whose promote and rollback into it are accepted (policy.approvers)."""
     if permission not in WRITE_PERMISSIONS:
         return refuse_permission(event, permission)
     if isinstance(parsed, BadCommand):
         return refuse_syntax(event, parsed, environments)
+    listed = (approvers or {}).get(parsed.env or "") if parsed.action in ("promote", "rollback") else None
+    if listed and (event.author or "").lower() not in {a.lower() for a in listed}:
+        return _refuse(event, REFUSED_REACTION, f"{esc(event.author or '')} is not an approver of {code(parsed.env)}",
+                       f"`{parsed.action}` into {code(parsed.env)} is accepted from its approvers only "
+                       f"(`policy.approvers` in .mlops-ci.yaml): {', '.join(code(a) for a in listed)}.",
+                       command=parsed)
     if pull is None:
         raise ValueError("decide() needs the pull request to accept a command")
     if parsed.action == "train" and (pull.state != "open" or pull.merged):

@@ -112,7 +112,8 @@ def comment_event(env: Mapping[str, str]) -> CommentEvent:
 
 def decide_comment(event: CommentEvent, api: Conversation | None, *,
                    environments: Collection[str] | None = None,
-                   find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None) -> Outcome:
+                   find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None,
+                   approvers: Mapping[str, Collection[str]] | None = None) -> Outcome:
     """Read what the decision needs (nothing when the comment is not a command) and decide."""
     ignored = triage(event)
     if ignored:
@@ -129,7 +130,7 @@ def decide_comment(event: CommentEvent, api: Conversation | None, *,
     if permission in WRITE_PERMISSIONS and isinstance(parsed, SlashCommand):
         pull = api.pull(event.pr_number)
     decision = decide(event, parsed, permission=permission, pull=pull, environments=environments,
-                      find_candidate=find_candidate)
+                      find_candidate=find_candidate, approvers=approvers)
     return Outcome(event, decision=decision, outputs=decision.outputs)
 
 
@@ -149,7 +150,8 @@ def handle_comment(env: Mapping[str, str] | None = None, *, environments: Collec
                    client: Github | None = None, dry_run: bool = False,
                    client_options: Mapping[str, Any] | None = None,
                    on_note: Callable[[str], None] | None = None,
-                   find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None) -> Outcome:
+                   find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None,
+                   approvers: Mapping[str, Collection[str]] | None = None) -> Outcome:
     """Answer the ``/mlops-ci`` command of this job's ``issue_comment`` event, if it has one.
 
     A refusal is an answer, not an error; :class:`~mlops_ci.backends.github.client.GitHubError` (exit 5) means
@@ -157,7 +159,7 @@ def handle_comment(env: Mapping[str, str] | None = None, *, environments: Collec
     env = os.environ if env is None else env
     event = comment_event(env)
     try:
-        outcome = _handle(env, event, environments, client, dry_run, client_options or {}, find_candidate)
+        outcome = _handle(env, event, environments, client, dry_run, client_options or {}, find_candidate, approvers)
     except BaseException:
         if not dry_run:
             set_outputs(empty_outputs(event.pr_number), env=env)
@@ -171,7 +173,8 @@ def handle_comment(env: Mapping[str, str] | None = None, *, environments: Collec
 
 def _handle(env: Mapping[str, str], event: CommentEvent, environments: Collection[str] | None,
             client: Github | None, dry_run: bool, client_options: Mapping[str, Any],
-            find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None) -> Outcome:
+            find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None,
+            approvers: Mapping[str, Collection[str]] | None = None) -> Outcome:
     from mlops_ci.backends.github.client import GitHubError, make_client
 
     if triage(event) is not None:
@@ -182,7 +185,8 @@ def _handle(env: Mapping[str, str], event: CommentEvent, environments: Collectio
     if client is None and (not dry_run or env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")):
         client = make_client(env, **dict(client_options))  # no token: GitHubError naming the fix
     api = Conversation(client, event.repository) if client is not None else None
-    outcome = decide_comment(event, api, environments=environments, find_candidate=find_candidate)
+    outcome = decide_comment(event, api, environments=environments, find_candidate=find_candidate,
+                             approvers=approvers)
     if not dry_run and api is not None and outcome.decision is not None:
         answer(api, outcome)
     return outcome

@@ -359,3 +359,34 @@ def test_cli_dry_run_without_a_token_parses_and_reads_nothing(server, tmp_path, 
     assert server.requests() == []
     assert main(["command"]) == ExitCode.BACKEND  # for real, a token is required
     assert "GITHUB_TOKEN is not set" in capsys.readouterr().err
+
+
+def test_promote_and_rollback_into_an_environment_with_approvers_need_one_of_them(server, tmp_path, monkeypatch):
+    """`environments.prod.policy.approvers`: a writer who is not listed is refused, with who can."""
+    config = (ROOT / "examples" / "churn" / ".mlops-ci.yaml").read_text()
+    (tmp_path / ".mlops-ci.yaml").write_text(config.replace(
+        "    namespace: churn-prod\n", "    namespace: churn-prod\n    policy: {approvers: [maya]}\n", 1))
+    monkeypatch.chdir(tmp_path)
+    pr = server.add_pull(REPO, user="octocat")
+    answered = []
+    for user, body in (("alice", "/mlops-ci rollback prod"), ("maya", "/mlops-ci rollback prod"),
+                       ("alice", "/mlops-ci rollback staging")):
+        comment = server.add_comment(REPO, pr.number, body, user=user)
+        for key, value in actions_env(tmp_path, server, event_payload(comment, pr.number)).items():
+            monkeypatch.setenv(key, value)
+        assert main(["command"]) == 0
+        answered.append(outputs(dict(GITHUB_OUTPUT=str(tmp_path / "output")))["accepted"])
+    assert answered == ["false", "true", "true"]  # staging lists no approvers: any writer
+    refusal = replies(server, pr)[0].body
+    assert "alice is not an approver of `prod`" in refusal and "`maya`" in refusal
+
+
+def test_approvers_must_be_github_logins(tmp_path):
+    from mlops_ci.config import load_config
+    from mlops_ci.errors import ConfigError
+
+    config = (ROOT / "examples" / "churn" / ".mlops-ci.yaml").read_text()
+    (tmp_path / ".mlops-ci.yaml").write_text(config.replace(
+        "    namespace: churn-prod\n", "    namespace: churn-prod\n    policy: {approvers: [acme/ml-leads]}\n", 1))
+    with pytest.raises(ConfigError, match="approvers"):
+        load_config(tmp_path / ".mlops-ci.yaml")
