@@ -224,18 +224,23 @@ def freezes(intent: Intent, facts: Facts) -> Iterable[Reason]:
     if not _ships(intent, facts) or not facts.freezes:
         return
     what = "; ".join(text for text, _ in facts.freezes)
-    if intent.forced("freeze"):
-        yield Reason("freeze", f"{intent.env} is frozen ({what}); promoted anyway: {intent.force_reason}",
-                     overridden=True, detail=what)
-        return
     ends = [until for _, until in facts.freezes]
     clears = None if None in ends else max(e for e in ends if e is not None)
-    lift = "wait until it clears" if clears is not None else "remove the FREEZE file to lift it"
-    yield Reason("freeze", f"{intent.env} is frozen: {what}", blocks=True, shows_plan=True, not_before=clears,
-                 hint=f"{lift}, or pass --force --reason TEXT to promote anyway (recorded)",
-                 planned_note=f"{intent.env} is frozen ({what}): a real promote is refused"
-                              + (f" until {minute(clears)}" if clears else "")
-                              + " without --force --reason", detail=what)
+    yield _unless_forced("freeze", intent, f"{intent.env} is frozen: {what}", shown=f"{intent.env} is frozen ({what})",
+                         clears=clears, detail=what,
+                         hint="wait until it clears" if clears is not None else "remove the FREEZE file to lift it")
+
+
+def _unless_forced(rule: str, intent: Intent, message: str, *, shown: str, clears: datetime | None, detail: str,
+                   hint: str) -> Reason:
+    """A refusal that --force --reason goes past (recorded) and a dry run plans past, saying when it
+    clears; ``shown``: the refusal as the forced and the planned notes name it."""
+    if intent.forced(rule):
+        return Reason(rule, f"{shown}; promoted anyway: {intent.force_reason}", overridden=True, detail=detail)
+    return Reason(rule, message, blocks=True, shows_plan=True, not_before=clears, detail=detail,
+                  hint=f"{hint}, or pass --force --reason TEXT to promote anyway (recorded)",
+                  planned_note=f"{shown}: a real promote is refused" + (f" until {minute(clears)}" if clears else "")
+                               + " without --force --reason")
 
 
 def _ships(intent: Intent, facts: Facts) -> bool:
@@ -277,16 +282,10 @@ def order(intent: Intent, facts: Facts) -> Iterable[Reason]:
         message, clears = f"{who} has been served in {facts.after} for {_span(longest)}, not yet{soak}", current + need
     else:
         message, clears = f"{who} was served in {facts.after} for {_span(longest)} at most, not{soak}", None
-    if intent.forced("order"):
-        yield Reason("order", f"{message}; promoted anyway: {intent.force_reason}", overridden=True, detail=message)
-        return
-    yield Reason("order", message, blocks=True, shows_plan=True, not_before=clears, detail=message,
-                 hint=(f"wait for it to soak in {facts.after}" if clears else f"promote it to {facts.after} first"
-                       if not facts.served_after else f"promote a version that soaked in {facts.after}")
-                 + ", or pass --force --reason TEXT to promote anyway (recorded)",
-                 planned_note=f"{message}: a real promote is refused"
-                              + (f" until {minute(clears)}" if clears else "")
-                              + " without --force --reason")
+    yield _unless_forced("order", intent, message, shown=message, clears=clears, detail=message,
+                         hint=f"wait for it to soak in {facts.after}" if clears else
+                         f"promote it to {facts.after} first" if not facts.served_after else
+                         f"promote a version that soaked in {facts.after}")
 
 
 def via(intent: Intent, facts: Facts) -> Iterable[Reason]:

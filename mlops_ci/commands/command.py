@@ -27,8 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "send and write nothing")
 
 
-def environments(config: Path | None) -> tuple[str, ...] | None:
-    """The environments of the config (`--config`, or the nearest one); None when there is none."""
+def _config(config: Path | None):
+    """The config (`--config`, or the nearest one), loaded once for the command; None when there is none."""
     from mlops_ci.backends import name_problems
     from mlops_ci.config import find_config, load_config
     from mlops_ci.errors import ConfigError
@@ -38,36 +38,35 @@ def environments(config: Path | None) -> tuple[str, ...] | None:
             config = find_config(Path.cwd())
         except ConfigError:
             return None  # any environment name that matches the grammar
-    return tuple(load_config(config, checks=[name_problems]).config.environments)
+    return load_config(config, checks=[name_problems])
 
 
-def approvers(config: Path | None) -> dict[str, tuple[str, ...]]:
+def environments(loaded) -> tuple[str, ...] | None:
+    """The environments of the config; None when there is none."""
+    return None if loaded is None else tuple(loaded.config.environments)
+
+
+def approvers(loaded) -> dict[str, tuple[str, ...]]:
     """Per environment of the config, its policy's approvers (only those that list some)."""
-    from mlops_ci.backends import name_problems
-    from mlops_ci.config import find_config, load_config
-    from mlops_ci.errors import ConfigError
-
-    try:
-        loaded = load_config(config or find_config(Path.cwd()), checks=[name_problems])
-    except ConfigError:
-        if config is not None:
-            raise
+    if loaded is None:
         return {}
     return {env: tuple(ec.policy.approvers) for env, ec in loaded.config.environments.items() if ec.policy.approvers}
 
 
-def candidate_finder(config: Path | None, model: str | None):
+def candidate_finder(config: Path | None, model: str | None, loaded=None):
     """For `promote`: the version registered for the pinned head, from the registry this job is
-    given (None without a config: nothing to look the model up in)."""
+    given (None without a config: nothing to look the model up in). ``loaded``: the config, when the
+    caller loaded it already."""
     from mlops_ci.backends import name_problems
     from mlops_ci.config import find_config, load_config
     from mlops_ci.errors import ConfigError, UsageError
     from mlops_ci.workspace import Workspace
 
-    try:
-        loaded = load_config(config or find_config(Path.cwd()), checks=[name_problems])
-    except ConfigError:
-        return None
+    if loaded is None:
+        try:
+            loaded = load_config(config or find_config(Path.cwd()), checks=[name_problems])
+        except ConfigError:
+            return None
     models = [model] if model else list(loaded.config.models)
     if len(models) != 1:
         raise UsageError("promote from a comment needs --model NAME (the config has several models)")
@@ -96,10 +95,11 @@ def run(args: argparse.Namespace) -> int:
     from mlops_ci.slash.handle import handle_comment
     from mlops_ci.console import echo
 
-    outcome = handle_comment(environments=environments(args.config), dry_run=args.dry_run,
+    loaded = _config(args.config)
+    outcome = handle_comment(environments=environments(loaded), dry_run=args.dry_run,
                              on_note=lambda line: echo(f"mlops-ci: {line}", stream=sys.stderr),
-                             find_candidate=candidate_finder(args.config, args.model),
-                             approvers=approvers(args.config))
+                             find_candidate=candidate_finder(args.config, args.model, loaded),
+                             approvers=approvers(loaded))
     if args.dry_run:
         echo(outcome.describe())
     elif outcome.reply_url:

@@ -18,17 +18,22 @@ column to widen and where.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from mlops_ci.errors import DataError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import pyarrow as pa
+
+T = TypeVar("T")
 
 _ROW = r"(?:Row #(?P<row>\d+): )?"
 _ROW_NUMBER = re.compile(r"Row #(\d+)")
@@ -178,6 +183,22 @@ def line_chunks(handle, size: int) -> Iterator[bytes]:
         tail = data[cut:]
 
 
+def parsed_ahead(pool, chunks: Iterator[bytes], parse: Callable[[bytes], T], depth: int = AHEAD) -> Iterator[Future[T]]:
+    """``parse(chunk)`` of each of ``chunks`` on ``pool``, up to ``depth`` submitted ahead of the one
+    taken: their futures, in order (those not taken are cancelled when the caller stops)."""
+    ahead: deque[Future[T]] = deque()
+    try:
+        while True:
+            while len(ahead) < depth and (chunk := next(chunks, None)) is not None:
+                ahead.append(pool.submit(parse, chunk))
+            if not ahead:
+                return
+            yield ahead.popleft()
+    finally:
+        for future in ahead:
+            future.cancel()
+
+
 def _parse(header: bytes, chunk: bytes, delimiter: str, types: dict, block: int) -> pa.Table:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -212,23 +233,20 @@ def csv_range_batches(local: Path, name: str, options: ReadOptions) -> Iterator[
         types = {**{f.name: f.type for f in schema}, **fixed}
         rows = 0
         with ThreadPoolExecutor(AHEAD, thread_name_prefix="mlops-ci-csv") as pool:
-            ahead: deque = deque()
-            try:
+            later = parsed_ahead(pool, chunks, lambda chunk: _parse(header, chunk, delimiter, types, block))
+            with contextlib.closing(later):
+                pending = next(later, None)  # the next ranges parse while this one is yielded
                 while table is not None:
-                    while len(ahead) < AHEAD and (chunk := next(chunks, None)) is not None:
-                        ahead.append(pool.submit(_parse, header, chunk, delimiter, types, block))
                     # one batch per range, not per block: the profiler's cost is per batch as much as per row
                     yield from table.combine_chunks().to_batches(max_chunksize=options.batch_rows)
                     rows += table.num_rows
                     try:
-                        table = ahead.popleft().result() if ahead else None
+                        table = pending.result() if pending is not None else None
                     except pa.ArrowInvalid as err:
                         raise csv_error(name, err, schema, rows, offset=rows) from err
-            finally:
-                for future in ahead:
-                    future.cancel()
+                    pending = next(later, None)
     if rows == 0:
         raise DataError(f"{name}: the file has a header but no rows", hint="check the export that produced it")
 
 
-__all__ = ["ReadOptions", "Retype", "csv_batches", "csv_error", "line_chunks"]
+__all__ = ["ReadOptions", "Retype", "csv_batches", "csv_error", "line_chunks", "parsed_ahead"]

@@ -13,13 +13,13 @@ one JSON array (not lines) is refused with what to do instead.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_ci.data.csvread import RANGE_BYTES, ReadOptions, line_chunks
+from mlops_ci.data.csvread import RANGE_BYTES, ReadOptions, line_chunks, parsed_ahead
 from mlops_ci.errors import DataError
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def _json_kind(dtype: pa.DataType) -> str:
     return "string"
 
 
-def _merged(name: str, have: pa.DataType, got: pa.DataType, rows: int) -> pa.DataType:
+def _merged(name: str, column: str, have: pa.DataType, got: pa.DataType, rows: int) -> pa.DataType:
     import pyarrow as pa
     import pyarrow.types as t
 
@@ -92,7 +92,7 @@ def _merged(name: str, have: pa.DataType, got: pa.DataType, rows: int) -> pa.Dat
         return pa.unify_schemas([pa.schema([("c", have)]), pa.schema([("c", got)])],
                                 promote_options="permissive").field("c").type
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        raise DataError(f"{name}: column mixes types: {_json_kind(have)} and then {_json_kind(got)} "
+        raise DataError(f"{name}: column {column!r} mixes types: {_json_kind(have)} and then {_json_kind(got)} "
                         f"(after row {rows:,})", hint=_HINT) from None
 
 
@@ -103,10 +103,7 @@ def _schema(name: str, tables: Iterator[tuple[int, pa.Table]]) -> pa.Schema:
     fields: dict[str, pa.DataType] = {}
     for rows, table in tables:
         for f in table.schema:
-            try:
-                fields[f.name] = f.type if f.name not in fields else _merged(name, fields[f.name], f.type, rows)
-            except DataError as err:
-                raise DataError(str(err).replace("column mixes", f"column {f.name!r} mixes", 1), hint=_HINT) from None
+            fields[f.name] = f.type if f.name not in fields else _merged(name, f.name, fields[f.name], f.type, rows)
     return pa.schema(list(fields.items()))
 
 
@@ -114,23 +111,16 @@ def _ranges(pool, local: Path, name: str, schema: pa.Schema | None, size: int) -
     """(data rows before it, table) per range, in order, parsed up to AHEAD ranges ahead on ``pool``."""
     import pyarrow as pa
 
-    with open(local, "rb") as handle:
-        chunks, ahead, rows = line_chunks(handle, size), deque(), 0
-        try:
-            while True:
-                while len(ahead) < AHEAD and (chunk := next(chunks, None)) is not None:
-                    ahead.append(pool.submit(_parse, chunk, schema))
-                if not ahead:
-                    return
-                try:
-                    table = ahead.popleft().result()
-                except pa.ArrowInvalid as err:
-                    raise json_error(name, err, rows) from err
-                yield rows, table
-                rows += table.num_rows
-        finally:
-            for future in ahead:
-                future.cancel()
+    with open(local, "rb") as handle, contextlib.closing(
+            parsed_ahead(pool, line_chunks(handle, size), lambda chunk: _parse(chunk, schema), AHEAD)) as tables:
+        rows = 0
+        for future in tables:
+            try:
+                table = future.result()
+            except pa.ArrowInvalid as err:
+                raise json_error(name, err, rows) from err
+            yield rows, table
+            rows += table.num_rows
 
 
 def _first_byte(local: Path) -> bytes:
