@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("publish", "post the report of a run record to GitHub (comment, check run, job summary)"),
     "promote": ("promote", "commit the serving manifests for a model version and move its alias"),
     "rollback": ("rollback", "restore the previous model version in an environment (revert commit, alias, hold)"),
+    "rollout": ("rollout", "a canary rollout's state; advance it a step (as its analysis says) or abort it"),
     "serve": ("serve", "serve a registered version locally as KServe will (MLServer, V2 REST on 127.0.0.1)"),
     "monitor": ("monitor", "the served version's traffic (KServe's payload logs) against its reference; the "
                 "monitoring issue; the retraining pull request"),

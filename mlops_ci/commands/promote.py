@@ -203,7 +203,14 @@ def run(args: argparse.Namespace) -> int:
         for c in changed:
             echo(c.diff)
         return applied.decision.error().exit_code if applied.decision.blocking else ExitCode.OK
-    if result.noop:
+    rollout = f"`mlops-ci rollout advance --model {args.model} --env {args.env}` takes the next steps"
+    if result.rollout and result.noop:
+        echo(f"{args.model} v{result.version} is rolling out in {args.env} ({result.rollout}): no commit; {rollout}")
+    elif result.rollout:
+        echo(f"started the rollout of {args.model} v{result.version} in {args.env}: {result.rollout}; commit "
+             f"{result.commit_sha} on {result.remote} ({result.branch}); alias {result.alias!r} moves when it "
+             f"completes; {rollout}")
+    elif result.noop:
         echo(f"{args.model} v{result.version} is already what {args.env} serves (no commit); "
              f"alias {result.alias!r} -> v{result.version}")
     elif result.pull_request:

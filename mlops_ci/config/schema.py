@@ -25,6 +25,7 @@ from mlops_ci.config.checks import (
 )
 from mlops_ci.config.monitoring import MonitoringConfig
 from mlops_ci.config.policy import EnvironmentPolicy, FreezeWindow
+from mlops_ci.config.rollout import ArgoCDConfig, RolloutConfig, RolloutStep
 from mlops_ci.config.serving import (
     HPA_METRICS,
     KNATIVE_METRICS,
@@ -119,6 +120,8 @@ class EnvironmentConfig(Strict):
         "the GitOps repository is on GitHub, push otherwise")
     policy: EnvironmentPolicy = Field(default_factory=EnvironmentPolicy,
                                       description="what a promotion into this environment must respect (freeze windows)")
+    rollout: RolloutConfig | None = Field(default=None, description="canary steps a new version goes through "
+                                          "before it serves all traffic (default: one commit swaps it whole)")
 
 
 class PromotionConfig(Strict):
@@ -155,6 +158,9 @@ def json_schema() -> dict:
 
 __all__ = [
     "FreezeWindow",
+    "ArgoCDConfig",
+    "RolloutConfig",
+    "RolloutStep",
     "ARGO_TEMPLATES",
     "DNS_LABEL_RE",
     "DNS_SUBDOMAIN_RE",

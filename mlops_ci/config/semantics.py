@@ -46,6 +46,23 @@ def _order_problems(config: Config) -> list[Problem]:
     return found
 
 
+def _rollout_problems(config: Config) -> list[Problem]:
+    """A rollout needs every model served in the environment to be an InferenceService with no fixed split."""
+    from mlops_ci.config.rollout import CANARY_PERCENT_REFUSED, DEPLOYMENT_REFUSED
+
+    found: list[Problem] = []
+    for env, ec in config.environments.items():
+        if ec.rollout is None:
+            continue
+        for name, model in config.models.items():
+            if model.serving.kind == "deployment":
+                found.append(Problem(("environments", env, "rollout"), DEPLOYMENT_REFUSED.format(env=env, model=name)))
+            elif getattr(model.serving, "canary_percent", None) is not None:
+                found.append(Problem(("models", name, "serving", "canary_percent"),
+                                     CANARY_PERCENT_REFUSED.format(env=env, model=name)))
+    return found
+
+
 def problems(config: Config) -> list[Problem]:
     found: list[Problem] = []
     envs = sorted(config.environments)
@@ -56,6 +73,7 @@ def problems(config: Config) -> list[Problem]:
                     f"use one of {envs} or add it under 'environments'")
         )
     found += _order_problems(config)
+    found += _rollout_problems(config)
     for name, model in config.models.items():
         base = ("models", name)
         ev = model.evaluation

@@ -46,6 +46,8 @@ class PromotionRecord(Record):
     deployment: UriText | None = None
     # checks of the manifests that could not run (a CRD schema without MLOPS_CI_CRDS), and why
     not_validated: list[Message] = Field(default=[], max_length=20)
+    # the environment rolls versions out step by step: the step this promotion starts (or found running)
+    rollout: Message | None = None
 
     @property
     def verdict(self) -> None:

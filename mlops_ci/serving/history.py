@@ -4,7 +4,8 @@ A workload manifest we write pins its version (``mlops-ci.dev/model-version``); 
 the GitOps branch's mainline that changed it starts what it pins. The spans in which ``version``
 was pinned are the policy's evidence that a version was served in an environment, and for how
 long (``environments.<env>.policy.after`` / ``soak``). The commit's time stands for the time it
-was served: Argo CD syncs it moments later, and a rollout, when there is one, ends later still.
+was served: Argo CD syncs it moments later. During a rollout the version rolled out is only a canary:
+its span starts with the commit that completes the rollout.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops_ci.serving import layout
+from mlops_ci.serving import canary
 
 MAX_COMMITS = 500  # of the manifest's history, newest first
 
@@ -27,9 +28,8 @@ def served_spans(log: Callable[[Sequence[str]], list[Any]], show: Callable[[str,
     spans: list[tuple[datetime, datetime | None, bool]] = []
     since: datetime | None = None
     for entry in reversed(log([path])[:MAX_COMMITS]):
-        pinned = layout.pinned(show(entry.sha, path))
         at = datetime.fromtimestamp(entry.committed, UTC)
-        serves = pinned is not None and pinned[0] == version
+        serves = canary.serving_version(show(entry.sha, path)) == version  # a canary does not count yet
         if since is not None and not serves:
             spans.append((since, at, entry.trailer("Rollback-Of") == version))
             since = None

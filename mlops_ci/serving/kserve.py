@@ -22,6 +22,8 @@ KIND = "InferenceService"
 LABEL_PREFIX = "mlops-ci.dev"
 DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
 GPU = "nvidia.com/gpu"
+ENDPOINT_LABEL = "endpoint"  # the pod label KServe's logger agent records as the answer's endpoint
+CANARY_ENDPOINT = "canary"
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,14 @@ def resources(serving: ServingBase) -> dict[str, Any]:
             "limits": {"cpu": serving.limits.cpu, "memory": serving.limits.memory, GPU: gpus}}
 
 
-def owned_fields(v: ServedVersion, serving: InferenceServiceServing) -> dict[str, Any]:
+def owned_fields(v: ServedVersion, serving: InferenceServiceServing, *, track: str | None = None) -> dict[str, Any]:
     """The fields mlops-ci owns in the InferenceService; everything else is the user's.
 
     ABSENT marks an owned field the settings leave out: a promotion removes it from the file.
+    ``track``: in an environment with a rollout, which side of one this predictor is ("primary" or
+    "canary"): its pods are labelled with the version (metrics tell the sides apart by it) and the
+    canary's with KServe's ``endpoint`` label (the payload logger records it), and a RawDeployment
+    canary (``spec.canary``) is owned, so the full promotion removes it.
     """
     model: dict[str, Any] = {"modelFormat": {"name": serving.model_format},
                              "protocolVersion": serving.protocol_version}
@@ -86,12 +92,17 @@ def owned_fields(v: ServedVersion, serving: InferenceServiceServing) -> dict[str
     if serving.logging is not None:  # owned whole when configured; a hand-written logger is left alone
         predictor["logger"] = Whole(serving.logging.manifest())
     predictor["model"] = model
-    return {"metadata": {"labels": labels(v), "annotations": notes}, "spec": {"predictor": predictor}}
+    spec: dict[str, Any] = {"predictor": predictor}
+    if track is not None:
+        predictor["labels"] = {f"{LABEL_PREFIX}/model-version": v.version,
+                               ENDPOINT_LABEL: CANARY_ENDPOINT if track == "canary" else ABSENT}
+        spec["canary"] = ABSENT
+    return {"metadata": {"labels": labels(v), "annotations": notes}, "spec": spec}
 
 
-def render(v: ServedVersion, serving: InferenceServiceServing) -> dict[str, Any]:
+def render(v: ServedVersion, serving: InferenceServiceServing, *, track: str | None = None) -> dict[str, Any]:
     """A complete InferenceService with a stable key order."""
-    owned = prune(owned_fields(v, serving))
+    owned = prune(owned_fields(v, serving, track=track))
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,

@@ -51,17 +51,18 @@ def pinned(data: bytes | None) -> tuple[str, str, str] | None:
             str(notes.get(f"{kserve.LABEL_PREFIX}/digest", "")))
 
 
-def _render(name: str, v: kserve.ServedVersion, serving: ServingConfig):
+def _render(name: str, v: kserve.ServedVersion, serving: ServingConfig, track: str | None = None):
     if isinstance(serving, InferenceServiceServing):
-        return kserve.render(v, serving), kserve.owned_fields(v, serving)
+        return kserve.render(v, serving, track=track), kserve.owned_fields(v, serving, track=track)
     return deployment.render(name, v, serving), deployment.owned_fields(name, v, serving)
 
 
 def render_files(root: str, v: kserve.ServedVersion, serving: ServingConfig,
-                 read: Reader) -> dict[str, bytes | None]:
+                 read: Reader, *, rollout: bool = False) -> dict[str, bytes | None]:
     """New contents for every file the promotion of ``v`` touches (unchanged ones included).
 
-    None: a file to delete (the other kind's, after a change of ``serving.kind``).
+    None: a file to delete (the other kind's, after a change of ``serving.kind``). ``rollout``: the
+    environment rolls versions out step by step (its predictor is labelled as the primary).
     """
     files: dict[str, bytes | None] = {}
     folder = model_dir(root, v.env, v.model)
@@ -69,7 +70,7 @@ def render_files(root: str, v: kserve.ServedVersion, serving: ServingConfig,
     for name in wanted:
         path = posixpath.join(folder, name)
         current = read(path)
-        fresh, owned = _render(name, v, serving)
+        fresh, owned = _render(name, v, serving, "primary" if rollout else None)
         if current is None:
             files[path] = yamlio.dump(fresh)
         else:

@@ -19,7 +19,6 @@ model) is a real conflict and stops with PushConflict naming the files.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from mlops_ci import lineage, policy
 from mlops_ci.backends.gitops import GitOpsRemote, changeset
@@ -27,21 +26,22 @@ from mlops_ci.backends.gitops.base import Checkout
 from mlops_ci.backends.tracking import Tracking
 from mlops_ci.errors import PushConflict
 from mlops_ci.records import PromotionRecord
-from mlops_ci.serving import hold, layout
+from mlops_ci.serving import canary, hold, layout
 from mlops_ci.serving.kserve import ServedVersion
-from mlops_ci.stages import promotion
+from mlops_ci.stages import promotion, rollout_steps
 from mlops_ci.stages.candidate import (
     Candidate,
     candidate_from_registry,
     register_forced,
     registered_run,
 )
+from mlops_ci.stages.policy_facts import order_and_freezes
 from mlops_ci.workspace import Workspace
 
 
 def commit_message(c: Candidate, env: str, alias: str, *, hold_overridden: str | None = None,
                    forced_reason: str | None = None, freeze_overridden: str | None = None,
-                   order_overridden: str | None = None) -> str:
+                   order_overridden: str | None = None, rollout: canary.Step | None = None) -> str:
     pairs = [("Model", c.model), ("Model-Version", c.version), ("Environment", env), ("MLflow-Alias", alias),
              ("Model-Digest", c.digest), ("MLflow-Run-Id", c.lineage.get("run-id", "")),
              ("Source-Commit", c.lineage.get("source-commit", "")), ("Source-PR", c.lineage.get("source-pr", "")),
@@ -49,31 +49,15 @@ def commit_message(c: Candidate, env: str, alias: str, *, hold_overridden: str |
              ("Freeze-Overridden", " ".join((freeze_overridden or "").split())[:300]),
              ("Order-Overridden", " ".join((order_overridden or "").split())[:300]),
              ("Forced-Reason", " ".join((forced_reason or "").split())[:200]),
-             ("Failed-Gates", " ".join(c.gate_summary.split())[:300] if forced_reason and not c.gates_passed else "")]
+             ("Failed-Gates", " ".join(c.gate_summary.split())[:300] if forced_reason and not c.gates_passed else ""),
+             *rollout_steps.step_trailers(rollout)]
     body = lineage.trailers(pairs)
+    if rollout is not None:
+        pairs[3] = ("MLflow-Alias", "")  # it moves when the rollout completes
+        return (f"start rollout of {c.model} v{c.version} in {env}: step 1/{rollout.steps}\n\n"
+                f"v{c.version} ({c.artifact_uri}) takes {rollout.canary}% of the traffic beside "
+                f"v{rollout.primary}.\n\n{lineage.trailers(pairs)}\n")
     return f"promote {c.model} v{c.version} to {env}\n\nServe {c.artifact_uri}\n\n{body}\n"
-
-
-def order_and_freezes(ws: Workspace, co: Checkout, intent: policy.Intent, model: str, version: str,
-                      facts: policy.Facts) -> policy.Facts:
-    """``facts`` with what the environment-order and freeze rules judge: the freezes holding the
-    environment now, and the spans in which its ``policy.after`` environment served ``version``
-    (from the GitOps history). For a rollback, also whether it ships a version never served here."""
-    from mlops_ci.config.monitoring import parse_duration
-    from mlops_ci.serving import freeze, history
-
-    root, serving = ws.config.gitops.path, ws.model(model).serving
-    rules = ws.config.environments[intent.env].policy
-    served_after: tuple = ()
-    if rules.after is not None:
-        served_after = history.served_spans(co.log, co.show, layout.workload_path(root, rules.after, model, serving),
-                                            version)
-    ships_new = intent.action == "rollback" and not history.served_spans(
-        co.log, co.show, layout.workload_path(root, intent.env, model, serving), version)
-    now = datetime.now(UTC)
-    return replace(facts, freezes=freeze.active(ws.config, intent.env, co.read, now), now=now, after=rules.after,
-                   soak=parse_duration(rules.soak) if rules.soak else None, served_after=served_after,
-                   ships_new=ships_new)
 
 
 class PromotePlanner:
@@ -88,6 +72,7 @@ class PromotePlanner:
         self.remote = f"{gitops.url} ({gitops.branch})"
         self.notes: list[str] = []  # what happened before the write (a forced candidate registered)
         self.held: bytes | None = None
+        self.rollout: canary.Step | None = None  # the rollout step this promotion starts (or found running)
 
     @property
     def hold_file(self) -> str:
@@ -137,7 +122,13 @@ class PromotePlanner:
         served = ServedVersion(model=c.model, version=c.version, artifact_uri=c.artifact_uri, digest=c.digest,
                                env=env, namespace=ws.config.environments[env].namespace, lineage=served_lineage)
         root = ws.config.gitops.path
-        files = layout.render_files(root, served, ws.model(c.model).serving, co.read)
+        started = rollout_steps.start_files(ws, co, served)
+        if started is not None:  # the environment rolls versions out: this is the first step
+            files, self.rollout = started
+        else:
+            self.rollout = None
+            files = layout.render_files(root, served, ws.model(c.model).serving, co.read,
+                                        rollout=ws.config.environments[env].rollout is not None)
         if since is not None:
             folder = layout.model_dir(root, env, c.model) + "/"
             self._unchanged_since(co, since, [p for p in files if p.startswith(folder)] + [self.hold_file])
@@ -158,6 +149,7 @@ class PromotePlanner:
 
     def message(self, decision: policy.Decision) -> str:
         return commit_message(self.candidate, self.intent.env, self.ws.config.alias_for(self.intent.env),
+                              rollout=self.rollout,
                               hold_overridden=self.hold_file if self.held is not None else None,
                               forced_reason=self.intent.force_reason,
                               freeze_overridden=next((r.detail or r.message for r in decision.overridden
@@ -173,9 +165,12 @@ class PromotePlanner:
                                remote=self.url, branch=self.branch, base_commit=cs.base,
                                commit_sha=cs.base if cs.noop else None, forced_reason=self.intent.force_reason,
                                on_hold=self.hold_file if self.held is not None else None,
-                               held_by=[r.refusal for r in decision.blocking if r.rule != "hold"][:10])
+                               held_by=[r.refusal for r in decision.blocking if r.rule != "hold"][:10],
+                               rollout=self.rollout.describe() if self.rollout else None)
 
-    def alias(self) -> tuple[str, str, str]:
+    def alias(self) -> tuple[str, str, str] | None:
+        if self.rollout is not None:  # the alias moves when the rollout completes
+            return None
         c = self.candidate
         return (c.version, f"manifests for {c.model} v{c.version} are committed",
                 "re-run the same promote: git is a no-op and the alias moves")

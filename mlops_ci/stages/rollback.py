@@ -32,6 +32,7 @@ from mlops_ci.records import RollbackRecord
 from mlops_ci.serving import hold, kserve, layout
 from mlops_ci.stages import promotion
 from mlops_ci.stages.candidate import candidate_from_registry
+from mlops_ci.stages.policy_facts import order_and_freezes
 from mlops_ci.workspace import Workspace
 
 
@@ -122,7 +123,7 @@ def _plan_repin(ws: Workspace, co: Checkout, gitops: GitOpsRemote, model: str, e
 
 
 def commit_message(model: str, env: str, alias: str, plan: _Plan, hold_file: str, actor: str,
-                   reason: str | None) -> str:
+                   reason: str | None, extra: tuple[tuple[str, str], ...] = ()) -> str:
     if plan.action == "revert":
         what = "Restore the manifests as they were before " + ", ".join(e.sha[:12] for e in plan.reverted) + "."
     else:
@@ -130,7 +131,7 @@ def commit_message(model: str, env: str, alias: str, plan: _Plan, hold_file: str
     trailers = [("Model", model), ("Model-Version", plan.version), ("Environment", env), ("MLflow-Alias", alias),
                 ("Model-Digest", plan.digest), ("Rollback-Of", plan.rollback_of),
                 ("Reverts", ", ".join(e.sha for e in plan.reverted)), ("Reason", hold.one_line(reason)),
-                ("Held-By", actor)]
+                ("Held-By", actor), *extra]
     body = "\n".join(f"{k}: {v}" for k, v in trailers if v)
     return (f"rollback {model} to v{plan.version} in {env} (from v{plan.rollback_of})\n\n{what}\n"
             f"Automatic promotion is on hold until {hold_file} is removed.\n\n{body}\n")
@@ -142,8 +143,9 @@ class RollbackPlanner:
     replans = False
 
     def __init__(self, to: str | None, reason: str | None, actor: str, *, tracking: Tracking,
-                 gitops: GitOpsRemote) -> None:
+                 gitops: GitOpsRemote, trailers: tuple[tuple[str, str], ...] = ()) -> None:
         self.to, self.reason, self.actor, self.tracking, self.gitops = to, reason, actor, tracking, gitops
+        self.trailers = trailers  # more of them (an aborted rollout's)
         self.plan: _Plan | None = None
         self.hold_file = ""
         self.alias_name = ""
@@ -175,8 +177,6 @@ class RollbackPlanner:
                              hold_path=self.hold_file if held is not None else None,
                              remote=f"{self.gitops.url} ({self.gitops.branch})")
         if self.to is not None:  # a version this environment never served is judged like a promotion
-            from mlops_ci.stages.promote import order_and_freezes
-
             facts = order_and_freezes(ws, co, intent, model, plan.version, facts)
         return facts
 
@@ -193,7 +193,7 @@ class RollbackPlanner:
     def message(self, decision: policy.Decision) -> str:
         assert self.plan is not None
         return commit_message(self._model, self._env, self.alias_name, self.plan, self.hold_file, self.actor,
-                              self.reason)
+                              self.reason, self.trailers)
 
     def record(self, cs: changeset.ChangeSet, decision: policy.Decision, co: Checkout) -> RollbackRecord:
         plan = self.plan

