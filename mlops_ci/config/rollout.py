@@ -23,12 +23,33 @@ KServe mirrors no traffic (kserve#2978), so there is no shadow step.
 from __future__ import annotations
 
 import itertools
+import re
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from mlops_ci.config.base import Name, Strict
-from mlops_ci.config.monitoring import Duration, parse_duration
+
+_SPAN = re.compile(r"^(?P<n>[1-9][0-9]{0,5})(?P<unit>[smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(value: str) -> timedelta:
+    """``30s``, ``10m``, ``1h``, ``1d`` as a timedelta (ValueError otherwise): a soak may be seconds."""
+    match = _SPAN.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration: write a whole number above 0 and a unit (s, m, h or d), "
+                         "e.g. 90s, 10m or 1h")
+    return timedelta(**{_UNITS[match["unit"]]: int(match["n"])})
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
 
 
 def _http_url(value: str) -> str:
@@ -103,7 +124,7 @@ class RolloutConfig(Strict):
                 raise ValueError(f"max_soak {self.max_soak} is shorter than a step's soak")
         return self
 
-    def max_soak_of(self, step: RolloutStep):
+    def max_soak_of(self, step: RolloutStep) -> timedelta:
         """How long ``step`` may soak while its analysis is inconclusive."""
         return parse_duration(self.max_soak) if self.max_soak else 2 * parse_duration(step.soak)
 
@@ -115,4 +136,4 @@ CANARY_PERCENT_REFUSED = ("serving.canary_percent pins a fixed split, and enviro
                           "by step: remove canary_percent from {model}'s serving")
 
 
-__all__ = ["CANARY_PERCENT_REFUSED", "DEPLOYMENT_REFUSED", "ArgoCDConfig", "RolloutConfig", "RolloutStep"]
+__all__ = ["parse_duration", "CANARY_PERCENT_REFUSED", "DEPLOYMENT_REFUSED", "ArgoCDConfig", "RolloutConfig", "RolloutStep"]

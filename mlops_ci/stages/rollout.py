@@ -99,7 +99,7 @@ def advance(ws: Workspace, model: str, env: str, *, tracking: Tracking, gitops: 
         return RolloutRecord(**base, action="wait", reason=f"not live yet: {look.not_live}")
     assert look.live_since is not None
     cfg = plan.steps[min(step.step, len(plan.steps)) - 1]
-    from mlops_ci.config.monitoring import parse_duration
+    from mlops_ci.config.rollout import parse_duration
 
     soak, elapsed = parse_duration(cfg.soak), now - look.live_since
     verdict: Verdict | None = None
