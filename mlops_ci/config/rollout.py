@@ -136,4 +136,4 @@ CANARY_PERCENT_REFUSED = ("serving.canary_percent pins a fixed split, and enviro
                           "by step: remove canary_percent from {model}'s serving")
 
 
-__all__ = ["parse_duration", "CANARY_PERCENT_REFUSED", "DEPLOYMENT_REFUSED", "ArgoCDConfig", "RolloutConfig", "RolloutStep"]
+__all__ = ["CANARY_PERCENT_REFUSED", "DEPLOYMENT_REFUSED", "ArgoCDConfig", "RolloutConfig", "RolloutStep", "parse_duration"]
