@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         record = rollout.advance(ws, args.model, args.env, tracking=backends.tracking, gitops=backends.gitops,
                                  force_reason=reason if args.force else None, act=args.action == "advance",
                                  dry_run=args.dry_run)
+    if record.action in ("completed", "aborted") and not record.dry_run:
+        _deployment_status(ws, backends, record)
     if args.json:
         echo(record.model_dump_json(indent=2))
     else:
@@ -61,5 +63,32 @@ def run(args: argparse.Namespace) -> int:
             echo(f"  {f.status:<12} {f.source}/{f.name}: {f.message}")
         if record.commit_sha:
             echo(f"commit {record.commit_sha} on {record.remote} ({record.branch})")
+        if record.deployment:
+            echo(f"GitHub Deployment {record.deployment}: {'success' if record.action == 'completed' else 'failure'}")
     failed = record.action == "aborted" and args.action == "advance" and not record.dry_run
     return ExitCode.GATE_FAILED if failed else ExitCode.OK
+
+
+def _deployment_status(ws, backends, record) -> None:
+    """The GitHub Deployment the rollout's start recorded gets its end: success or failure (GitHub jobs
+    with a token; a failure to record it is a warning, the rollout's commit has landed)."""
+    import sys
+
+    from mlops_ci.backends.github.client import make_client
+    from mlops_ci.backends.github.deployments import mark_rollout, target_from_env
+    from mlops_ci.console import echo
+    from mlops_ci.errors import BackendError
+
+    try:
+        from mlops_ci.stages.candidate import candidate_from_registry
+
+        lineage = candidate_from_registry(backends.tracking, record.model, record.version).lineage
+        target = target_from_env(ws.env, lineage.get("source-commit"))  # as the promotion that started it
+        if target is None:
+            return
+        state = "success" if record.action == "completed" else "failure"
+        record.deployment = mark_rollout(make_client(ws.env), target, record.env, record.version or "", state,
+                                         f"rollout {record.action}: {record.reason}")
+    except BackendError as err:
+        echo(f"warning: the GitHub Deployment of {record.model} v{record.version} was not marked: {err.message}",
+             stream=sys.stderr)

@@ -29,6 +29,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from mlops_ci.config.analysis import AnalysisConfig
 from mlops_ci.config.base import Name, Strict
 
 _SPAN = re.compile(r"^(?P<n>[1-9][0-9]{0,5})(?P<unit>[smhd])$")
@@ -100,6 +101,8 @@ class RolloutConfig(Strict):
     on_inconclusive: Literal["hold", "abort"] = Field(
         default="hold", description="what a step still inconclusive at max_soak does: 'hold' stays at the step "
         "until a person advances (--force --reason) or aborts it; 'abort' rolls back")
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="what judges each step after "
+                                     "its soak: the canary against the primary (Prometheus; the inference logs)")
     argocd: ArgoCDConfig | None = Field(default=None, description="the Argo CD API that reports each step live; "
                                         "without it a step counts as live from its commit")
     shadow: Any = Field(default=None, exclude=True, json_schema_extra={"deprecated": True},

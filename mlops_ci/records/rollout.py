@@ -39,6 +39,7 @@ class RolloutRecord(Record):
     remote: UriText | None = None
     branch: Message | None = None
     dry_run: bool = False
+    deployment: UriText | None = None  # the GitHub Deployment marked success (completed) or failure (aborted)
 
 
 __all__ = ["RolloutFinding", "RolloutRecord"]

@@ -39,8 +39,23 @@ def sources_for(ws: Workspace, model: str, env: str) -> Sources:
         def argocd():
             return client.application(name, app_namespace=cfg.app_namespace, project=cfg.project)
 
+    serving = ws.model(model).serving
+    namespace = ws.config.environments[env].namespace
+    metrics = plan.analysis.prometheus
+    prometheus = None
+    if metrics is not None:
+        from mlops_ci.backends.prometheus import PrometheusClient
+
+        prometheus = PrometheusClient.from_config(metrics, env=ws.env)
+
     def analyse(step: canary.Step, window: Window) -> Verdict:
         findings: list[Finding] = []
+        if metrics is not None and prometheus is not None:
+            from mlops_ci.rollout.metrics import analyse_metrics
+
+            findings += analyse_metrics(metrics, prometheus, namespace=namespace, name=model,
+                                        canary_version=step.version, primary_version=step.primary,
+                                        deployment_mode=serving.deployment_mode, window=window)
         return combine(findings)
 
     return Sources(argocd=argocd, analyse=analyse)

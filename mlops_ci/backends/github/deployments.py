@@ -7,7 +7,9 @@ A promotion that changed something records, in the repository that runs mlops-ci
   environment, with the model, version and GitOps commit in its payload (``auto_merge`` off and
   no required contexts: the commit is merged already, and its checks gated the registration);
 - a status: ``success`` for a promotion pushed to the GitOps branch, ``in_progress`` (linking
-  the pull request) for one proposed via pull request. ``log_url`` is the workflow run.
+  the pull request) for one proposed via pull request, or for the first step of a rollout: the
+  rollout's end gives the same Deployment ``success`` (completed) or ``failure`` (aborted).
+  ``log_url`` is the workflow run.
 
 Only when a token is set (GITHUB_TOKEN or GH_TOKEN) and GITHUB_REPOSITORY names the repository.
 """
@@ -75,15 +77,37 @@ def record_deployment(client: Github, target: DeploymentTarget, p: PromotionReco
             ref=target.ref, task="deploy", auto_merge=False, required_contexts=[], payload=data,
             environment=p.env, description=description[:140], transient_environment=False,
             production_environment=p.env in PRODUCTION), applied)
-    state = "in_progress" if p.pull_request else "success"
+    state = "in_progress" if p.pull_request or p.rollout else "success"
     log_url = p.pull_request if p.pull_request else target.run_url
     with api_call("POST", f"{api}/{deployment.id}/statuses"):
-        kwargs: dict[str, Any] = {"description": (f"proposed in {p.pull_request}" if p.pull_request else
-                                                  f"{p.model} v{p.version}: GitOps commit {(p.commit_sha or '')[:12]}")[:140]}
+        kwargs: dict[str, Any] = {"description": (
+            f"proposed in {p.pull_request}" if p.pull_request else f"rolling out: {p.rollout}" if p.rollout else
+            f"{p.model} v{p.version}: GitOps commit {(p.commit_sha or '')[:12]}")[:140]}
         if log_url:
             kwargs["target_url"] = log_url
         deployment.create_status(state, environment=p.env, **kwargs)
     return deployment.url
+
+
+def mark_rollout(client: Github, target: DeploymentTarget, env: str, version: str, state: str,
+                 description: str) -> str | None:
+    """Give the Deployment that started the rollout of ``version`` to ``env`` (the newest one of the
+    source commit with that version in its payload) a new status: ``success`` when the rollout
+    completed, ``failure`` when it was aborted, ``in_progress`` for a step. Its URL, or None when
+    the rollout's start recorded none (it was not started from a GitHub job)."""
+    repo = client.get_repo(target.repository, lazy=True)
+    api = f"/repos/{target.repository}/deployments"
+    with api_call("GET", api):
+        found = next((d for d in repo.get_deployments(sha=target.ref, environment=env)
+                      if (d.payload or {}).get("version") == version), None)
+    if found is None:
+        return None
+    with api_call("POST", f"{api}/{found.id}/statuses"):
+        kwargs: dict[str, Any] = {"description": description[:140]}
+        if target.run_url:
+            kwargs["target_url"] = target.run_url
+        found.create_status(state, environment=env, **kwargs)
+    return found.url
 
 
 def record_from_env(env: Mapping[str, str], p: PromotionRecord, source_commit: str | None, *,
@@ -95,4 +119,5 @@ def record_from_env(env: Mapping[str, str], p: PromotionRecord, source_commit: s
     return record_deployment(client or make_client(env), target, p)
 
 
-__all__ = ["DeploymentTarget", "payload", "record_deployment", "record_from_env", "target_from_env"]
+__all__ = ["DeploymentTarget", "mark_rollout", "payload", "record_deployment", "record_from_env",
+           "target_from_env"]
