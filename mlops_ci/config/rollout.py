@@ -98,6 +98,8 @@ class RolloutConfig(Strict):
                                      "the full promotion follows the last")
     max_soak: Duration | None = Field(default=None, description="an inconclusive step (too little traffic, a "
                                       "source unreachable) soaks on up to this long (default: twice its soak)")
+    lookback: Duration | None = Field(default=None, description="the span each analysis looks back over, "
+                                      "up to now (default: the step's soak; never before the step went live)")
     on_inconclusive: Literal["hold", "abort"] = Field(
         default="hold", description="what a step still inconclusive at max_soak does: 'hold' stays at the step "
         "until a person advances (--force --reason) or aborts it; 'abort' rolls back")
@@ -126,6 +128,9 @@ class RolloutConfig(Strict):
             if parse_duration(self.max_soak) < longest:
                 raise ValueError(f"max_soak {self.max_soak} is shorter than a step's soak")
         return self
+
+    def lookback_of(self, step: RolloutStep) -> timedelta:
+        return parse_duration(self.lookback) if self.lookback else parse_duration(step.soak)
 
     def max_soak_of(self, step: RolloutStep) -> timedelta:
         """How long ``step`` may soak while its analysis is inconclusive."""

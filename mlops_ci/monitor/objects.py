@@ -1,6 +1,10 @@
 """One log object's records read at once: the checks :mod:`.logs` makes of each record, the times as
 it reads them, and every ``bytes`` field base64-decoded in one call (:func:`b64_bulk`) rather than
-one by one. The stream path (:mod:`.stream`) reads objects with :func:`read_records`."""
+one by one. The stream path (:mod:`.stream`) reads objects with :func:`read_records`.
+
+Each record's ``endpoint`` (which predictor answered: a rollout's ``canary`` or the primary's
+``default``) is kept only when one of the object's records names one: traffic logged without
+endpoints, the common case, costs one pass over a column that holds nothing."""
 
 from __future__ import annotations
 
@@ -18,12 +22,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class Records:
-    """One object's records: ids, which are requests, bodies (Arrow binary) and times (POSIX µs)."""
+    """One object's records: ids, which are requests, bodies (Arrow binary) and times (POSIX µs); their
+    endpoints (Arrow strings, "" where a record names none), or None when none of them does."""
 
     ids: list[str]
     is_request: np.ndarray
     bodies: pa.Array
     times: np.ndarray
+    endpoints: pa.Array | None = None
 
 
 def _b64(raw, ident: str) -> bytes:
@@ -135,6 +141,21 @@ def _micros(values: list, fallback: datetime) -> np.ndarray:
     return out
 
 
+def _endpoints(values) -> pa.Array | None:
+    """The records' endpoints as text ("" for none; a list, or the Parquet marshaller's column), or
+    None when none names one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values, list):
+        return pa.array([str(v) if v else "" for v in values], type=pa.string()) if any(values) else None
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not len(values) or values.null_count == len(values) or not pc.max(pc.binary_length(values)).as_py():
+        return None
+    return values.cast(pa.string()).fill_null("")
+
+
 def _loads(data: bytes):
     try:
         import orjson  # several times faster on large arrays; json decides whatever it refuses
@@ -157,14 +178,17 @@ def read_records(data: bytes, ext: str, modified: datetime) -> Records:
         import pyarrow.parquet as pq
 
         source = pq.ParquetFile(io.BytesIO(data))
-        missing = {"id", "reqType", "bytes"} - set(source.schema_arrow.names)
+        names = set(source.schema_arrow.names)
+        missing = {"id", "reqType", "bytes"} - names
         if missing:
             raise ValueError(f"no {', '.join(sorted(missing))} column")
-        table = source.read(columns=["id", "reqType", "bytes"])  # the other columns are not used
-        kinds, raw = table.column("reqType"), table.column("bytes")
+        typed = "endpoint" in names and source.schema_arrow.field("endpoint").type in (pa.string(), pa.large_string())
+        table = source.read(columns=["id", "reqType", "bytes", *(["endpoint"] if typed else [])])
+        kinds, raw = table.column("reqType"), table.column("bytes")  # the other columns are not used
         is_request = _check(table.column("id"), kinds)
         ids = table.column("id").to_pylist()
         times = np.full(len(ids), int(modified.timestamp() * 1_000_000), dtype=np.int64)
+        endpoints = _endpoints(table.column("endpoint")) if typed else None  # another type: not KServe's, unread
     else:
         doc = _loads(data)
         items = doc if isinstance(doc, list) else [doc]
@@ -173,6 +197,7 @@ def read_records(data: bytes, ext: str, modified: datetime) -> Records:
         ids, kinds = [i.get("id") for i in items], [i.get("reqType", "") for i in items]
         raw, times = [i.get("bytes") or "" for i in items], _micros([i.get("occurrenceTime") for i in items], modified)
         is_request = _check(ids, kinds)
+        endpoints = _endpoints([i.get("endpoint") for i in items])
     bodies = None
     try:
         bodies = b64_bulk(raw if isinstance(raw, pa.ChunkedArray | pa.Array) else pa.array(raw))
@@ -181,7 +206,7 @@ def read_records(data: bytes, ext: str, modified: datetime) -> Records:
     if bodies is None:
         raw = raw.to_pylist() if isinstance(raw, pa.ChunkedArray | pa.Array) else raw
         bodies = pa.array([_b64(r, i) for r, i in zip(raw, ids)], type=pa.binary())
-    return Records(ids=ids, is_request=is_request, bodies=bodies, times=times)
+    return Records(ids=ids, is_request=is_request, bodies=bodies, times=times, endpoints=endpoints)
 
 
 __all__ = ["Records", "b64_bulk", "read_records"]

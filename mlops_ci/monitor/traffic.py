@@ -6,6 +6,12 @@ pandas codec (``parameters.content_type: pd``, what mlops-ci's serving check and
 clients send) or several inputs, each input is a column; a single input of shape ``[n, k]`` is
 ``k`` columns ``<name>_0`` .. ``<name>_<k-1>``. The response's first output is the prediction; a
 two-column output is scored as the evaluation scores it (the last column: P(class 1)).
+
+KServe's agent logs which predictor answered (``endpoint``: the pod label ``endpoint`` it was
+started with; mlops-ci labels a rollout's canary ``canary`` and the primary ``default``). When a
+request read names an endpoint other than ``default``, the frame has an :data:`ENDPOINT` column
+(``default`` where a record names none); traffic of the primary alone, or logged without
+endpoints, keeps the frame it always had (a frame without the column is all the primary's).
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from mlops_ci.metrics import row_scores
 from mlops_ci.monitor.logs import Corrupt, Entry
 
 PREDICTION = "prediction"
-ID, TIME = "_request_id", "_time"
+ID, TIME, ENDPOINT = "_request_id", "_time", "_endpoint"
+PRIMARY, CANARY = "default", "canary"  # the endpoints KServe's agent logs for a primary and its canary
 
 
 class DecodeError(ValueError):
@@ -108,7 +115,8 @@ class Traffic:
 
 def pair(objects: Iterable[tuple[str, list[Entry] | Corrupt]]) -> Traffic:
     """Requests joined with their responses by id: one row per predicted row, the features, the
-    prediction (NaN for a request not answered), the request id and its time."""
+    prediction (NaN for a request not answered), the request id, its time and, when the logs name
+    them, the endpoint that answered."""
     requests: dict[str, Entry] = {}
     responses: dict[str, Entry] = {}
     traffic = Traffic(frame=pd.DataFrame())
@@ -120,7 +128,7 @@ def pair(objects: Iterable[tuple[str, list[Entry] | Corrupt]]) -> Traffic:
             (requests if entry.kind == "request" else responses)[entry.id] = entry
     traffic.requests = len(requests)
     traffic.orphans = len(set(responses) - set(requests))
-    parts = []
+    parts, endpoints = [], []
     for ident, req in requests.items():
         try:
             rows = request_frame(req.body)
@@ -145,8 +153,13 @@ def pair(objects: Iterable[tuple[str, list[Entry] | Corrupt]]) -> Traffic:
         rows[ID] = ident
         rows[TIME] = req.time
         parts.append(rows)
+        endpoints.append(req.endpoint)
     traffic.frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[PREDICTION, ID, TIME])
+    if any(e and e != PRIMARY for e in endpoints):  # one column at the end, not one more per request
+        traffic.frame[ENDPOINT] = np.repeat(np.array([e or PRIMARY for e in endpoints], dtype=object),
+                                            [len(p) for p in parts])
     return traffic
 
 
-__all__ = ["ID", "PREDICTION", "TIME", "DecodeError", "Traffic", "pair", "request_frame", "response_scores"]
+__all__ = ["CANARY", "ENDPOINT", "ID", "PREDICTION", "PRIMARY", "TIME", "DecodeError", "Traffic", "pair",
+           "request_frame", "response_scores"]

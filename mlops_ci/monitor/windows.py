@@ -18,7 +18,7 @@ import pandas as pd
 from mlops_ci.checks.profile import TableProfile
 from mlops_ci.config.monitoring import MonitoringConfig
 from mlops_ci.monitor.labels import LABEL
-from mlops_ci.monitor.traffic import ID, PREDICTION, TIME
+from mlops_ci.monitor.traffic import ENDPOINT, ID, PREDICTION, TIME
 from mlops_ci.records import Finding
 from mlops_ci.records.monitor import INSUFFICIENT, WindowResult, worst_window
 
@@ -106,7 +106,8 @@ def analyse(reference: dict, start: datetime, end: datetime, rows: pd.DataFrame,
     options = ProfileOptions(**reference["options"])
     policy = settings.as_checks(reference.get("label") or "")
     train, predicted = reference_profiles(reference)
-    features = rows.drop(columns=[ID, TIME, PREDICTION, *(c for c in (*policy.ignore_columns, LABEL) if c in rows)])
+    features = rows.drop(columns=[ID, TIME, PREDICTION, *(c for c in (*policy.ignore_columns, LABEL, ENDPOINT)
+                                                           if c in rows)])
     head = profile_table(pa.Table.from_pandas(features, preserve_index=False), options=options, reference=train)
     scores = rows[[PREDICTION]].dropna()
     out = profile_table(pa.Table.from_pandas(scores, preserve_index=False), options=options,

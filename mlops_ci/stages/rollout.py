@@ -102,30 +102,31 @@ def advance(ws: Workspace, model: str, env: str, *, tracking: Tracking, gitops: 
     from mlops_ci.config.rollout import parse_duration
 
     soak, elapsed = parse_duration(cfg.soak), now - look.live_since
-    verdict: Verdict | None = None
     if force_reason:
         analysis = f"skipped: forced ({' '.join(force_reason.split())[:200]})"
-    elif elapsed < soak:
-        return RolloutRecord(**base, action="wait",
-                             reason=f"soaking: live for {_duration(elapsed)} of {_duration(soak)} ({step.describe()})")
-    else:
-        verdict = sources.analyse(step, Window(look.live_since, now))
+    else:  # judged on every look, so that a canary failing mid-soak is rolled back at once
+        window = Window(max(look.live_since, now - plan.lookback_of(cfg)), now)
+        verdict = sources.analyse(step, window)
         analysis = verdict.summary()
         base["verdict"], base["findings"] = verdict.status, [
             RolloutFinding(source=f.source, name=f.name, status=f.status, message=f.message) for f in verdict.findings]
         limit = plan.max_soak_of(cfg)
-        if verdict.status == INCONCLUSIVE and elapsed < limit:
-            return RolloutRecord(**base, action="wait", reason=f"{analysis}; the soak goes on (up to "
-                                 f"{_duration(limit)}, live for {_duration(elapsed)})")
-        if verdict.status == INCONCLUSIVE and plan.on_inconclusive == "hold":
-            return RolloutRecord(**base, action="held", reason=f"{analysis} after {_duration(elapsed)} (max_soak "
-                                 f"{_duration(limit)}): held at {step.describe()}; a person decides: `mlops-ci rollout "
-                                 f"advance --force --reason TEXT` or `mlops-ci rollout abort`")
-        if verdict.status in (FAIL, INCONCLUSIVE):
+        if verdict.status == FAIL or (verdict.status == INCONCLUSIVE and elapsed >= limit
+                                      and plan.on_inconclusive == "abort"):
             if not act:
                 return RolloutRecord(**base, action="wait", reason=f"would abort: {analysis}")
             return _abort(ws, model, env, step, f"analysis {analysis}", tracking=tracking, gitops=gitops,
                           dry_run=dry_run, base=base)
+        if elapsed < soak:
+            return RolloutRecord(**base, action="wait", reason=f"soaking: live for {_duration(elapsed)} of "
+                                 f"{_duration(soak)} ({step.describe()}); the analysis so far: {verdict.status}")
+        if verdict.status == INCONCLUSIVE and elapsed < limit:
+            return RolloutRecord(**base, action="wait", reason=f"{analysis}; the soak goes on (up to "
+                                 f"{_duration(limit)}, live for {_duration(elapsed)})")
+        if verdict.status == INCONCLUSIVE:
+            return RolloutRecord(**base, action="held", reason=f"{analysis} after {_duration(elapsed)} (max_soak "
+                                 f"{_duration(limit)}): held at {step.describe()}; a person decides: `mlops-ci rollout "
+                                 f"advance --force --reason TEXT` or `mlops-ci rollout abort`")
     if not act:
         return RolloutRecord(**base, action="wait", reason=f"would advance: {analysis}")
     return _step(ws, model, env, step, analysis, tracking=tracking, gitops=gitops, force_reason=force_reason,
