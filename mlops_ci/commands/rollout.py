@@ -10,6 +10,7 @@ analysis is a failed check); 5 when a source failed (Argo CD, git).
 from __future__ import annotations
 
 import argparse
+import json
 
 from mlops_ci.commands import _common
 from mlops_ci.errors import ExitCode
@@ -21,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=ACTIONS, help="status: where the rollout stands and what advance would do; "
                    "advance: wait, commit the next step, complete or abort, as the analysis says; abort: roll back now")
     _common.add_config(p)
-    _common.add_model(p, required=True)
+    _common.add_model(p)
     p.add_argument("--env", "-e", required=True, metavar="ENV", help="the environment the rollout is in")
     p.add_argument("--force", action="store_true", help="advance: take the next step without waiting for the soak "
                    "or a conclusive analysis (never before Argo CD reports the step live); needs --reason")
@@ -44,29 +45,43 @@ def run(args: argparse.Namespace) -> int:
                          hint="it is kept in the commit (and the hold marker), as a rollback's is")
     if args.force and args.action != "advance":
         raise UsageError("--force goes with advance only")
+    if args.action == "abort" and not args.model:
+        raise UsageError("abort needs --model: it stops one model's rollout")
     backends = default_backends(ws)
-    if args.action == "abort":
-        record = rollout.abort(ws, args.model, args.env, tracking=backends.tracking, gitops=backends.gitops,
-                               reason=reason or "", actor=ws.actor(), dry_run=args.dry_run)
-    else:
-        record = rollout.advance(ws, args.model, args.env, tracking=backends.tracking, gitops=backends.gitops,
-                                 force_reason=reason if args.force else None, act=args.action == "advance",
-                                 dry_run=args.dry_run)
-    if record.action in ("completed", "aborted") and not record.dry_run:
-        _deployment_status(ws, backends, record)
+    env = ws.environment(args.env)
+    models = [args.model] if args.model else list(ws.config.models)  # status|advance: every model, in turn
+    records = []
+    for model in models:
+        if args.action == "abort":
+            record = rollout.abort(ws, model, env, tracking=backends.tracking, gitops=backends.gitops,
+                                   reason=reason or "", actor=ws.actor(), dry_run=args.dry_run)
+        else:
+            record = rollout.advance(ws, model, env, tracking=backends.tracking, gitops=backends.gitops,
+                                     force_reason=reason if args.force else None, act=args.action == "advance",
+                                     dry_run=args.dry_run)
+        if record.action in ("completed", "aborted") and not record.dry_run:
+            _deployment_status(ws, backends, record)
+        records.append(record)
+        if not args.json:
+            _say(record)
     if args.json:
-        echo(record.model_dump_json(indent=2))
-    else:
-        where = f" ({record.step})" if record.step and record.action in ("wait", "held") else ""
-        echo(f"{args.model} in {record.env}: {record.action}{where}: {record.reason}")
-        for f in record.findings:
-            echo(f"  {f.status:<12} {f.source}/{f.name}: {f.message}")
-        if record.commit_sha:
-            echo(f"commit {record.commit_sha} on {record.remote} ({record.branch})")
-        if record.deployment:
-            echo(f"GitHub Deployment {record.deployment}: {'success' if record.action == 'completed' else 'failure'}")
-    failed = record.action == "aborted" and args.action == "advance" and not record.dry_run
+        echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2) if len(records) > 1
+             else records[0].model_dump_json(indent=2))
+    failed = any(r.action == "aborted" and not r.dry_run for r in records) and args.action == "advance"
     return ExitCode.GATE_FAILED if failed else ExitCode.OK
+
+
+def _say(record) -> None:
+    from mlops_ci.console import echo
+
+    where = f" ({record.step})" if record.step and record.action in ("wait", "held") else ""
+    echo(f"{record.model} in {record.env}: {record.action}{where}: {record.reason}")
+    for f in record.findings:
+        echo(f"  {f.status:<12} {f.source}/{f.name}: {f.message}")
+    if record.commit_sha:
+        echo(f"commit {record.commit_sha} on {record.remote} ({record.branch})")
+    if record.deployment:
+        echo(f"GitHub Deployment {record.deployment}: {'success' if record.action == 'completed' else 'failure'}")
 
 
 def _deployment_status(ws, backends, record) -> None:
