@@ -24,7 +24,8 @@ def champion_weights(repo: Path) -> dict:
     return json.loads(next((repo / ".mlops-ci").rglob("weights.json")).read_text())
 
 
-def day_of_traffic(root, day: datetime, rows, weights, *, marshaller: str = "json", endpoint: str = "") -> None:
+def day_of_traffic(root, day: datetime, rows, weights, *, marshaller: str = "json", endpoint: str = "",
+                   namespace: str = "tiny-staging", every: timedelta = timedelta(seconds=30)) -> None:
     """One request per row, answered by the champion's own weights (as it would be served); with an
     ``endpoint`` (KServe's ``canary`` or ``default``) every record names it, and ids carry it, so two
     endpoints' traffic on one day never shares an id."""
@@ -33,7 +34,7 @@ def day_of_traffic(root, day: datetime, rows, weights, *, marshaller: str = "jso
         one = row.to_frame().T.astype({"x1": float, "x2": float})
         score = 1 / (1 + np.exp(-(weights["w"][0] * one["x1"].iloc[0] + weights["w"][1] * one["x2"].iloc[0]
                                   + weights["b"])))
-        rid, when = f"{endpoint}{'-' if endpoint else ''}{day:%m%d}-{i:04d}", day + timedelta(seconds=30 * i)
+        rid, when = f"{endpoint}{'-' if endpoint else ''}{day:%m%d}-{i:04d}", day + every * i
         batch.append(Entry(id=rid, kind="request", body=v2.request_json(one).encode(), time=when,
                            inference_service="tiny", component="predictor", endpoint=endpoint))
         batch.append(Entry(id=rid, kind="response", time=when, inference_service="tiny", component="predictor",
@@ -41,7 +42,7 @@ def day_of_traffic(root, day: datetime, rows, weights, *, marshaller: str = "jso
                            body=json.dumps({"outputs": [{"name": "p", "shape": [1], "datatype": "FP64",
                                                          "data": [float(score)]}]}).encode()))
     for start in range(0, len(batch), 50):  # the agent's batches, written when their last record came
-        path = write_batch(root, batch[start:start + 50], namespace="tiny-staging", marshaller=marshaller)
+        path = write_batch(root, batch[start:start + 50], namespace=namespace, marshaller=marshaller)
         written = batch[start:start + 50][-1].time.timestamp()
         os.utime(path, (written, written))  # the Parquet marshaller has no time per record: the object's
 

@@ -204,12 +204,29 @@ class PrometheusAnalysis(Strict):
         return data
 
 
+class LogsAnalysis(Strict):
+    """The canary's answers against the primary's in KServe's payload logs (the model's
+    monitoring.logs, or serving.logging's storage): the records name the endpoint that answered."""
+
+    min_rows: int = Field(default=100, ge=1, description="answered requests each side needs over the window; "
+                          "fewer: inconclusive")
+    psi: float | None = Field(default=0.25, gt=0, description="the canary's predictions fail at this PSI against "
+                              "the primary's (null: not judged by PSI)")
+    js: float | None = Field(default=0.2, gt=0, le=1, description="... or at this Jensen-Shannon distance")
+    metric: str | None = Field(default=None, description="where labels arrived (monitoring.labels): the live "
+                               "metric compared (default: accuracy, or rmse for regression)")
+    max_drop: float = Field(default=0.02, ge=0, description="how much worse than the primary's the canary's "
+                            "metric may be")
+
+
 class AnalysisConfig(Strict):
     """What decides whether a rollout step goes on; without a source, a step is judged on nothing
     and stays inconclusive."""
 
     prometheus: PrometheusAnalysis | None = Field(default=None, description="compare the canary with the "
                                                   "primary in Prometheus (error rate, latency, traffic)")
+    logs: LogsAnalysis | None = Field(default=None, description="compare the canary's predictions with the "
+                                      "primary's in the payload logs (and the live metric where labels arrived)")
 
 
 def queries_for(cfg: PrometheusAnalysis, deployment_mode: DeploymentMode) -> dict[str, str]:
@@ -224,5 +241,5 @@ def queries_for(cfg: PrometheusAnalysis, deployment_mode: DeploymentMode) -> dic
     return out
 
 
-__all__ = ["DEFAULT_QUERIES", "MEASURES", "PLACEHOLDERS", "TOKEN_ENV", "AnalysisConfig", "Limit",
+__all__ = ["DEFAULT_QUERIES", "MEASURES", "PLACEHOLDERS", "TOKEN_ENV", "AnalysisConfig", "Limit", "LogsAnalysis",
            "PrometheusAnalysis", "Queries", "Thresholds", "queries_for", "render"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from mlops_ci.config.checks import ChecksConfig, setting, threshold_fields
 from mlops_ci.config.schema import ARGO_TEMPLATES as TEMPLATES
-from mlops_ci.config.schema import Config, ModelConfig, Threshold, TrainConfig
+from mlops_ci.config.schema import Config, Threshold, TrainConfig
 from mlops_ci.metrics import METRICS
 
 
@@ -60,6 +60,11 @@ def _rollout_problems(config: Config) -> list[Problem]:
             elif getattr(model.serving, "canary_percent", None) is not None:
                 found.append(Problem(("models", name, "serving", "canary_percent"),
                                      CANARY_PERCENT_REFUSED.format(env=env, model=name)))
+            logs = ec.rollout.analysis.logs
+            if logs is not None and logs.metric and logs.metric not in METRICS[model.evaluation.task]:
+                found.append(Problem(("environments", env, "rollout", "analysis", "logs", "metric"),
+                                     f"{logs.metric!r} is not a metric of {name}'s task ({model.evaluation.task})",
+                                     f"use one of {sorted(METRICS[model.evaluation.task])}"))
     return found
 
 

@@ -33,7 +33,10 @@ def _promotion(p: PromotionRecord, title: str, links: Links) -> list:
     held += [f"> ⚠️ {esc(line)}" for line in p.held_by]
     if p.noop or not changed:
         return [head, f"No change: {esc(p.env)} already serves v{esc(p.version)}.", *held]
-    out = [head, f"Alias {code(p.alias)} moves to v{esc(p.version)}; "
+    moves = (f"Rolls out: {esc(p.rollout)} (`mlops-ci rollout advance` takes the next steps as the analysis allows); "
+             f"alias {code(p.alias)} moves to v{esc(p.version)} when it completes; " if p.rollout else
+             f"Alias {code(p.alias)} moves to v{esc(p.version)}; ")
+    out = [head, moves +
            f"{len(changed)} file{'s' if len(changed) != 1 else ''} in {code(p.remote.split('/')[-1])} ({code(p.branch)}):" +
            (f" commit {code((p.commit_sha or '')[:12])}" if p.commit_sha and not p.dry_run else "")]
     out += [""] + held if held else []

@@ -312,7 +312,7 @@ def rollout_repo(tiny_repo, tmp_path_factory, served, namespace: str):
     the scene's Prometheus (the same 100 ms latency floor as :func:`settings`)."""
     from test_rollout_cli import workspace
 
-    analysis = ("      analysis:\n        prometheus:\n"
+    analysis = ("      lookback: 1h\n      analysis:\n        prometheus:\n"
                 f"          url: '{served.prometheus.url}'\n"
                 "          thresholds: {latency_p99: {ratio_floor: 0.1}}\n")
     ws = workspace(tiny_repo, tmp_path_factory.mktemp("registry"), "RawDeployment",
