@@ -194,6 +194,9 @@ def run(args: argparse.Namespace) -> int:
             proposal = _proposals(ws, backends)(args.env, args.model, result.version)
             effect = (f"open a pull request from {proposal.head_branch} in {proposal.repository} changing "
                       f"{len(changed)} file(s)")
+        elif result.rollout:
+            effect = (f"start the rollout ({result.rollout}), changing {len(changed)} file(s); alias "
+                      f"{result.alias!r} moves when it completes")
         else:
             effect = (f"change {len(changed)} file(s) "
                       + _alias_effect(backends, args.model, result.alias, result.version))

@@ -85,6 +85,10 @@ def test_a_promotion_starts_the_rollout_and_advance_takes_each_step_to_the_full_
     assert promote(ws, "1") == 0  # nothing served yet: the first version is promoted whole
     assert "rollout" not in show(ws) and alias(ws) == "1"
     before = show(ws)
+    capsys.readouterr()
+    assert promote(ws, "2", "--dry-run") == 0 and show(ws) == before
+    assert ("dry run: promoting tiny v2 to prod would start the rollout (step 1/2: v2 takes 10% beside v1), "
+            "changing 1 file(s); alias 'prod' moves when it completes") in capsys.readouterr().out
     assert promote(ws, "2") == 0
     assert "step 1/2" in capsys.readouterr().out
     first = show(ws)
@@ -158,3 +162,30 @@ def test_the_config_refuses_what_cannot_be_rolled_out(tiny_repo):
                                "      image: registry.example.com/tiny@sha256:" + "a" * 64 + "\n", 1))
     with pytest.raises(ConfigError, match="Argo Rollouts is the tool for progressive delivery of Deployments"):
         load_config(config)
+
+
+@pytest.mark.slow
+def test_the_pull_request_s_report_says_the_promotion_rolls_out_and_what_holds_it(champion_repo):
+    """A real PR run (train, evaluate) against a staging that rolls out and is frozen: the report's
+    deployment plan says the merge starts a rollout, and which freeze holds it until when."""
+    from conftest import cli as run_cli
+    from conftest import commit, set_params
+
+    repo = champion_repo
+    git(repo, "checkout", "--quiet", "-b", "pr/rollout")
+    config = repo / ".mlops-ci.yaml"
+    config.write_text(config.read_text().replace(
+        "    namespace: tiny-staging\n",
+        "    namespace: tiny-staging\n    rollout:\n      steps: [{canary: 10}, {canary: 50}]\n"
+        "    policy:\n      freeze:\n        - {start: 2026-01-01T00:00:00Z, end: 2099-01-01T00:00:00Z, "
+        "reason: year-end change freeze}\n", 1))
+    set_params(repo, epochs=120)
+    commit(repo, "more epochs; staging rolls out")
+    run = run_cli(repo, "run")
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = run_cli(repo, "report")
+    assert report.returncode == 0, report.stderr[-2000:]
+    text = report.stdout
+    assert "Deployment plan: tiny v2 → `staging`" in text
+    assert "Rolls out: step 1/2: v2 takes 10% beside v1" in text and "moves to v2 when it completes" in text
+    assert "> ⚠️ " in text and "year-end change freeze" in text and "2099-01-01" in text
