@@ -150,6 +150,8 @@ class StepPlanner:
                  *step_trailers(self.next or self.expected, completed=self.completes, analysis=self.analysis,
                                 version=c.version),
                  ("Forced-Reason", " ".join((intent.force_reason or "").split())[:200]),
+                 *[(f"{r.rule.capitalize()}-Overridden", " ".join((r.detail or r.message).split())[:300])
+                   for r in decision.overridden if r.rule in ("freeze", "order", "hold")],
                  ("Advanced-By", self.actor)]
         if self.completes:
             subject = f"complete rollout of {c.model} v{c.version} in {intent.env}"

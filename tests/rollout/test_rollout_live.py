@@ -112,3 +112,25 @@ def test_two_advance_runs_at_once_commit_one_step(ws, argocd, tiny_repo):
     said = " ".join(o for o, _ in outs)
     assert "advanced to step 2/2" in said
     assert cli(ws, "rollout", "status", "--model", "tiny", "--env", "prod") == 0
+
+
+def test_prometheus_down_never_promotes(ws, argocd, tiny_repo, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tiny_repo / ".mlops-ci.yaml"
+    config.write_text(config.read_text().replace(
+        "      on_inconclusive: hold\n",
+        f"      on_inconclusive: hold\n      analysis:\n        prometheus: {{url: 'http://127.0.0.1:{port}'}}\n"))
+    git(tiny_repo, "commit", "-qam", "prometheus")
+    step = started(ws, argocd)
+    argocd.set_app("mlops-ci-prod", sync_status="Synced", revision=step, operation_phase="Succeeded",
+                   operation_finished_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
+    time.sleep(1.2)
+    capsys.readouterr()
+    assert rollout(ws, "advance") == 0 and git(remote(ws), "rev-parse", "main") == step
+    out = capsys.readouterr().out
+    assert "tiny in prod: wait" in out and "inconclusive" in out and "prometheus/" in out, out
+    assert "the soak goes on" in out

@@ -79,3 +79,25 @@ def test_too_little_canary_traffic_is_inconclusive_and_never_promotes(ws, capsys
     out = capsys.readouterr().out
     assert "tiny in prod: wait" in out and "inconclusive" in out and "the soak goes on" in out, out
     assert alias(ws) == "1" and trailers(ws)["Rollout-Step"] == "1/1 (20%)"
+
+
+def test_a_freeze_holds_the_next_step_until_it_is_lifted_and_force_goes_past_it_recorded(ws, tmp_path, capsys):
+    import subprocess
+
+    started(ws)
+    traffic(ws, PRIMARY)
+    clone = tmp_path / "gitops"
+    subprocess.run(["git", "clone", "-q", str(ws.gitops_remote), str(clone)], check=True)
+    freeze = clone / "environments" / "prod" / "FREEZE"
+    freeze.write_text("release freeze for the audit (ops, #31)\n")
+    git(clone, "add", "-A")
+    git(clone, "-c", "user.name=ops", "-c", "user.email=ops@example.com", "commit", "-q", "-m", "freeze prod")
+    git(clone, "push", "-q", "origin", "HEAD:main")
+    capsys.readouterr()
+    assert rollout(ws, "advance") == 0  # the analysis passes, the policy holds the step
+    out = capsys.readouterr().out
+    assert "tiny in prod: wait" in out and "the policy holds the next step" in out and "FREEZE" in out, out
+    assert "release freeze for the audit" in out and alias(ws) == "1"
+    assert rollout(ws, "advance", "--force", "--reason", "audit signed off early") == 0
+    assert alias(ws) == "2" and trailers(ws)["Forced-Reason"] == "audit signed off early"
+    assert "FREEZE" in trailers(ws)["Freeze-Overridden"]
