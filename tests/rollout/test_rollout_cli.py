@@ -189,3 +189,27 @@ def test_the_pull_request_s_report_says_the_promotion_rolls_out_and_what_holds_i
     assert "Deployment plan: tiny v2 → `staging`" in text
     assert "Rolls out: step 1/2: v2 takes 10% beside v1" in text and "moves to v2 when it completes" in text
     assert "> ⚠️ " in text and "year-end change freeze" in text and "2099-01-01" in text
+
+
+def test_prod_after_staging_counts_only_a_completed_rollout_in_staging(tiny_repo, tmp_path_factory, monkeypatch,
+                                                                      capsys):
+    monkeypatch.setenv("MLOPS_CI_CRDS", str(CONTRACTS / "kserve"))
+    config = tiny_repo / ".mlops-ci.yaml"
+    config.write_text(config.read_text().replace(
+        "    namespace: tiny-staging\n",
+        "    namespace: tiny-staging\n    rollout: {steps: [{canary: 25}]}\n"
+        "  prod:\n    namespace: tiny-prod\n    policy: {after: staging}\n", 1))
+    git(tiny_repo, "commit", "-qam", "staging rolls out; prod after staging")
+    ws = passing_registry_workspace(tiny_repo, tmp_path_factory.mktemp("registry"))
+
+    def to(env: str, version: str, *extra: str) -> int:
+        return cli(ws, "promote", "--model", "tiny", "--env", env, "--version", version, *extra)
+
+    assert to("staging", "1") == 0 and to("prod", "1") == 0
+    assert to("staging", "2") == 0  # a canary in staging: not served there yet
+    capsys.readouterr()
+    assert to("prod", "2") == ExitCode.INPUT
+    assert "tiny v2 was never served in staging, which prod comes after" in capsys.readouterr().err
+    assert cli(ws, "rollout", "advance", "--model", "tiny", "--env", "staging", "--force", "--reason", "ok") == 0
+    assert to("prod", "2") == 0  # the rollout completed in staging: v2 is served there
+    assert canary.state(show(ws, "environments/prod/tiny/inferenceservice.yaml").encode()) is None
