@@ -82,6 +82,8 @@ def _say(record) -> None:
         echo(f"commit {record.commit_sha} on {record.remote} ({record.branch})")
     if record.deployment:
         echo(f"GitHub Deployment {record.deployment}: {'success' if record.action == 'completed' else 'failure'}")
+    if record.note:
+        echo(f"noted on {record.note}")
 
 
 def _deployment_status(ws, backends, record) -> None:
@@ -101,9 +103,16 @@ def _deployment_status(ws, backends, record) -> None:
         target = target_from_env(ws.env, lineage.get("source-commit"))  # as the promotion that started it
         if target is None:
             return
+        client = make_client(ws.env)
         state = "success" if record.action == "completed" else "failure"
-        record.deployment = mark_rollout(make_client(ws.env), target, record.env, record.version or "", state,
+        record.deployment = mark_rollout(client, target, record.env, record.version or "", state,
                                          f"rollout {record.action}: {record.reason}")
+        pr = lineage.get("source-pr", "")
+        if record.action == "aborted" and pr.isdigit():  # the pull request that shipped it hears why
+            from mlops_ci.backends.github.notes import note_on_pull_request
+            from mlops_ci.render.rollout import abort_note
+
+            record.note = note_on_pull_request(client, target.repository, int(pr), abort_note(record))
     except BackendError as err:
-        echo(f"warning: the GitHub Deployment of {record.model} v{record.version} was not marked: {err.message}",
-             stream=sys.stderr)
+        echo(f"warning: the GitHub Deployment of {record.model} v{record.version} was not marked, or its pull "
+             f"request not told: {err.message}", stream=sys.stderr)

@@ -40,6 +40,7 @@ class RolloutRecord(Record):
     branch: Message | None = None
     dry_run: bool = False
     deployment: UriText | None = None  # the GitHub Deployment marked success (completed) or failure (aborted)
+    note: UriText | None = None  # the comment an abort left on the pull request that shipped the version
 
 
 __all__ = ["RolloutFinding", "RolloutRecord"]

@@ -1,5 +1,6 @@
 """A rollout's GitHub Deployment (issue 16): the promotion that starts it records the Deployment
-`in_progress`; the full promotion marks it `success`, an abort `failure`. Through the real CLI
+`in_progress`; the full promotion marks it `success`, an abort `failure` and a note on the pull
+request that shipped the version. Through the real CLI
 against the local GitHub server (tests/servers/github_git.py, checked against GitHub's REST
 contract; a test fixture, not GitHub) and a real git GitOps repository."""
 
@@ -24,7 +25,7 @@ def ws(tiny_repo, tmp_path_factory, monkeypatch):
     ws = workspace(tiny_repo, tmp_path_factory.mktemp("registry"), "Serverless")
     source = git(tiny_repo, "rev-parse", "HEAD")
     for n in ("1", "2", "3"):  # trained from the commit above
-        tracking_for(ws).set_version_tags("tiny", n, {"mlops_ci.head_sha": source})
+        tracking_for(ws).set_version_tags("tiny", n, {"mlops_ci.head_sha": source, "mlops_ci.pr": "12"})
     return ws
 
 
@@ -34,6 +35,7 @@ def server(ws, monkeypatch):
         server.add_user("deployer", token=TOKEN, type="Bot")
         server.link_git("acme/models", ws.top)
         server.add_collaborator("acme/models", "deployer", "write")
+        server.add_pull("acme/models", number=12, title="more epochs")
         for key, value in {"GITHUB_API_URL": server.url, "GITHUB_REPOSITORY": "acme/models", "GITHUB_TOKEN": TOKEN,
                            "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "91"}.items():
             monkeypatch.setenv(key, value)
@@ -63,3 +65,6 @@ def test_an_aborted_rollout_s_deployment_fails(ws, server, capsys):
     assert states(server, "2") == ["in_progress", "failure"]
     statuses = server.deployments("acme/models")[-1].statuses
     assert "aborted: by " in statuses[-1].description and Path(ws.gitops_remote).exists()
+    (note,) = server.comments("acme/models", 12)  # the pull request that shipped v2 hears why
+    assert "the rollout of tiny v2 to `prod` was aborted" in note.body and "error budget burnt" in note.body
+    assert "clear-hold" in note.body and "noted on " in capsys.readouterr().out
