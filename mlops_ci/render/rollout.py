@@ -10,15 +10,15 @@ MARKER = "<!-- mlops-ci:rollout -->"
 
 
 def abort_note(record: RolloutRecord) -> str:
-    lines = [MARKER, f"### ❌ mlops-ci: the rollout of {esc(record.model)} v{esc(record.version)} to "
-             f"{code(record.env)} was aborted", "", esc(record.reason)]
+    lines = [MARKER, (f"### ❌ mlops-ci: the rollout of {esc(record.model)} v{esc(record.version)} to "
+             f"{code(record.env)} was aborted"), "", esc(record.reason)]
     failing = [f for f in record.findings if f.status != "pass"]
     if failing:
         lines += ["", *[f"- {esc(f.status)} · {esc(f.source)}/{esc(f.name)}: {esc(f.message)}" for f in failing[:10]]]
     if record.commit_sha:
-        lines += ["", f"Rollback commit {code(record.commit_sha[:12])}. Automatic promotion of {esc(record.model)} into "
+        lines += ["", (f"Rollback commit {code(record.commit_sha[:12])}. Automatic promotion of {esc(record.model)} into "
                   f"{code(record.env)} is on hold until `mlops-ci rollback --clear-hold --model {esc(record.model)} "
-                  f"--env {esc(record.env)}`."]
+                  f"--env {esc(record.env)}`.")]
     return "\n".join(lines) + "\n"
 
 
