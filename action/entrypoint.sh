@@ -22,9 +22,9 @@ model="${INPUT_MODEL:-}"
 workdir="${INPUT_WORKING_DIRECTORY:-.}"
 
 case "$command" in
-  run | check | train | evaluate | report | publish | promote | rollback | command | context | config) ;;
+  run | check | train | evaluate | report | publish | promote | rollback | rollout | command | context | config) ;;
   *)
-    echo "::error title=mlops-ci::unknown command in the 'command' input; use one of: run, check, train, evaluate, report, publish, promote, rollback, command, context, config"
+    echo "::error title=mlops-ci::unknown command in the 'command' input; use one of: run, check, train, evaluate, report, publish, promote, rollback, rollout, command, context, config"
     exit 2
     ;;
 esac
@@ -40,12 +40,14 @@ read -ra extra <<<"$args"
 
 argv=("$command" ${extra[@]+"${extra[@]}"})
 
-# --config and --model go after the extra arguments, so that `config validate` keeps its
-# action first. Commands that do not take them get a notice instead of an argparse error.
+# --config and --model go after the extra arguments, so that `config validate` and `rollout
+# advance|status|abort` keep their action first (argparse takes a positional action before or
+# after options, but the first word of `args` is the action the workflows check). Commands that
+# do not take them get a notice instead of an argparse error.
 takes_config=false
 takes_model=false
 case "$command" in
-  run | check | train | evaluate | promote | rollback) takes_config=true takes_model=true ;;
+  run | check | train | evaluate | promote | rollback | rollout) takes_config=true takes_model=true ;;
   command) takes_config=true takes_model=true ;;
   context) takes_config=true ;;
   config) [[ "${extra[0]:-}" == validate ]] && takes_config=true ;;

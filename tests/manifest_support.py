@@ -90,6 +90,7 @@ EXPECTED_FILES = [
     "argo/rbac.yaml",
     "argo/gpu-slots.yaml",
     "argo/monitor-cron.yaml",
+    "argo/rollout-advance.yaml",
     "argo/kustomization.yaml",
     "argo/README.md",
     "action.yml",
@@ -100,6 +101,7 @@ EXPECTED_FILES = [
     "workflows/pr-report.yml",
     "workflows/slash-commands.yml",
     "workflows/rollback.yml",
+    "workflows/rollout.yml",
     "workflows/monitor.yml",
     "workflows/README.md",
 ]

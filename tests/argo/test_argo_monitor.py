@@ -282,7 +282,8 @@ def test_the_readme_patch_sets_the_parameters_and_resumes_it(tmp_path: Path) -> 
     if kubectl is None:
         pytest.skip("kubectl is not installed")
     readme = (ROOT / "argo" / "README.md").read_text(encoding="utf-8")
-    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL) if "kind: CronWorkflow" in b]
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL)
+                if "kind: CronWorkflow, name: mlops-ci-monitor" in b]
     overlay = YAML(typ="safe").load(re.sub(r"^  ", "", block, flags=re.MULTILINE))
     shutil.copytree(ROOT / "argo", tmp_path / "argo")  # kustomize takes relative paths only
     overlay["resources"] = ["../argo"]
@@ -291,7 +292,8 @@ def test_the_readme_patch_sets_the_parameters_and_resumes_it(tmp_path: Path) -> 
     proc = subprocess.run([kubectl, "kustomize", str(tmp_path / "overlay")], check=False,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    (built,) = [d for d in YAML(typ="safe").load_all(proc.stdout) if d and d["kind"] == "CronWorkflow"]
+    (built,) = [d for d in YAML(typ="safe").load_all(proc.stdout)
+                if d and d["kind"] == "CronWorkflow" and d["metadata"]["name"] == "mlops-ci-monitor"]
     assert built["spec"]["suspend"] is False
     values = {p["name"]: p.get("value") for p in built["spec"]["workflowSpec"]["arguments"]["parameters"]}
     assert list(values) == PARAMETERS, "the patch replaced the parameters it names, at their places"

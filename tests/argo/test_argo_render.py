@@ -72,7 +72,8 @@ def test_kustomize_builds_templates_rbac_and_semaphore(built: list[dict]) -> Non
     assert kinds == sorted([
         ("ServiceAccount", "mlops-ci-trainer"), ("Role", "mlops-ci-trainer"), ("RoleBinding", "mlops-ci-trainer"),
         ("ConfigMap", "mlops-ci-gpu-slots"), ("WorkflowTemplate", TORCHRUN), ("WorkflowTemplate", JOBSET),
-        ("CronWorkflow", "mlops-ci-monitor")])
+        ("CronWorkflow", "mlops-ci-monitor"), ("WorkflowTemplate", "mlops-ci-rollout-advance"),
+        ("CronWorkflow", "mlops-ci-rollout")])
     for obj in built:
         assert "namespace" not in obj["metadata"], "argo/ is applied into the namespace the user picks (-n)"
         errors = schema_errors(obj)

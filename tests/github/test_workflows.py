@@ -9,7 +9,9 @@ environment and are never cancelled midway.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ PERMISSIONS: dict[str, dict[str, dict[str, str]]] = {
     },
     # no job token may push: the GitOps push uses the gitops-token secret, wherever the repository is
     "rollback.yml": {"rollback": {"contents": "read"}},
+    "rollout.yml": {"rollout": {"contents": "read", "deployments": "write", "pull-requests": "write"}},
     "merge-promote.yml": {"train": {"contents": "read"}, "promote": {"contents": "read", "deployments": "write"}},
     "pr-closed.yml": {"stop": {"contents": "read"}},
     "monitor.yml": {"monitor": {"contents": "read", "issues": "write"},
@@ -53,11 +56,12 @@ COMMANDS = {
     "pr-report.yml": ["publish"],
     "slash-commands.yml": ["command", "run", "publish", "promote", "rollback"],
     "rollback.yml": ["rollback"],
+    "rollout.yml": ["rollout"],
     "merge-promote.yml": ["run", "promote"],
     "pr-closed.yml": ["train"],
     "monitor.yml": [],  # `mlops-ci monitor` runs from a pinned install of the same checkout
 }
-ALLOWED_COMMANDS = {"run", "publish", "command", "promote", "rollback", "train"}
+ALLOWED_COMMANDS = {"run", "publish", "command", "promote", "rollback", "rollout", "train"}
 # jobs that run the code of the pull request or of the pushed commit (besides mlops-ci)
 RUNS_REPOSITORY_CODE = {("pr-checks.yml", "checks"), ("slash-commands.yml", "train"),
                         ("merge-promote.yml", "train"), ("monitor.yml", "retrain")}
@@ -150,8 +154,11 @@ def test_jobs_that_push_run_one_at_a_time_per_environment(name: str) -> None:
             env = job.get("environment")
             assert env, f"{name} {job_name}: a job that pushes uses a GitHub environment (protection rules)"
             assert concurrency["cancel-in-progress"] is False, f"{name} {job_name}: never cancel a push midway"
-            # one group for promote and rollback across every workflow, keyed on the environment
-            assert concurrency["group"] == f"mlops-ci-deploy-${{{{ github.repository }}}}-{env}", \
+            # one group for promote and rollback across every workflow, keyed on the environment;
+            # the rollout schedule has its own (a pending scheduled run must never replace a waiting
+            # promote or rollback: GitHub keeps one pending run per group), its push races handled
+            group = "rollout" if name == "rollout.yml" else "deploy"
+            assert concurrency["group"] == f"mlops-ci-{group}-${{{{ github.repository }}}}-{env}", \
                 f"{name} {job_name}: {concurrency['group']}"
         elif any(v == "write" for v in job["permissions"].values()):
             # jobs that post also finish what they started
@@ -334,6 +341,128 @@ def test_rollback_workflow_inputs() -> None:
     assert step["env"]["MLOPS_CI_REASON"] == "${{ inputs.reason }}"
     assert "inputs.reason" not in str(step["with"])
 
+
+
+ROLLOUT_SECRETS = {"gitops-token", "mlflow-tracking-uri", "mlflow-tracking-token", "mlflow-tracking-username",
+                   "mlflow-tracking-password", "argocd-token", "prometheus-token"}
+
+
+def test_rollout_workflow_inputs() -> None:
+    doc = load("rollout.yml")
+    call = doc["on"]["workflow_call"]
+    inputs = call["inputs"]
+    assert {n: (inputs[n]["type"], inputs[n].get("required", False), inputs[n].get("default"))
+            for n in ("action", "model", "env", "reason", "force", "dry-run")} == {
+        "action": ("string", False, "advance"), "model": ("string", False, ""), "env": ("string", True, None),
+        "reason": ("string", False, ""), "force": ("boolean", False, False), "dry-run": ("boolean", False, False)}
+    assert set(inputs) == {"action", "model", "env", "reason", "force", "dry-run", "working-directory", "config",
+                           "python-version", "runs-on", "mlops-ci-repository", "mlops-ci-ref"}
+    assert set(call["secrets"]) == ROLLOUT_SECRETS
+    assert not any(s.get("required") for s in call["secrets"].values())
+    (job,) = doc["jobs"].values()
+    assert job["environment"] == "${{ inputs.env }}"
+    assert job["concurrency"] == {"group": "mlops-ci-rollout-${{ github.repository }}-${{ inputs.env }}",
+                                  "cancel-in-progress": False}
+    check = steps(job)[0]
+    assert check["id"] == "inputs"
+    assert set(check["env"].values()) == {"${{ inputs.action }}", "${{ inputs.model }}", "${{ inputs.env }}",
+                                          "${{ inputs.reason }}", "${{ inputs.force }}", "${{ inputs.dry-run }}"}
+    (step,) = action_steps(job)
+    assert step["with"]["command"] == "rollout" and step["with"]["cache"] == "false"
+    assert step["with"]["model"] == "${{ inputs.model }}"
+    # free text never goes through `args` (split on whitespace): the reason travels by env
+    assert step["with"]["args"] == "${{ steps.inputs.outputs.args }}"
+    assert step["env"] == {"MLOPS_CI_GITOPS_TOKEN": "${{ secrets.gitops-token }}",
+                           "ARGOCD_TOKEN": "${{ secrets.argocd-token }}",
+                           "PROMETHEUS_TOKEN": "${{ secrets.prometheus-token }}",
+                           "MLOPS_CI_REASON": "${{ inputs.reason }}"}
+    assert "inputs.reason" not in str(step["with"])
+    # the only secrets outside that step are the registry's, for the whole job
+    assert set(job["env"].values()) == REGISTRY_SECRETS
+
+
+STUB_MLOPS_CI = """#!/usr/bin/env bash
+printf '%s\\0' "$@" > "$STUB_ARGV"
+"""
+
+
+def _rollout_argv(tmp_path: Path, **given: str) -> tuple[subprocess.CompletedProcess, list[str] | None]:
+    """rollout.yml's check step run as the runner runs it (bash -eo pipefail, inputs as env), then
+    action/entrypoint.sh with its `args` output and the workflow's `model`, with a stub `mlops-ci`
+    that records its argv."""
+    (job,) = load("rollout.yml")["jobs"].values()
+    check = steps(job)[0]
+    values = {"action": "advance", "model": "", "env": "prod", "reason": "", "force": "false", "dry-run": "false",
+              **given}
+    env = {name: values[ref.removeprefix("${{ inputs.").removesuffix(" }}")] for name, ref in check["env"].items()}
+    output = tmp_path / "github-output"
+    output.write_text("")
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", check["run"]],
+                          env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(output), **env},
+                          capture_output=True, text=True, timeout=30, check=False)
+    if proc.returncode != 0:
+        return proc, None
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "mlops-ci").write_text(STUB_MLOPS_CI)
+    (bin_dir / "mlops-ci").chmod(0o755)
+    argv_file = tmp_path / "argv"
+    argv_file.write_text("")
+    run = subprocess.run([str(ROOT / "action" / "entrypoint.sh")], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60, check=False, env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                                          "STUB_ARGV": str(argv_file), "INPUT_COMMAND": "rollout",
+                                          "INPUT_MODEL": values["model"], "INPUT_ARGS": outputs["args"],
+                                          "MLOPS_CI_REASON": values["reason"]})
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run, argv_file.read_text().split("\0")[:-1]
+
+
+ROLLOUT_CASES = [
+    # (inputs, the argv mlops-ci gets)
+    ({}, ["rollout", "advance", "--env", "prod"]),  # the schedule
+    ({"action": "status", "env": "staging", "dry-run": "true"}, ["rollout", "status", "--env", "staging", "--dry-run"]),
+    ({"model": "churn", "force": "true", "reason": "metrics lag; checked by hand"},
+     ["rollout", "advance", "--env", "prod", "--force", "--model", "churn"]),
+    ({"action": "abort", "model": "churn", "reason": "p99 latency doubled"},
+     ["rollout", "abort", "--env", "prod", "--model", "churn"]),
+]
+
+
+@pytest.mark.parametrize(("given", "expected"), ROLLOUT_CASES, ids=["schedule", "status", "force", "abort"])
+def test_rollout_workflow_runs_the_cli_s_rollout_command(tmp_path: Path, given: dict[str, str],
+                                                         expected: list[str]) -> None:
+    from mlops_ci.cli.main import build_parser
+
+    _, argv = _rollout_argv(tmp_path, **given)
+    assert argv == expected
+    # the real CLI takes it: the action first, as the entrypoint puts `args` right after the command
+    parsed = build_parser().parse_args(argv)
+    assert (parsed.command, parsed.action, parsed.env, parsed.model) == (
+        "rollout", given.get("action", "advance"), given.get("env", "prod"), given.get("model") or None)
+    assert parsed.force is (given.get("force") == "true") and parsed.reason is None  # the reason comes by env
+
+
+ROLLOUT_REFUSED = [
+    ({"action": "advance; id"}, "'action' input must be advance, status or abort"),
+    ({"action": ""}, "'action' input must be advance, status or abort"),
+    ({"env": "prod --force"}, "'env' input must be one name"),
+    ({"env": ""}, "'env' input must be one name"),
+    ({"model": "churn $(id)"}, "'model' input must be one name"),
+    ({"action": "abort", "reason": "broken"}, "abort stops one model's rollout"),
+    ({"action": "abort", "model": "churn", "reason": "  "}, "'reason' input is required"),
+    ({"force": "true"}, "'reason' input is required"),
+    ({"action": "status", "force": "true", "reason": "x"}, "'force' input goes with advance only"),
+]
+
+
+@pytest.mark.parametrize(("given", "words"), ROLLOUT_REFUSED, ids=[w for _, w in ROLLOUT_REFUSED])
+def test_rollout_workflow_refuses_bad_inputs_before_anything_runs(tmp_path: Path, given: dict[str, str],
+                                                                  words: str) -> None:
+    proc, argv = _rollout_argv(tmp_path, **given)
+    assert proc.returncode == 2 and argv is None
+    assert "::error title=mlops-ci::" in proc.stdout and words in proc.stdout
+    assert "$(id)" not in proc.stdout and "; id" not in proc.stdout, "the untrusted value is not echoed"
 
 def test_pr_closed_stops_the_training_of_the_closed_pull_request_with_the_base_branchs_config() -> None:
     doc = load("pr-closed.yml")
