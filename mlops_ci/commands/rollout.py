@@ -74,8 +74,11 @@ def run(args: argparse.Namespace) -> int:
 def _say(record) -> None:
     from mlops_ci.console import echo
 
-    where = f" ({record.step})" if record.step and record.action in ("wait", "held") else ""
-    echo(f"{record.model} in {record.env}: {record.action}{where}: {record.reason}")
+    if record.action in ("wait", "held", "none"):
+        where = f" ({record.step})" if record.step and record.action != "none" else ""
+        echo(f"{record.model} in {record.env}: {record.action}{where}: {record.reason}")
+    else:  # the reason says what was done: "advanced to ...", "completed: ...", "aborted: ..."
+        echo(f"{record.model} in {record.env}: {record.reason}")
     for f in record.findings:
         echo(f"  {f.status:<12} {f.source}/{f.name}: {f.message}")
     if record.commit_sha:
@@ -106,7 +109,7 @@ def _deployment_status(ws, backends, record) -> None:
         client = make_client(ws.env)
         state = "success" if record.action == "completed" else "failure"
         record.deployment = mark_rollout(client, target, record.env, record.version or "", state,
-                                         f"rollout {record.action}: {record.reason}")
+                                         f"rollout {record.reason}")
         pr = lineage.get("source-pr", "")
         if record.action == "aborted" and pr.isdigit():  # the pull request that shipped it hears why
             from mlops_ci.backends.github.notes import note_on_pull_request

@@ -171,7 +171,7 @@ def _abort(ws: Workspace, model: str, env: str, step: canary.Step, why: str, *, 
         raise
     record = applied.record
     return RolloutRecord(**base, action="aborted", reason=(
-        f"{'dry run: would have aborted: ' if dry_run else ''}{why}; {env} serves v{record.version} again "
+        f"{'dry run: would have aborted' if dry_run else 'aborted'}: {why}; {env} serves v{record.version} again "
         f"(reverted {', '.join(s[:12] for s in record.reverted_commits)}) and {model} is on hold there "
         f"({record.hold_path})"), commit_sha=record.commit_sha, remote=gitops.url, branch=gitops.branch)
 

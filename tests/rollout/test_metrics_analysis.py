@@ -308,7 +308,7 @@ def test_a_window_is_asked_at_its_end_over_its_length():
 # -- a rollout through the CLI, judged by this Prometheus ---------------------------------------------
 
 def rollout_repo(tiny_repo, tmp_path_factory, served, namespace: str):
-    """tiny with prod serving v1 in ``namespace`` of the scene and one canary step for v2, analysed by
+    """tiny with prod serving v1 in ``namespace`` of the scene and two canary steps for v2, analysed by
     the scene's Prometheus (the same 100 ms latency floor as :func:`settings`)."""
     from test_rollout_cli import workspace
 
@@ -316,7 +316,7 @@ def rollout_repo(tiny_repo, tmp_path_factory, served, namespace: str):
                 f"          url: '{served.prometheus.url}'\n"
                 "          thresholds: {latency_p99: {ratio_floor: 0.1}}\n")
     ws = workspace(tiny_repo, tmp_path_factory.mktemp("registry"), "RawDeployment",
-                   steps="[{canary: 50, soak: 1s}]", extra=analysis)
+                   steps="[{canary: 20, soak: 1s}, {canary: 60, soak: 1s}]", extra=analysis)
     config = ws.loaded.path
     config.write_text(config.read_text().replace("namespace: tiny-prod", f"namespace: {namespace}"))
     from conftest import git
@@ -325,13 +325,10 @@ def rollout_repo(tiny_repo, tmp_path_factory, served, namespace: str):
     return ws
 
 
-def step_under_load(ws, served, canary: str) -> None:
-    """v2's step committed beside v1; then traffic to both sides, until Prometheus has it."""
+def under_load(served, canary: str) -> None:
+    """After a step's commit: traffic to both sides, until Prometheus has it."""
     import time
 
-    from test_rollout_cli import promote
-
-    assert promote(ws, "2") == 0
     time.sleep(1.0)  # the window starts at the step's commit (whole seconds): the load comes after
     load([served.servers["primary"].infer_url, served.servers[canary].infer_url], 6.0)
     served.prometheus.scraped_since(time.time())
@@ -351,10 +348,17 @@ def test_the_rollout_advances_or_aborts_as_prometheus_judges_the_canary(served, 
     ws = rollout_repo(tiny_repo, tmp_path_factory, served, canary)
     assert promote(ws, "1") == 0  # served whole
     before = show(ws)
-    step_under_load(ws, served, canary)
+    assert promote(ws, "2") == 0  # step 1/2
+    under_load(served, canary)
     capsys.readouterr()
     code = rollout(ws, "advance")
     out = capsys.readouterr().out
+    if expected == "completed":  # every step: the analysis of each decides the next
+        assert code == 0 and "tiny in prod: advanced to step 2/2: v2 takes 60% beside v1" in out, out
+        assert trailers(ws)["Rollout-Step"] == "2/2 (60%)" and alias(ws) == "1"
+        under_load(served, canary)
+        code = rollout(ws, "advance")
+        out = capsys.readouterr().out
     assert f"tiny in prod: {expected}" in out, out
     if expected == "completed":
         assert code == 0 and alias(ws) == "2" and trailers(ws)["Rollout-Step"] == "complete"
@@ -362,6 +366,6 @@ def test_the_rollout_advances_or_aborts_as_prometheus_judges_the_canary(served, 
     else:  # the byte-exact rollback, a hold, the alias where it was; a failed check
         measure = "error_rate" if canary == "errors" else "latency_p99"
         assert code == ExitCode.GATE_FAILED and show(ws) == before and alias(ws) == "1"
-        assert re.search(rf"fail +prometheus/{measure}: ", out) and trailers(ws)["Rollout-Step"] == "aborted at 1/1"
+        assert re.search(rf"fail +prometheus/{measure}: ", out) and trailers(ws)["Rollout-Step"] == "aborted at 1/2"
         assert "analysis fail: " in trailers(ws)["Analysis"]
         assert "hold" in out and remote(ws).exists()
