@@ -202,6 +202,12 @@ def run(args: argparse.Namespace) -> int:
                       + _alias_effect(backends, args.model, result.alias, result.version))
         echo(f"dry run: promoting {args.model} v{result.version} to {args.env} would "
              + ("change nothing" if result.noop else effect))
+        approvers = ws.config.environments[args.env].policy.approvers
+        if applied.decision.via == "pull_request" and approvers:
+            from mlops_ci.backends.github.approvals import describe
+
+            echo(f"note: the pull request needs an approving review from one of {describe(approvers)} "
+                 f"(policy.approvers of {args.env}): alias {result.alias!r} moves only then")
         _not_validated(result)
         for c in changed:
             echo(c.diff)

@@ -1,4 +1,4 @@
-"""`environments.<env>.policy`: promotion policy per environment: freeze windows and environment order.
+"""`environments.<env>.policy`: promotion policy per environment: freeze windows, environment order, approvers.
 
     environments:
       prod:
@@ -6,6 +6,7 @@
         policy:
           after: staging        # only versions served in staging ...
           soak: 1h              # ... for at least an hour
+          approvers: [maya, acme/ml-leads]   # a user, and the members of a team
           freeze:
             - {days: [fri, sat, sun], start: "16:00", end: "08:00", timezone: Europe/Berlin, reason: weekend}
             - {start: 2026-12-21T00:00:00Z, end: 2027-01-04T00:00:00Z, reason: holidays}
@@ -15,22 +16,48 @@ A window with ``days`` recurs every week: from ``start`` on each of those days (
 date range: ``start`` and ``end`` are times with their offset. While one holds, promotions into the
 environment are refused (``mlops_ci.policy``), and so while a ``FREEZE`` file is in its folder of
 the GitOps repository (``mlops_ci.serving.freeze``).
+
+``approvers`` name who may ship into the environment: only their ``/mlops-ci promote|rollback``
+comments are accepted (``mlops_ci.slash``), and a promotion proposed as a pull request completes
+(its alias moves) only once an approver approved that pull request (``mlops_ci.stages.promotion``).
+A team is asked about only when the person is not listed by name.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
 
 from mlops_ci.config.base import Name, Strict
 from mlops_ci.config.monitoring import Duration
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-# a GitHub user's login: letters, digits and single hyphens, at most 39 (org/team is not read yet)
-GitHubLogin = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$", max_length=39)]
+# an approver: a login (letters, digits and single hyphens, at most 39), or a team as GitHub writes it
+# (org/team-slug: the slug of "ML Leads" is ml-leads); Approver's pattern is a Rust regex: no lookaround
+_LOGIN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+_TEAM_SLUG = re.compile(r"[a-z0-9_]+(?:-[a-z0-9_]+)*")
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _approver(value: object) -> object:
+    """An approver entry checked whole, so that a malformed one is refused with both accepted forms."""
+    if not isinstance(value, str):
+        return value  # pydantic's own "not a string" error follows
+    login, slash, slug = value.partition("/")
+    ok = bool(_LOGIN.fullmatch(login)) and len(login) <= 39 and (
+        not slash or (bool(_TEAM_SLUG.fullmatch(slug)) and len(slug) <= 100))
+    if not ok:
+        raise ValueError(f"{value!r} is neither a GitHub login (e.g. alice) nor a team written org/team-slug "
+                         "(e.g. acme/ml-leads: the slug is the team's name in lowercase, spaces as -)")
+    return value
+
+
+# the pattern is what editors see (the JSON Schema); the validator before it words the refusal
+Approver = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?:/[a-z0-9_]+(?:-[a-z0-9_]+)*)?$",
+                                            max_length=140), BeforeValidator(_approver)]
 
 
 def _clock(text: str, field: str = "time") -> time:
@@ -58,7 +85,7 @@ def _as_text(value):
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, date):
-        raise ValueError(f"{value.isoformat()} has no time: write {value.isoformat()}T00:00:00Z")
+        raise ValueError(f"{value.isoformat()} has no time: write {value.isoformat()}T00:00:00Z")  # noqa: TRY004 (pydantic reports ValueError)
     return value
 
 
@@ -126,9 +153,11 @@ class EnvironmentPolicy(Strict):
                                        "environment are refused (--force --reason goes past, recorded)")
     after: Name | None = Field(default=None, description="the environment a version must have been served in "
                                "(for at least soak) before it is promoted here, e.g. staging for prod")
-    approvers: list[GitHubLogin] = Field(default_factory=list, description="GitHub users whose "
-                                         "`/mlops-ci promote|rollback <env>` is accepted (none listed: any writer's; "
-                                         "teams are not read yet)")
+    approvers: list[Approver] = Field(default_factory=list, description="GitHub users (alice) and teams "
+                                      "(org/team-slug, e.g. acme/ml-leads) whose `/mlops-ci promote|rollback <env>` is "
+                                      "accepted and one of whom must approve a promotion proposed as a pull request "
+                                      "(--via-pr) before its alias moves; none listed: any writer's, no review needed. "
+                                      "Teams are read with MLOPS_CI_TEAMS_TOKEN (members: read on the org)")
     soak: Duration | None = Field(default=None, description="how long the version must have been served in `after` "
                                   "(30m, 1h, 2d: from the commit that pinned it there to the next; none: served "
                                   "there at all)")
@@ -140,4 +169,4 @@ class EnvironmentPolicy(Strict):
         return self
 
 
-__all__ = ["DAYS", "EnvironmentPolicy", "FreezeWindow"]
+__all__ = ["DAYS", "Approver", "EnvironmentPolicy", "FreezeWindow"]

@@ -26,6 +26,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mlops_ci.backends.github.approvals import NOT_SEEN_NOTE, admitting, describe, team_of
 from mlops_ci.backends.github.pulls import PullFacts  # what GitHub says of the pull request
 from mlops_ci.render.report import code, esc
 
@@ -126,8 +127,8 @@ def grammar(environments: Collection[str] | None = None) -> str:
     return "\n".join([
         "Accepted commands (one per comment, on its first line):",
         "",
-        f"- `{PREFIX} train [nodes=N] [gpus=G] [@SHA]` (N from {NODES_RANGE[0]} to {NODES_RANGE[1]}, "
-        f"G from {GPUS_RANGE[0]} to {GPUS_RANGE[1]}, each at most once; `@SHA` required on a fork's pull request)",
+        (f"- `{PREFIX} train [nodes=N] [gpus=G] [@SHA]` (N from {NODES_RANGE[0]} to {NODES_RANGE[1]}, "
+         f"G from {GPUS_RANGE[0]} to {GPUS_RANGE[1]}, each at most once; `@SHA` required on a fork's pull request)"),
         f"- `{PREFIX} promote <env> @SHA` (SHA: the head commit you reviewed, 7 to 40 hex digits)",
         f"- `{PREFIX} rollback <env>`",
         "",
@@ -262,8 +263,8 @@ def accept(event: CommentEvent, command: SlashCommand, pull: PullFacts, candidat
         marker,
         f"🚀 **mlops-ci** accepted `{command.text()}` from {esc(event.author)}.",
         "",
-        f"Pinned to head commit {code(pull.head_sha)}{where}: the workflow acts on that commit even if "
-        "the pull request moves on. Comment again to act on a newer head.",
+        (f"Pinned to head commit {code(pull.head_sha)}{where}: the workflow acts on that commit even if "
+         "the pull request moves on. Comment again to act on a newer head."),
     ]
     if candidate:
         lines += ["", f"It promotes {esc(candidate)}."]
@@ -273,6 +274,18 @@ def accept(event: CommentEvent, command: SlashCommand, pull: PullFacts, candidat
                "head-sha": pull.head_sha, "head-repository": pull.head_repository or "",
                "fork": "true" if pull.fork else "false", "version": version or ""}
     return Decision(True, ACCEPTED_REACTION, reply, command=command, pull=pull, outputs=outputs)
+
+
+def refuse_approver(event: CommentEvent, command: SlashCommand, listed: Collection[str]) -> Decision:
+    """A promote or rollback from someone the environment's approvers do not admit, naming who may."""
+    author = esc(event.author or "")
+    teams = [t for t in listed if team_of(t)]
+    detail = (f"`{command.action}` into {code(command.env)} is accepted from its approvers only "
+              f"(`policy.approvers` in .mlops-ci.yaml): {describe(listed)}.")
+    if teams:
+        detail += (f" GitHub says {author} is not an active member of {describe(teams)} ({NOT_SEEN_NOTE}).")
+    return _refuse(event, REFUSED_REACTION, f"{author} is not an approver of {code(command.env)}", detail,
+                   command=command)
 
 
 def refuse_head(event: CommentEvent, command: SlashCommand, pull: PullFacts) -> Decision | None:
@@ -297,22 +310,22 @@ def refuse_head(event: CommentEvent, command: SlashCommand, pull: PullFacts) -> 
 def decide(event: CommentEvent, parsed: SlashCommand | BadCommand, *, permission: str,
            pull: PullFacts | None, environments: Collection[str] | None = None,
            find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None,
-           approvers: Mapping[str, Collection[str]] | None = None) -> Decision:
+           approvers: Mapping[str, Collection[str]] | None = None,
+           member_of: Callable[[str, str], bool] | None = None) -> Decision:
     """Accept or refuse a command. ``permission`` is GitHub's (admin, write, read, none);
     ``pull`` may be None only when the command is refused before it is needed. ``find_candidate``:
     for ``promote``, the version registered for the pinned head and how to name it (it raises
     FatalError, which refuses the command with its reason, when there is none). ``approvers``: per
-    environment, the users whose promote and rollback into it are accepted (policy.approvers)."""
+    environment, the users and teams whose promote and rollback into it are accepted (policy.approvers);
+    ``member_of(team, login)``: whether the author is an active member of a listed team, asked only
+    when the author is not listed by name (it reads GitHub, as ``find_candidate`` reads the registry)."""
     if permission not in WRITE_PERMISSIONS:
         return refuse_permission(event, permission)
     if isinstance(parsed, BadCommand):
         return refuse_syntax(event, parsed, environments)
     listed = (approvers or {}).get(parsed.env or "") if parsed.action in ("promote", "rollback") else None
-    if listed and (event.author or "").lower() not in {a.lower() for a in listed}:
-        return _refuse(event, REFUSED_REACTION, f"{esc(event.author or '')} is not an approver of {code(parsed.env)}",
-                       f"`{parsed.action}` into {code(parsed.env)} is accepted from its approvers only "
-                       f"(`policy.approvers` in .mlops-ci.yaml): {', '.join(code(a) for a in listed)}.",
-                       command=parsed)
+    if listed and admitting(listed, event.author or "", member_of) is None:
+        return refuse_approver(event, parsed, listed)
     if pull is None:
         raise ValueError("decide() needs the pull request to accept a command")
     if parsed.action == "train" and (pull.state != "open" or pull.merged):

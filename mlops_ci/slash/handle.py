@@ -7,7 +7,9 @@ pull request (``GET .../pulls/{n}``: its head SHA, pinned now, and head reposito
 with a reaction on the comment and a new reply comment (never the sticky report comment), and
 writes the step outputs, all through :class:`~mlops_ci.backends.github.issues.Conversation`:
 reads retry, and the two writes are sent once (the reply is found by its hidden marker before it
-is sent again). With ``dry_run`` it reads but sends nothing and writes no outputs.
+is sent again). A promote or rollback into an environment with approvers who are teams reads the
+author's team membership (mlops_ci.backends.github.approvals) when the author is not listed by name.
+With ``dry_run`` it reads but sends nothing and writes no outputs.
 PyGithub is imported only inside functions (``mlops-ci --help`` stays light).
 """
 
@@ -113,8 +115,10 @@ def comment_event(env: Mapping[str, str]) -> CommentEvent:
 def decide_comment(event: CommentEvent, api: Conversation | None, *,
                    environments: Collection[str] | None = None,
                    find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None,
-                   approvers: Mapping[str, Collection[str]] | None = None) -> Outcome:
-    """Read what the decision needs (nothing when the comment is not a command) and decide."""
+                   approvers: Mapping[str, Collection[str]] | None = None,
+                   member_of: Callable[[str, str], bool] | None = None) -> Outcome:
+    """Read what the decision needs (nothing when the comment is not a command) and decide.
+    ``member_of(team, login)`` reads a team membership, only for a writer not listed by name."""
     ignored = triage(event)
     if ignored:
         return Outcome(event, ignored=ignored, outputs=empty_outputs(event.pr_number))
@@ -130,7 +134,7 @@ def decide_comment(event: CommentEvent, api: Conversation | None, *,
     if permission in WRITE_PERMISSIONS and isinstance(parsed, SlashCommand):
         pull = api.pull(event.pr_number)
     decision = decide(event, parsed, permission=permission, pull=pull, environments=environments,
-                      find_candidate=find_candidate, approvers=approvers)
+                      find_candidate=find_candidate, approvers=approvers, member_of=member_of)
     return Outcome(event, decision=decision, outputs=decision.outputs)
 
 
@@ -175,6 +179,7 @@ def _handle(env: Mapping[str, str], event: CommentEvent, environments: Collectio
             client: Github | None, dry_run: bool, client_options: Mapping[str, Any],
             find_candidate: Callable[[PullFacts], tuple[str, str]] | None = None,
             approvers: Mapping[str, Collection[str]] | None = None) -> Outcome:
+    from mlops_ci.backends.github.approvals import Teams, teams_client
     from mlops_ci.backends.github.client import GitHubError, make_client
 
     if triage(event) is not None:
@@ -185,8 +190,12 @@ def _handle(env: Mapping[str, str], event: CommentEvent, environments: Collectio
     if client is None and (not dry_run or env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")):
         client = make_client(env, **dict(client_options))  # no token: GitHubError naming the fix
     api = Conversation(client, event.repository) if client is not None else None
+    teams = None
+    if client is not None:
+        made = client
+        teams = Teams(teams_client(env, lambda: made)).is_member  # MLOPS_CI_TEAMS_TOKEN, else this client
     outcome = decide_comment(event, api, environments=environments, find_candidate=find_candidate,
-                             approvers=approvers)
+                             approvers=approvers, member_of=teams)
     if not dry_run and api is not None and outcome.decision is not None:
         answer(api, outcome)
     return outcome

@@ -9,6 +9,10 @@ commit message, the record and the version the alias follows. Everything else is
 policy is asked once per plan (mlops_ci.policy), the write is one change set
 (mlops_ci.backends.gitops.changeset), the alias moves only after the push landed.
 
+A promotion proposed as a pull request moves its alias when a later promote finds it merged, and
+then only once an approver approved that pull request, where the environment lists approvers
+(:func:`require_approval`).
+
 A promotion whose push lost a race (PushConflict) is planned again on the new tip, with
 jittered backoff, as long as only files the promotion re-renders moved: a change to the model's
 own files since the first plan is a real conflict and stops, never a silent overwrite.
@@ -26,7 +30,7 @@ from mlops_ci import policy, registry
 from mlops_ci.backends.gitops import GitOpsRemote, changeset
 from mlops_ci.backends.gitops.base import Checkout
 from mlops_ci.backends.tracking import Tracking
-from mlops_ci.errors import BackendError, PushConflict
+from mlops_ci.errors import BackendError, PromotionError, PushConflict
 from mlops_ci.serving import validate
 from mlops_ci.workspace import Workspace
 
@@ -148,9 +152,30 @@ def _apply_once(ws: Workspace, intent: policy.Intent, planner: Planner, *, track
     if intent.dry_run or intent.explain or alias is None or tracking is None or proposal:
         return Applied(decision, record)  # a proposal moves the alias once it is merged and served
     version, landed, hint = alias
+    if decision.via == "pull_request" and proposals is not None and ws.config.environments[intent.env].policy.approvers:
+        require_approval(tracking, intent, ws.config.alias_for(intent.env), version,
+                         proposals(intent.env, intent.model, version))
     move_alias(tracking, intent.model, ws.config.alias_for(intent.env), version, intent.env, record.commit_sha,
                landed=landed, hint=hint)
     return Applied(decision, record)
+
+
+def require_approval(tracking: Tracking, intent: policy.Intent, alias: str, version: str, remote: Any) -> None:
+    """A promotion proposed as a pull request completes (its alias moves, it is reported shipped)
+    only once an approver approved the pull request that merged it. Checked here, when the promote
+    runs again and finds the change in place, because only then is there a merged pull request to
+    read; an alias that already names the version completed before and is left alone."""
+    current = tracking.version_by_alias(intent.model, alias)
+    if current is not None and current.version == version:
+        return
+    approval = remote.approval()
+    if approval is None or approval.approved:
+        return
+    where = f"approve {approval.pull_request} on GitHub" if approval.pull_request else "propose it with --via-pr"
+    raise PromotionError(f"{intent.model} v{version} is merged into the GitOps branch for {intent.env}, but alias {alias!r} "
+                         f"was not moved: {approval.why_not}",
+                         hint=f"have one of them {where}, then re-run the same promote; a branch protection rule "
+                              "requiring reviews on the GitOps branch makes GitHub ask for it before the merge")
 
 
 def move_alias(tracking: Tracking, model: str, alias: str, version: str, env: str, commit_sha: str | None, *,
@@ -164,4 +189,4 @@ def move_alias(tracking: Tracking, model: str, alias: str, version: str, env: st
                            f"{err.message}", hint=hint) from err
 
 
-__all__ = ["MAX_PLANS", "Applied", "Planner", "apply", "move_alias"]
+__all__ = ["MAX_PLANS", "Applied", "Planner", "apply", "move_alias", "require_approval"]

@@ -16,11 +16,11 @@ from conftest import ROOT
 from events import issue_comment_event
 from servers.github import GitHubServer
 
-from mlops_ci.slash.handle import handle_comment
 from mlops_ci.cli.main import main
 from mlops_ci.errors import ExitCode
 from mlops_ci.render.report import MARKER, esc
 from mlops_ci.slash import BadCommand, SlashCommand, command_line, grammar, parse_command, reply_for
+from mlops_ci.slash.handle import handle_comment
 
 REPO = "acme/models"
 BOT = "ghs_bot0123456789"  # the workflow's GITHUB_TOKEN: github-actions[bot], write access
@@ -69,8 +69,9 @@ def actions_env(tmp_path, server, payload: dict, *, token: str = BOT) -> dict[st
 
 def outputs(env: dict[str, str]) -> dict[str, str]:
     """The step outputs written to ``$GITHUB_OUTPUT`` (a later value of a name wins)."""
-    text = open(env["GITHUB_OUTPUT"], encoding="utf-8").read()
-    return {m.group(1): m.group(3) for m in re.finditer(r"^([\w-]+)<<(\S+)\n(.*?)\n?\2$", text, re.M | re.S)}
+    with open(env["GITHUB_OUTPUT"], encoding="utf-8") as f:
+        text = f.read()
+    return {m.group(1): m.group(3) for m in re.finditer(r"^([\w-]+)<<(\S+)\n(.*?)\n?\2$", text, re.MULTILINE | re.DOTALL)}
 
 
 def command(server, tmp_path, body: str, *, user: str = "alice", pr=None, environments=ENVS, **payload):
@@ -281,14 +282,14 @@ def test_a_fork_pr_is_trained_only_at_the_named_head_and_flagged_in_the_outputs(
 
 def test_a_502_on_the_permission_read_is_retried(server, tmp_path):
     server.inject("bad_gateway", method="GET", path=r"/permission$", times=2)
-    outcome, env, pr, _ = command(server, tmp_path, "/mlops-ci rollback staging")
+    outcome, env, _, _ = command(server, tmp_path, "/mlops-ci rollback staging")
     assert outcome.accepted and outputs(env)["accepted"] == "true"
     assert [r.status for r in server.requests("GET", r"/permission$")] == [502, 502, 200]
 
 
 def test_a_reply_that_failed_after_commit_is_not_posted_twice(server, tmp_path):
     server.inject("fail_after_commit", method="POST", path=r"/issues/\d+/comments$")
-    outcome, env, pr, _ = command(server, tmp_path, "/mlops-ci train")
+    outcome, _, pr, _ = command(server, tmp_path, "/mlops-ci train")
     assert outcome.accepted and len(replies(server, pr)) == 1
     assert server.count("POST", r"/issues/\d+/comments$") == 1
 
@@ -299,7 +300,7 @@ def test_cli_command_in_a_subprocess_writes_the_outputs(server, tmp_path):
     pr = server.add_pull(REPO, user="octocat")
     comment = server.add_comment(REPO, pr.number, "/mlops-ci rollback prod", user="alice")
     env = actions_env(tmp_path, server, event_payload(comment, pr.number))
-    proc = subprocess.run([sys.executable, "-m", "mlops_ci", "command"], cwd=tmp_path, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "mlops_ci", "command"], check=False, cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env})
     assert proc.returncode == 0, proc.stderr
     assert outputs(env) == {"accepted": "true", "action": "rollback", "env": "prod", "nodes": "", "gpus": "",
@@ -317,7 +318,7 @@ def test_cli_refuses_an_environment_missing_from_the_config(server, tmp_path, mo
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
     assert main(["command"]) == 0
-    assert outputs(dict(GITHUB_OUTPUT=str(tmp_path / "output")))["accepted"] == "false"
+    assert outputs({"GITHUB_OUTPUT": str(tmp_path / "output")})["accepted"] == "false"
     assert "unknown environment" in replies(server, pr)[0].body
 
 
@@ -344,7 +345,7 @@ def test_cli_exits_5_when_github_fails(server, tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert f"/repos/{REPO}/issues/comments/{comment.id}/reactions" in err and "403" in err
     assert READ_ONLY not in err
-    assert outputs(dict(GITHUB_OUTPUT=str(tmp_path / "output")))["accepted"] == "false"
+    assert outputs({"GITHUB_OUTPUT": str(tmp_path / "output")})["accepted"] == "false"
 
 
 def test_cli_dry_run_without_a_token_parses_and_reads_nothing(server, tmp_path, monkeypatch, capsys):
@@ -375,18 +376,19 @@ def test_promote_and_rollback_into_an_environment_with_approvers_need_one_of_the
         for key, value in actions_env(tmp_path, server, event_payload(comment, pr.number)).items():
             monkeypatch.setenv(key, value)
         assert main(["command"]) == 0
-        answered.append(outputs(dict(GITHUB_OUTPUT=str(tmp_path / "output")))["accepted"])
+        answered.append(outputs({"GITHUB_OUTPUT": str(tmp_path / "output")})["accepted"])
     assert answered == ["false", "true", "true"]  # staging lists no approvers: any writer
     refusal = replies(server, pr)[0].body
     assert "alice is not an approver of `prod`" in refusal and "`maya`" in refusal
 
 
-def test_approvers_must_be_github_logins(tmp_path):
+def test_approvers_must_be_github_logins_or_teams(tmp_path):
+    """Teams (org/team-slug) are read too: tests/github/test_approvers.py."""
     from mlops_ci.config import load_config
     from mlops_ci.errors import ConfigError
 
     config = (ROOT / "examples" / "churn" / ".mlops-ci.yaml").read_text()
     (tmp_path / ".mlops-ci.yaml").write_text(config.replace(
-        "    namespace: churn-prod\n", "    namespace: churn-prod\n    policy: {approvers: [acme/ml-leads]}\n", 1))
-    with pytest.raises(ConfigError, match="approvers"):
+        "    namespace: churn-prod\n", "    namespace: churn-prod\n    policy: {approvers: ['@maya']}\n", 1))
+    with pytest.raises(ConfigError, match="approvers.0: '@maya' is neither a GitHub login"):
         load_config(tmp_path / ".mlops-ci.yaml")

@@ -1,8 +1,8 @@
 """A local GitHub REST API server for tests.
 
 It serves the operations of ``../shared/contracts/github/rest-api.json`` (the OpenAPI 3
-description of what a PR bot uses; the few in it that mlops-ci does not call and the state cannot
-answer, ``NOT_SERVED`` in :mod:`github_api`, get 501) from in-memory state, enforces that
+description of what a PR bot uses; any in it without a handler, ``NOT_SERVED`` in
+:mod:`github_api`, get 501) from in-memory state, enforces that
 contract on every request (422 for an invalid one) and checks every response it sends against
 the operation's response schema (problems are collected in ``server.errors``; leaving the
 ``with`` block raises if there are any). Point PyGithub at it with ``base_url=server.url``::
@@ -53,6 +53,7 @@ from .github_api import (
 from .github_api_git import GitHandlers
 from .github_api_issues import IssueHandlers
 from .github_api_pr import PullRequestHandlers
+from .github_api_teams import TeamHandlers
 from .github_contract import SPEC_PATH, Contract, Operation, ValidationFailed
 from .github_state import Token, rank
 
@@ -130,7 +131,7 @@ def _contract(path: str) -> Contract:
     return Contract(Path(path))
 
 
-class GitHubServer(PullRequestHandlers, IssueHandlers, GitHandlers):
+class GitHubServer(PullRequestHandlers, IssueHandlers, GitHandlers, TeamHandlers):
     """A GitHub REST API on ``127.0.0.1`` (a free port); see the module docstring.
 
     ``html_url`` is the web host used in ``html_url`` fields. With ``strict`` (the default)

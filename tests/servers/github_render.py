@@ -164,7 +164,8 @@ class Renderer(GitHubState):
             pull_api = f"{self.api(repo)}/pulls/{n}"
             data["pull_request"] = {"url": pull_api, "html_url": data["html_url"],
                                     "diff_url": f"{data['html_url']}.diff",
-                                    "patch_url": f"{data['html_url']}.patch", "merged_at": None}
+                                    "patch_url": f"{data['html_url']}.patch",
+                                    "merged_at": iso(issue.pull.merged_at)}
             data["draft"] = issue.pull.draft
         return self.contract.build("issue", data)
 
@@ -189,7 +190,7 @@ class Renderer(GitHubState):
             "labels": self._labels(repo, issue), "milestone": None, "assignee": None,
             "assignees": [], "requested_reviewers": [], "requested_teams": [],
             "created_at": iso(issue.created_at), "updated_at": iso(issue.updated_at),
-            "closed_at": iso(issue.closed_at), "merged_at": None, "merge_commit_sha": None,
+            "closed_at": iso(issue.closed_at), "merged_at": iso(pull.merged_at), "merge_commit_sha": None,
             "draft": pull.draft, "author_association": self.author_association(repo, issue.user),
             "auto_merge": None, "_links": {k: {"href": v} for k, v in links.items()},
             "head": {"label": f"{head_repo.owner}:{pull.head_ref}", "ref": pull.head_ref,

@@ -1,7 +1,8 @@
 """State of the fake GitHub: users and tokens, repositories with a real git object store
 (blob/tree/commit SHA-1s are computed as git does), issues and pull requests, comments,
-reactions, labels, commit statuses, check runs and deployments, plus seeding helpers and the
-inspection helpers tests use. Everything is guarded by one re-entrant lock."""
+reactions, labels, commit statuses, check runs, deployments, pull-request reviews and
+organizations' teams, plus seeding helpers and the inspection helpers tests use (the seeding of
+reviews and teams is in :mod:`github_api_teams`). Everything is guarded by one re-entrant lock."""
 
 from __future__ import annotations
 
@@ -97,6 +98,16 @@ class Comment:
 
 
 @dataclass
+class Review:
+    id: int
+    user: str
+    state: str  # APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED (PENDING ones are never listed)
+    commit_id: str
+    body: str
+    submitted_at: datetime
+
+
+@dataclass
 class Pull:
     head_ref: str
     head_sha: str
@@ -105,6 +116,16 @@ class Pull:
     draft: bool = False
     merged: bool = False
     maintainer_can_modify: bool = False
+    merged_at: datetime | None = None
+    reviews: list[Review] = field(default_factory=list)  # in the order they were submitted
+
+
+@dataclass
+class Team:
+    id: int
+    org: str
+    slug: str
+    members: dict[str, tuple[str, str]] = field(default_factory=dict)  # login.lower() -> (role, state)
 
 
 @dataclass
@@ -321,11 +342,15 @@ class GitHubState:
         self._comments: dict[int, Comment] = {}
         self._check_runs: dict[int, CheckRun] = {}
         self._deployments: dict[int, Deployment] = {}
+        self._teams: dict[str, Team] = {}  # "org/slug".lower() -> team
+        self._org_members: dict[str, set[str]] = {}  # org.lower() -> logins.lower() (who may see its teams)
+        self._members_readers: dict[str, set[str]] = {}  # org.lower() -> apps' logins with members: read
         # Distinct id ranges catch a client that mixes up, say, a comment id and a PR number.
         self._ids = {kind: itertools.count(start) for kind, start in {
             "user": 1001, "repo": 500001, "issue": 900000001, "comment": 1000000001,
             "reaction": 1500000001, "label": 2500000001, "check_run": 3000000001,
             "status": 4000000001, "deployment": 5000000001, "deployment_status": 6000000001,
+            "review": 7000000001, "team": 8000001,
         }.items()}
 
     def next_id(self, kind: str) -> int:

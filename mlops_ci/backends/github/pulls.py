@@ -15,6 +15,7 @@ from mlops_ci.backends.github.client import api_call, write_once
 
 if TYPE_CHECKING:
     from github import Github
+    from github.PullRequest import PullRequest
     from github.Repository import Repository
 
 
@@ -65,6 +66,17 @@ def open_or_update(client: Github, repository: str, *, base: str, head: str, tit
     return pr.html_url
 
 
+def merged_from(client: Github, repository: str, *, base: str, head: str) -> PullRequest | None:
+    """The pull request from branch ``head`` (in ``repository`` itself) most recently merged into
+    ``base``, or None: what a promotion proposed on that branch shipped through."""
+    repo = client.get_repo(repository, lazy=True)
+    owner = repository.split("/")[0]
+    with api_call("GET", f"/repos/{repository}/pulls"):
+        closed = repo.get_pulls(state="closed", head=f"{owner}:{head}", base=base, sort="updated", direction="desc")
+        merged = [pr for pr in closed if pr.merged_at is not None]
+    return max(merged, key=lambda pr: pr.merged_at, default=None)
+
+
 def pulls_from(client: Github, repository: str, prefix: str, *, limit: int = 200) -> list[dict]:
     """Pull requests of ``repository`` whose head branch (in the repository itself) starts with
     ``prefix``, open and closed, newest first: ``branch``, ``state``, ``merged``, ``closed_at``,
@@ -82,4 +94,4 @@ def pulls_from(client: Github, repository: str, prefix: str, *, limit: int = 200
     return out
 
 
-__all__ = ["PullFacts", "open_or_update", "pulls_from", "read_pull"]
+__all__ = ["PullFacts", "merged_from", "open_or_update", "pulls_from", "read_pull"]

@@ -30,12 +30,20 @@ def gitops_for(ws) -> GitOpsRemote:
 def proposal_for(ws, base: GitRemote, env: str, model: str, version: str, *, client=None) -> PullRequestRemote:
     """Where a promotion to ``env`` is proposed as a pull request (promote --via-pr) instead of pushed.
 
-    ``client`` is a factory of ``github.Github`` clients (default: from the environment)."""
-    from mlops_ci.backends.gitops.github_pr import client_from_env, github_repository, promotion_branch
+    ``client`` is a factory of ``github.Github`` clients (default: from the environment). The
+    environment's ``policy.approvers`` travel with it: one of them must approve the pull request."""
+    from mlops_ci.backends.github.approvals import teams_client
+    from mlops_ci.backends.gitops.github_pr import (
+        client_from_env,
+        github_repository,
+        promotion_branch,
+    )
 
+    client = client or client_from_env(ws.env)
     return PullRequestRemote(base, repository=github_repository(ws.config.gitops.github_repository, base.url),
-                             head_branch=promotion_branch(env, model, version),
-                             client=client or client_from_env(ws.env))
+                             head_branch=promotion_branch(env, model, version), client=client,
+                             approvers=ws.config.environments[env].policy.approvers,
+                             teams=teams_client(ws.env, client))
 
 
 __all__ = ["GITOPS", "GitOpsRemote", "gitops_for", "proposal_for"]

@@ -13,6 +13,12 @@ content is a no-op; different content (the base branch moved) replaces the branc
 
 The pull request's body ends with the commit's trailers, so a squash merge (GitHub's default
 message is the title and body) keeps the lineage on ``gitops.branch`` for rollback.
+
+Where the environment lists ``policy.approvers``, the body says who must approve, and
+:meth:`PullRequestRemote.approval` reads the merged pull request's reviews when the promote runs
+again: the alias moves only after an approver approved it (mlops_ci.stages.promotion). A branch
+protection rule on ``gitops.branch`` (required reviews from code owners) makes GitHub enforce the
+same before the merge; mlops-ci checks it either way, since the GitOps repository may not have one.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from mlops_ci.errors import BackendError, PromotionError, UsageError
 
 if TYPE_CHECKING:
     from github import Github
+
+    from mlops_ci.backends.github.approvals import Approval
 
 TOKEN_ENV = "MLOPS_CI_GITOPS_TOKEN"  # may open pull requests in the GitOps repository; else GITHUB_TOKEN
 MARKER = "<!-- mlops-ci:promotion -->"
@@ -66,7 +74,7 @@ def _subject_and_trailers(message: str) -> tuple[str, list[tuple[str, str]]]:
     return subject, trailers
 
 
-def pull_request_body(message: str, diffs: Sequence[str], branch: str) -> str:
+def pull_request_body(message: str, diffs: Sequence[str], branch: str, approvers: Sequence[str] = ()) -> str:
     subject, trailers = _subject_and_trailers(message)
     lineage = ["| | |", "|---|---|", *(f"| {k} | `{v}` |" for k, v in trailers)]
     diff = "\n".join(d.rstrip("\n") for d in diffs).replace("```", "`\u200b``")
@@ -76,9 +84,18 @@ def pull_request_body(message: str, diffs: Sequence[str], branch: str) -> str:
     trailer_block = "\n".join(f"{k}: {v}" for k, v in trailers)
     return (f"{MARKER}\n**{subject}**, proposed by mlops-ci from `{branch}`. Merging this pull request makes "
             "Argo CD serve it; the MLflow alias moves at the next `mlops-ci promote --declared` (or the same "
-            "promote again) once it is merged.\n\n"
+            "promote again) once it is merged.\n\n" + _approvers_note(approvers) +
             f"### Manifest diff\n\n```diff\n{diff}\n```\n\n### Lineage\n\n" + "\n".join(lineage)
             + f"\n\n{trailer_block}\n")
+
+
+def _approvers_note(approvers: Sequence[str]) -> str:
+    if not approvers:
+        return ""
+    from mlops_ci.backends.github.approvals import describe
+
+    return (f"Needs an approving review from one of {describe(approvers)} (`policy.approvers`) on its latest "
+            "commit: mlops-ci moves the alias only then.\n\n")
 
 
 class PullRequestCheckout:
@@ -137,7 +154,8 @@ class PullRequestCheckout:
                                    hint="another run is proposing the same promotion; re-run it when that is done")
             sha = gitutil.rev_parse("HEAD", work) or ""
         subject = message.split("\n", 1)[0]
-        self.proposal = remote.open_pull_request(subject, pull_request_body(message, diffs, remote.head_branch))
+        self.proposal = remote.open_pull_request(subject, pull_request_body(message, diffs, remote.head_branch,
+                                                                            remote.approvers))
         return sha
 
 
@@ -145,13 +163,16 @@ class PullRequestRemote:
     """The GitOps remote ``git``, where a promotion is proposed as a pull request on GitHub."""
 
     def __init__(self, git: GitRemote, *, repository: str, head_branch: str,
-                 client: Callable[[], Github]) -> None:
+                 client: Callable[[], Github], approvers: Sequence[str] = (),
+                 teams: Callable[[], Github] | None = None) -> None:
         self.git = git
         self.url = git.url
         self.branch = git.branch  # the pull request's base
         self.repository = repository
         self.head_branch = head_branch
         self._client = client
+        self.approvers = tuple(approvers)  # the environment's policy.approvers: one must approve
+        self._teams = teams or client  # reads team memberships (MLOPS_CI_TEAMS_TOKEN)
         self.pull_request: str | None = None
 
     def check(self) -> None:
@@ -173,6 +194,22 @@ class PullRequestRemote:
         self.pull_request = open_or_update(self._client(), self.repository, base=self.branch, head=self.head_branch,
                                            title=title, body=body)
         return self.pull_request
+
+
+    def approval(self) -> Approval | None:
+        """Whether the pull request that merged this promotion was approved by an approver; None
+        when the environment lists none (nothing to check)."""
+        if not self.approvers:
+            return None
+        from mlops_ci.backends.github.approvals import Approval, Teams, approval_of, describe
+        from mlops_ci.backends.github.pulls import merged_from
+
+        merged = merged_from(self._client(), self.repository, base=self.branch, head=self.head_branch)
+        if merged is None:
+            return Approval(None, why_not=f"no pull request from {self.head_branch} was merged into {self.branch} "
+                                          f"in {self.repository}, so none was approved by one of "
+                                          f"{describe(self.approvers)}")
+        return approval_of(merged, self.approvers, Teams(self._teams).is_member)
 
 
 def client_from_env(env: Mapping[str, str]) -> Callable[[], Github]:
