@@ -215,6 +215,9 @@ def run(args: argparse.Namespace) -> int:
     rollout = f"`mlops-ci rollout advance --model {args.model} --env {args.env}` takes the next steps"
     if result.rollout and result.noop:
         echo(f"{args.model} v{result.version} is rolling out in {args.env} ({result.rollout}): no commit; {rollout}")
+    elif result.rollout and result.pull_request:
+        echo(f"proposed the rollout of {args.model} v{result.version} in {args.env} ({result.rollout}): pull request "
+             f"{result.pull_request} (branch {result.branch}, commit {result.commit_sha}); once it is merged, {rollout}")
     elif result.rollout:
         echo(f"started the rollout of {args.model} v{result.version} in {args.env}: {result.rollout}; commit "
              f"{result.commit_sha} on {result.remote} ({result.branch}); alias {result.alias!r} moves when it "

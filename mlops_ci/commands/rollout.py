@@ -50,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
     backends = default_backends(ws)
     env = ws.environment(args.env)
     models = [args.model] if args.model else list(ws.config.models)  # status|advance: every model, in turn
+    from mlops_ci.backends.gitops import proposal_for
+
+    def proposals(env_: str, model: str, version: str):  # the pull requests an environment's promotions open
+        return proposal_for(ws, backends.gitops, env_, model, version)
+
     records = []
     for model in models:
         if args.action == "abort":
@@ -58,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             record = rollout.advance(ws, model, env, tracking=backends.tracking, gitops=backends.gitops,
                                      force_reason=reason if args.force else None, act=args.action == "advance",
-                                     dry_run=args.dry_run)
+                                     dry_run=args.dry_run, proposals=proposals)
         if record.action in ("completed", "aborted") and not record.dry_run:
             _deployment_status(ws, backends, record)
         records.append(record)

@@ -127,7 +127,7 @@ def _apply_once(ws: Workspace, intent: policy.Intent, planner: Planner, *, track
                 raise BackendError(f"{planner.what()} is to be proposed as a pull request, but no GitHub "
                                    "repository was given to open it in", hint="promote with --push")
             alias = planner.alias()
-            target = proposals(intent.env, intent.model, alias[0] if alias else "").adopt(co)
+            target = proposals(intent.env, intent.model, alias[0] if alias else intent.version or "").adopt(co)
 
         skipped: list[str] = []
 

@@ -24,6 +24,7 @@ from mlops_ci.records.rollout import RolloutFinding, RolloutRecord
 from mlops_ci.rollout.verdict import FAIL, INCONCLUSIVE, Verdict, Window
 from mlops_ci.serving import canary
 from mlops_ci.stages import promotion
+from mlops_ci.stages.promotion import Proposals
 from mlops_ci.stages.rollback import RollbackPlanner
 from mlops_ci.stages.rollout_sources import Sources, sources_for
 from mlops_ci.stages.rollout_steps import StepPlanner, workload
@@ -75,9 +76,11 @@ def _look(ws: Workspace, model: str, env: str, gitops: GitOpsRemote, sources: So
 
 def advance(ws: Workspace, model: str, env: str, *, tracking: Tracking, gitops: GitOpsRemote,
             sources: Sources | None = None, now: datetime | None = None, force_reason: str | None = None,
-            act: bool = True, dry_run: bool = False) -> RolloutRecord:
+            act: bool = True, dry_run: bool = False, proposals: Proposals | None = None) -> RolloutRecord:
     """Look at the rollout of ``model`` in ``env`` and (``act``) do what it calls for. ``force_reason``:
-    advance a step that is not soaked or not conclusive (never one that is not live); recorded."""
+    advance a step that is not soaked or not conclusive (never one that is not live); recorded.
+    ``proposals``: where the environment's promotions are proposed as pull requests (their approval
+    gates every step where it lists approvers)."""
     ws.model(model)
     env = ws.environment(env)
     plan = ws.config.environments[env].rollout
@@ -127,10 +130,28 @@ def advance(ws: Workspace, model: str, env: str, *, tracking: Tracking, gitops: 
             return RolloutRecord(**base, action="held", reason=f"{analysis} after {_duration(elapsed)} (max_soak "
                                  f"{_duration(limit)}): held at {step.describe()}; a person decides: `mlops-ci rollout "
                                  f"advance --force --reason TEXT` or `mlops-ci rollout abort`")
+    unapproved = _unapproved(ws, model, env, step, proposals)
+    if unapproved:
+        return RolloutRecord(**base, action="held", reason=unapproved)
     if not act:
         return RolloutRecord(**base, action="wait", reason=f"would advance: {analysis}")
     return _step(ws, model, env, step, analysis, tracking=tracking, gitops=gitops, force_reason=force_reason,
                  dry_run=dry_run, base=base)
+
+
+def _unapproved(ws: Workspace, model: str, env: str, step: canary.Step, proposals: Proposals | None) -> str | None:
+    """Where the environment lists approvers and takes promotions as pull requests, a rollout goes on
+    only once an approver approved the pull request that started it (its first step): why not, or None."""
+    from mlops_ci.promotions import promote_via
+
+    if proposals is None or not ws.config.environments[env].policy.approvers or \
+            promote_via(ws.config, env) != "pull_request":
+        return None
+    approval = proposals(env, model, step.version).approval()
+    if approval is None or approval.approved:
+        return None
+    return (f"the pull request that started the rollout of {model} v{step.version} is not approved: "
+            f"{approval.why_not}; the rollout goes on once an approver approves it")
 
 
 def _step(ws: Workspace, model: str, env: str, step: canary.Step, analysis: str, *, tracking: Tracking,

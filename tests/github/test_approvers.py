@@ -173,10 +173,15 @@ def versions(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def proposed(tiny_repo, versions, monkeypatch):
-    """prod serves v1 (pushed); v2 is proposed as a pull request in acme/gitops, not merged yet."""
+def proposed(tiny_repo, versions, monkeypatch, request):
+    """prod serves v1 (pushed); v2 is proposed as a pull request in acme/gitops, not merged yet (with
+    ``rollout`` as the parameter: prod rolls out, and the proposal is v2's first canary step)."""
     config = tiny_repo / ".mlops-ci.yaml"
     with_prod(config, "gitops:\n  github_repository: acme/gitops\n")
+    if getattr(request, "param", None) == "rollout":
+        config.write_text(config.read_text().replace(
+            "    policy: {approvers: [maya, acme/ml-leads]}\n",
+            "    policy: {approvers: [maya, acme/ml-leads]}\n    rollout: {steps: [{canary: 50}]}\n", 1))
     source = commit(tiny_repo, "prod lists approvers")
     (tiny_repo / ".mlops-ci").mkdir()
     shutil.copy(versions, tiny_repo / ".mlops-ci" / "mlflow.db")
@@ -289,3 +294,18 @@ def test_a_version_in_place_without_a_merged_proposal_is_refused(proposed, capsy
     assert promote(ws, "--version", "2") == ExitCode.INPUT
     err = capsys.readouterr().err
     assert f"no pull request from {BRANCH} was merged into main in {GITOPS}" in err and alias(ws) == "1"
+
+
+@pytest.mark.parametrize("proposed", ["rollout"], indirect=True)
+def test_a_rollout_started_by_a_proposal_goes_on_only_once_an_approver_approved_it(proposed, capsys):
+    ws, server, pr = proposed
+    merge(ws, server, pr)  # merged without an approver's review: step 1 is in the GitOps branch
+    rollout = ["rollout", "advance", "--config", str(ws.loaded.path), "-m", "tiny", "-e", "prod"]
+    capsys.readouterr()
+    assert main([*rollout, "--force", "--reason", "dashboards look fine"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny in prod: held" in out and "the pull request that started the rollout of tiny v2 is not " \
+        "approved" in out and alias(ws) == "1"
+    server.add_review(GITOPS, pr.number, "maya", "APPROVED")
+    assert main([*rollout, "--force", "--reason", "dashboards look fine"]) == 0
+    assert "tiny in prod: completed: v2 serves all of prod" in capsys.readouterr().out and alias(ws) == "2"
