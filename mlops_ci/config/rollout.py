@@ -99,7 +99,10 @@ class RolloutConfig(Strict):
     max_soak: Duration | None = Field(default=None, description="an inconclusive step (too little traffic, a "
                                       "source unreachable) soaks on up to this long (default: twice its soak)")
     lookback: Duration | None = Field(default=None, description="the span each analysis looks back over, "
-                                      "up to now (default: the step's soak; never before the step went live)")
+                                      "up to now (default: the step's soak; never before the step went live). A "
+                                      "failing analysis aborts once the step has been live that long (or its soak, "
+                                      "if shorter): a lookback shorter than the soak rolls a failing canary back "
+                                      "mid-soak")
     on_inconclusive: Literal["hold", "abort"] = Field(
         default="hold", description="what a step still inconclusive at max_soak does: 'hold' stays at the step "
         "until a person advances (--force --reason) or aborts it; 'abort' rolls back")

@@ -114,6 +114,12 @@ def advance(ws: Workspace, model: str, env: str, *, tracking: Tracking, gitops: 
         base["verdict"], base["findings"] = verdict.status, [
             RolloutFinding(source=f.source, name=f.name, status=f.status, message=f.message) for f in verdict.findings]
         limit = plan.max_soak_of(cfg)
+        # a fail counts once the window is whole (live for a lookback, or for the soak if that is
+        # shorter): a p99 over the step's first seconds is a few requests' noise, not the canary's
+        whole = elapsed >= min(plan.lookback_of(cfg), soak)
+        if verdict.status == FAIL and not whole:
+            return RolloutRecord(**base, action="wait", reason=f"failing so far, over {_duration(elapsed)} of the "
+                                 f"{_duration(min(plan.lookback_of(cfg), soak))} a fail needs: {analysis}")
         if verdict.status == FAIL or (verdict.status == INCONCLUSIVE and elapsed >= limit
                                       and plan.on_inconclusive == "abort"):
             if not act:
