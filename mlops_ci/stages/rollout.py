@@ -60,7 +60,15 @@ def _look(ws: Workspace, model: str, env: str, gitops: GitOpsRemote, sources: So
         look = _Look(step=step, serving=None, commit=last.sha,
                      live_since=max(datetime.fromtimestamp(last.committed, UTC), step.started_at))
         if sources.argocd is not None:
-            status = sources.argocd()
+            from mlops_ci.backends.argocd import ArgoCDError
+
+            try:
+                status = sources.argocd()
+            except ArgoCDError as err:
+                if not err.retryable:  # a refused token, an unknown application: the config's to fix
+                    raise
+                look.not_live = f"Argo CD did not answer ({err.message}); the next run asks again"
+                return look
             workdir = co.workdir
 
             def contains(descendant: str, ancestor: str) -> bool:

@@ -134,3 +134,16 @@ def test_prometheus_down_never_promotes(ws, argocd, tiny_repo, capsys):
     out = capsys.readouterr().out
     assert "tiny in prod: wait" in out and "inconclusive" in out and "prometheus/" in out, out
     assert "the soak goes on" in out
+
+
+def test_argo_cd_not_answering_is_a_wait_and_a_refused_token_an_error(ws, argocd, monkeypatch, capsys):
+    step = started(ws, argocd)
+    argocd.set_app("mlops-ci-prod", sync_status="Synced", revision=step)
+    argocd.fail_next(503)
+    capsys.readouterr()
+    assert rollout(ws, "advance") == 0 and git(remote(ws), "rev-parse", "main") == step
+    assert "not live yet: Argo CD did not answer" in capsys.readouterr().out
+    monkeypatch.setenv("ARGOCD_TOKEN", "a-wrong-token-9c1d")
+    assert rollout(ws, "advance") == ExitCode.BACKEND
+    err = capsys.readouterr().err
+    assert "ARGOCD_TOKEN" in err and "a-wrong-token-9c1d" not in err
