@@ -213,8 +213,7 @@ def holds(intent: Intent, facts: Facts) -> Iterable[Reason]:
                  hint=f"release it with `{clear_command(intent.model, intent.env)}`, or pass --force --reason TEXT "
                       "to promote past it once (recorded)",
                  planned_note=f"{facts.hold_path} holds {intent.model} in {intent.env}: a real promote is refused "
-                              f"without --force --reason (release it with `mlops-ci rollback --model {intent.model} "
-                              f"--env {intent.env} --clear-hold`)")
+                              f"without --force --reason (release it with `{clear_command(intent.model, intent.env)}`)")
 
 
 def freezes(intent: Intent, facts: Facts) -> Iterable[Reason]:

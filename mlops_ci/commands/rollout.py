@@ -40,13 +40,14 @@ def run(args: argparse.Namespace) -> int:
 
     ws = _common.workspace(args)
     reason = " ".join((args.reason or ws.env.get("MLOPS_CI_REASON") or "").split()) or None
-    if (args.force or args.action == "abort") and reason is None:
-        raise UsageError(f"{'--force' if args.force else 'abort'} needs a reason: --reason TEXT (or $MLOPS_CI_REASON)",
-                         hint="it is kept in the commit (and the hold marker), as a rollback's is")
     if args.force and args.action != "advance":
         raise UsageError("--force goes with advance only")
     if args.action == "abort" and not args.model:
-        raise UsageError("abort needs --model: it stops one model's rollout")
+        raise UsageError("abort needs --model: it stops one model's rollout",
+                         hint="`mlops-ci rollout status --env ENV` lists the rollouts in progress")
+    if (args.force or args.action == "abort") and reason is None:
+        raise UsageError(f"{'--force' if args.force else 'abort'} needs a reason: --reason TEXT (or $MLOPS_CI_REASON)",
+                         hint="it is kept in the commit" + (" and the hold marker" if args.action == "abort" else ""))
     backends = default_backends(ws)
     env = ws.environment(args.env)
     models = [args.model] if args.model else list(ws.config.models)  # status|advance: every model, in turn
@@ -108,7 +109,8 @@ def _deployment_status(ws, backends, record) -> None:
         from mlops_ci.stages.candidate import candidate_from_registry
 
         lineage = candidate_from_registry(backends.tracking, record.model, record.version).lineage
-        target = target_from_env(ws.env, lineage.get("source-commit"))  # as the promotion that started it
+        # the Deployment the promotion that started it recorded: of the commit its first step shipped
+        target = target_from_env(ws.env, record.source_commit or lineage.get("source-commit"))
         if target is None:
             return
         client = make_client(ws.env)

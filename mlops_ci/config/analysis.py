@@ -210,9 +210,11 @@ class LogsAnalysis(Strict):
 
     min_rows: int = Field(default=100, ge=1, description="answered requests each side needs over the window; "
                           "fewer: inconclusive")
-    psi: float | None = Field(default=0.25, gt=0, description="the canary's predictions fail at this PSI against "
-                              "the primary's (null: not judged by PSI)")
-    js: float | None = Field(default=0.2, gt=0, le=1, description="... or at this Jensen-Shannon distance")
+    psi: float | None = Field(default=0.5, gt=0, description="the canary's predictions fail at this PSI against "
+                              "the primary's (null: not judged by PSI). A retrained model moves its predictions "
+                              "(0.2-0.3 is common); the default catches one that moved as a broken model does. "
+                              "Tune it to what your retrains move")
+    js: float | None = Field(default=0.3, gt=0, le=1, description="... or at this Jensen-Shannon distance")
     metric: str | None = Field(default=None, description="where labels arrived (monitoring.labels): the live "
                                "metric compared (default: accuracy, or rmse for regression)")
     max_drop: float = Field(default=0.02, ge=0, description="how much worse than the primary's the canary's "

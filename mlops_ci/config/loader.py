@@ -201,6 +201,8 @@ def _model_at(loc: tuple) -> Any:
             model = field.annotation
         elif typing.get_origin(model) is dict:
             model = typing.get_args(model)[1]
+        elif typing.get_origin(model) is list and isinstance(part, int):  # an item of a list (rollout steps)
+            model = typing.get_args(model)[0]
         else:
             return None
         # unwrap Optional[...] / X | None / Annotated[...]

@@ -32,6 +32,10 @@ class RolloutRecord(Record):
     version: Version | None = None  # the version rolled out
     primary: Version | None = None
     step: Message | None = None  # where it stood ("step 1/3: v2 takes 10% beside v1")
+    step_number: int | None = None  # the same, for scripts: 1-based step, of steps, the canary's percent
+    steps: int | None = None
+    canary_percent: int | None = None
+    source_commit: Sha | None = None  # the commit the rollout's first step shipped (the Deployment's ref)
     live_since: Message | None = None  # ISO 8601: when Argo CD reported the step live (or its commit)
     verdict: Literal["pass", "fail", "inconclusive"] | None = None
     findings: list[RolloutFinding] = Field(default=[], max_length=50)

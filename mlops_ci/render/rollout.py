@@ -18,7 +18,7 @@ def abort_note(record: RolloutRecord) -> str:
     if record.commit_sha:
         lines += ["", (f"Rollback commit {code(record.commit_sha[:12])}. Automatic promotion of {esc(record.model)} into "
                   f"{code(record.env)} is on hold until `mlops-ci rollback --clear-hold --model {esc(record.model)} "
-                  f"--env {esc(record.env)}`.")]
+                  f"--env {esc(record.env)} --reason TEXT`.")]
     return "\n".join(lines) + "\n"
 
 

@@ -74,6 +74,14 @@ def state(data: bytes | None) -> Step | None:
     return step
 
 
+def deployment_mode(data: bytes | None) -> str | None:
+    """The KServe deployment mode a manifest we wrote says (its annotation), or None."""
+    doc = yamlio.load(data) if data is not None else None
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    mode = ((meta.get("annotations") if isinstance(meta, dict) else None) or {}).get(kserve.DEPLOYMENT_MODE)
+    return str(mode) if mode else None
+
+
 def serving_version(data: bytes | None) -> str | None:
     """The version that serves (most of) the traffic: during a rollout its primary, else the pinned one."""
     step = state(data)
@@ -106,4 +114,4 @@ def render_step(current: bytes, candidate: kserve.ServedVersion, serving: Infere
     return yamlio.dump(doc)
 
 
-__all__ = ["ROLLOUT", "Step", "render_step", "serving_version", "state"]
+__all__ = ["CONTAINER", "ROLLOUT", "Step", "deployment_mode", "render_step", "serving_version", "state"]

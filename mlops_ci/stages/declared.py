@@ -23,7 +23,7 @@ from mlops_ci.backends.tracking import Tracking
 from mlops_ci.errors import BackendError, FatalError, NotFound
 from mlops_ci.promotions import Desired, changed_entries, desired
 from mlops_ci.records import Context, PromotionRecord, PromotionRequest
-from mlops_ci.serving import hold, layout
+from mlops_ci.serving import canary, hold, layout
 from mlops_ci.stages import promotion
 from mlops_ci.stages.candidate import Candidate, candidate_from_registry
 from mlops_ci.stages.promote import promote_candidate
@@ -32,14 +32,15 @@ from mlops_ci.workspace import Workspace
 
 def served_version(ws: Workspace, co: Checkout, env: str, model: str) -> str | None:
     """The version the GitOps checkout serves for ``model`` in ``env`` (its workload manifest's
-    annotation; the configured serving kind's file first, then the other kinds')."""
+    annotation; the configured serving kind's file first, then the other kinds'). During a rollout,
+    the primary: the canary is not served yet (mlops_ci.serving.canary)."""
     configured = ws.model(model).serving.kind
     kinds = [configured, *(k for k in layout.FILES if k != configured)]
     for kind in kinds:
         path = posixpath.join(layout.model_dir(ws.config.gitops.path, env, model), layout.FILES[kind][0])
-        facts = layout.pinned(co.read(path))
-        if facts:
-            return facts[0]
+        version = canary.serving_version(co.read(path))
+        if version:
+            return version
     return None
 
 

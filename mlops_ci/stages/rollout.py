@@ -22,12 +22,12 @@ from mlops_ci.backends.tracking import Tracking
 from mlops_ci.errors import PushConflict, UsageError
 from mlops_ci.records.rollout import RolloutFinding, RolloutRecord
 from mlops_ci.rollout.verdict import FAIL, INCONCLUSIVE, Verdict, Window
-from mlops_ci.serving import canary
+from mlops_ci.serving import canary, hold
 from mlops_ci.stages import promotion
 from mlops_ci.stages.promotion import Proposals
 from mlops_ci.stages.rollback import RollbackPlanner
 from mlops_ci.stages.rollout_sources import Sources, sources_for
-from mlops_ci.stages.rollout_steps import StepPlanner, workload
+from mlops_ci.stages.rollout_steps import StepPlanner, started_with, workload
 from mlops_ci.workspace import Workspace
 
 ACTOR = "mlops-ci rollout"
@@ -40,6 +40,8 @@ class _Look:
     commit: str = ""
     live_since: datetime | None = None
     not_live: str | None = None
+    source_commit: str | None = None  # the commit the rollout's first step shipped (its Source-Commit)
+    held: str | None = None  # no rollout, and a hold marker (an abort's, a rollback's) in place
 
 
 def _duration(d: timedelta) -> str:
@@ -55,10 +57,15 @@ def _look(ws: Workspace, model: str, env: str, gitops: GitOpsRemote, sources: So
         data = co.read(path)
         step = canary.state(data)
         if step is None:
-            return _Look(step=None, serving=canary.serving_version(data))
+            held = co.read(hold.path(ws.config.gitops.path, env, model))
+            parsed = hold.parse(held) if held is not None else None
+            return _Look(step=None, serving=canary.serving_version(data),
+                         held=(f"on hold there ({parsed.describe() if parsed else 'a hold marker'}): a promotion is "
+                               f"refused until `{hold.clear_command(model, env)}`") if held is not None else None)
         last = co.log([path])[0]  # the step's commit: the newest that changed the manifest
         look = _Look(step=step, serving=None, commit=last.sha,
-                     live_since=max(datetime.fromtimestamp(last.committed, UTC), step.started_at))
+                     live_since=max(datetime.fromtimestamp(last.committed, UTC), step.started_at),
+                     source_commit=started_with(co, path, step.version).get("source-commit") or None)
         if sources.argocd is not None:
             from mlops_ci.backends.argocd import ArgoCDError
 
@@ -101,11 +108,13 @@ def advance(ws: Workspace, model: str, env: str, *, tracking: Tracking, gitops: 
     step = look.step
     if step is None:
         what = f"it serves v{look.serving}" if look.serving else "it serves no version of it"
+        what += f"; {look.held}" if look.held else ""
         return RolloutRecord(model=model, env=env, action="none", reason=f"no rollout of {model} in {env}: {what}",
                              version=look.serving)
     base = {"model": model, "env": env, "version": step.version, "primary": step.primary, "step": step.describe(),
             "live_since": look.live_since.isoformat(timespec="seconds") if look.live_since else None,
-            "dry_run": dry_run}
+            "dry_run": dry_run, "source_commit": look.source_commit, "step_number": step.step, "steps": step.steps,
+            "canary_percent": step.canary}
     if look.not_live:
         return RolloutRecord(**base, action="wait", reason=f"not live yet: {look.not_live}")
     assert look.live_since is not None
@@ -136,13 +145,13 @@ def advance(ws: Workspace, model: str, env: str, *, tracking: Tracking, gitops: 
                           dry_run=dry_run, base=base)
         if elapsed < soak:
             return RolloutRecord(**base, action="wait", reason=f"soaking: live for {_duration(elapsed)} of "
-                                 f"{_duration(soak)} ({step.describe()}); the analysis so far: {verdict.status}")
+                                 f"{_duration(soak)}; the analysis so far: {verdict.status}")
         if verdict.status == INCONCLUSIVE and elapsed < limit:
             return RolloutRecord(**base, action="wait", reason=f"{analysis}; the soak goes on (up to "
                                  f"{_duration(limit)}, live for {_duration(elapsed)})")
         if verdict.status == INCONCLUSIVE:
             return RolloutRecord(**base, action="held", reason=f"{analysis} after {_duration(elapsed)} (max_soak "
-                                 f"{_duration(limit)}): held at {step.describe()}; a person decides: `mlops-ci rollout "
+                                 f"{_duration(limit)}): a person decides: `mlops-ci rollout "
                                  f"advance --force --reason TEXT` or `mlops-ci rollout abort`")
     unapproved = _unapproved(ws, model, env, step, proposals)
     if unapproved:
@@ -219,11 +228,13 @@ def abort(ws: Workspace, model: str, env: str, *, tracking: Tracking, gitops: Gi
     look = _look(ws, model, env, gitops, Sources(argocd=None, analyse=lambda s, w: Verdict(INCONCLUSIVE)))
     if look.step is None:
         what = f"it serves v{look.serving}" if look.serving else "it serves no version of it"
+        what += f"; {look.held}" if look.held else ""
         return RolloutRecord(model=model, env=env, action="none", reason=f"no rollout of {model} in {env}: {what}",
                              version=look.serving)
     step = look.step
     base = {"model": model, "env": env, "version": step.version, "primary": step.primary, "step": step.describe(),
-            "dry_run": dry_run}
+            "dry_run": dry_run, "source_commit": look.source_commit, "step_number": step.step, "steps": step.steps,
+            "canary_percent": step.canary}
     return _abort(ws, model, env, step, f"by {actor}: {' '.join(reason.split())}", tracking=tracking,
                   gitops=gitops, dry_run=dry_run, base=base, actor=actor)
 

@@ -57,13 +57,38 @@ def start_files(ws: Workspace, co: Checkout, served: ServedVersion,
     primary = canary.serving_version(current)
     if current is None or primary is None or primary == served.version:
         return None
+    serving = ws.model(model).serving
+    mode = canary.deployment_mode(current)
+    if mode and mode != serving.deployment_mode:  # a canary needs the primary served the way it will be split
+        raise PromotionError(f"{env} serves {model} v{primary} in {mode} mode and the config now says "
+                             f"{serving.deployment_mode}: a canary of v{served.version} cannot go beside it (KServe "
+                             f"splits traffic between {serving.deployment_mode} predictors only)",
+                             hint=f"first promote the version served, in the new mode (`mlops-ci promote --model {model} "
+                                  f"--env {env} --version {primary}`: it re-renders v{primary} whole), then promote "
+                                  f"v{served.version}")
     first = plan.steps[0]
     step = canary.Step(version=served.version, primary=primary, step=1, steps=len(plan.steps), canary=first.canary,
                        started=(now or datetime.now(UTC)).isoformat(timespec="seconds"))
-    serving = ws.model(model).serving
     files = layout.render_files(ws.config.gitops.path, served, serving, co.read, rollout=True)
     files[path] = canary.render_step(current, served, serving, step)  # type: ignore[arg-type]
     return files, step
+
+
+LINEAGE_TRAILERS = {"Source-Commit": "source-commit", "Source-PR": "source-pr", "Trained-At": "trained-at"}
+
+
+def started_with(co: Checkout, path: str, version: str) -> dict[str, str]:
+    """The lineage the rollout of ``version`` started with: the trailers of its first step's commit
+    (the promotion's: the commit that was merged, its pull request, where it was trained), so that
+    every later step, the completion and the Deployment's end name the same source as the start."""
+    first = None
+    for entry in co.log([path]):
+        if entry.trailer("Rollout-Of") != version:
+            break
+        first = entry
+    if first is None:
+        return {}
+    return {key: first.trailer(trailer) or "" for trailer, key in LINEAGE_TRAILERS.items()}
 
 
 def step_trailers(step: canary.Step | None, *, completed: bool = False, analysis: str = "",
@@ -97,7 +122,10 @@ class StepPlanner:
     def facts(self, ws: Workspace, co: Checkout, intent: policy.Intent) -> policy.Facts:
         self.intent = intent
         model, version = intent.model, self.expected.version
-        self.candidate = candidate_from_registry(self.tracking, model, version)
+        found = candidate_from_registry(self.tracking, model, version)
+        started = started_with(co, workload(ws, intent.env, model), version)
+        lineage_ = {k: v for k, v in {**found.lineage, **started}.items() if v}
+        self.candidate = replace(found, lineage=lineage_)
         hold_file = hold.path(ws.config.gitops.path, intent.env, model)
         held = co.read(hold_file)
         parsed = hold.parse(held) if held is not None else None
@@ -181,4 +209,4 @@ class StepPlanner:
                 f"--version {c.version}`: git is a no-op and the alias moves"))
 
 
-__all__ = ["StepPlanner", "start_files", "step_trailers", "workload"]
+__all__ = ["StepPlanner", "start_files", "started_with", "step_trailers", "workload"]

@@ -89,7 +89,7 @@ def test_a_canary_of_the_same_model_passes(served):
     found = findings[0]
     assert found.status == PASS and found.source == "logs", found.message
     assert found.message.startswith("predictions of the canary (400 requests) against the primary's (400): PSI ")
-    assert "< 0.25" in found.message and "< 0.2" in found.message
+    assert "< 0.5" in found.message and "< 0.3" in found.message  # the defaults: PSI 0.5, JS 0.3
     assert combine(findings).status == PASS
 
 
@@ -98,8 +98,8 @@ def test_a_canary_whose_scores_moved_fails_naming_psi_and_js(served, marshaller)
     traffic = served("shifted", marshaller=marshaller)
     found = by_name(analyse_logs(traffic.frame, window=WINDOW, min_rows=100))["prediction"]
     assert found.status == FAIL, found.message
-    assert "PSI" in found.message and "JS" in found.message and "≥ 0.25" in found.message
-    assert found.canary is not None and found.threshold in (0.25, 0.2) and found.canary >= found.threshold
+    assert "PSI" in found.message and "JS" in found.message and "≥ 0.5" in found.message
+    assert found.canary is not None and found.threshold in (0.5, 0.3) and found.canary >= found.threshold
     # with the levels turned up past what was measured, the same traffic passes
     loose = LogThresholds(psi=50.0, js=0.99)
     assert analyse_logs(traffic, window=WINDOW, min_rows=100, thresholds=loose)[0].status == PASS

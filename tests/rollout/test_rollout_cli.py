@@ -143,7 +143,10 @@ def test_abort_restores_the_bytes_from_before_the_first_step_and_holds(ws, capsy
     held = hold.parse(show(ws, hold.path("environments", "prod", "tiny")).encode())
     assert held.version == "1" and "rollout of v2 aborted: by " in held.reason
     assert promote(ws, "2") == ExitCode.INPUT and "hold" in capsys.readouterr().err.lower()
-    assert rollout(ws, "abort", "--reason", "again") == 0 and "no rollout of tiny in prod" in capsys.readouterr().out
+    assert rollout(ws, "abort", "--reason", "again") == 0
+    out = capsys.readouterr().out
+    assert "no rollout of tiny in prod: it serves v1; on hold there (" in out
+    assert "mlops-ci rollback --clear-hold --model tiny --env prod --reason TEXT" in out
 
 
 def test_the_config_refuses_what_cannot_be_rolled_out(tiny_repo):
@@ -213,3 +216,19 @@ def test_prod_after_staging_counts_only_a_completed_rollout_in_staging(tiny_repo
     assert cli(ws, "rollout", "advance", "--model", "tiny", "--env", "staging", "--force", "--reason", "ok") == 0
     assert to("prod", "2") == 0  # the rollout completed in staging: v2 is served there
     assert canary.state(show(ws, "environments/prod/tiny/inferenceservice.yaml").encode()) is None
+
+
+def test_a_change_of_deployment_mode_is_made_whole_before_a_canary(tiny_repo, tmp_path_factory, monkeypatch, capsys):
+    monkeypatch.setenv("MLOPS_CI_CRDS", str(CONTRACTS / "kserve"))
+    ws = workspace(tiny_repo, tmp_path_factory.mktemp("registry"), "RawDeployment")
+    assert promote(ws, "1") == 0
+    config = tiny_repo / ".mlops-ci.yaml"
+    config.write_text(config.read_text().replace("deployment_mode: RawDeployment", "deployment_mode: Serverless"))
+    git(tiny_repo, "commit", "-qam", "serverless")
+    capsys.readouterr()
+    assert promote(ws, "2") == ExitCode.INPUT  # no Knative revision of v1 to split with
+    err = capsys.readouterr().err
+    assert "prod serves tiny v1 in RawDeployment mode and the config now says Serverless" in err
+    assert "first promote the version served, in the new mode" in err and "--version 1" in err
+    assert promote(ws, "1") == 0 and "deploymentMode: Serverless" in show(ws)  # v1 re-rendered whole
+    assert promote(ws, "2") == 0 and canary.state(show(ws).encode()).canary == 10
