@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import nullcontext
 
 from mlops_ci.commands import _common
 from mlops_ci.errors import ExitCode
@@ -36,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
     from mlops_ci.console import echo
     from mlops_ci.errors import UsageError
     from mlops_ci.pipeline import default_backends
-    from mlops_ci.stages import rollout
 
     ws = _common.workspace(args)
     reason = " ".join((args.reason or ws.env.get("MLOPS_CI_REASON") or "").split()) or None
@@ -57,24 +57,33 @@ def run(args: argparse.Namespace) -> int:
         return proposal_for(ws, backends.gitops, env_, model, version)
 
     records = []
-    for model in models:
-        if args.action == "abort":
-            record = rollout.abort(ws, model, env, tracking=backends.tracking, gitops=backends.gitops,
-                                   reason=reason or "", actor=ws.actor(), dry_run=args.dry_run)
-        else:
-            record = rollout.advance(ws, model, env, tracking=backends.tracking, gitops=backends.gitops,
-                                     force_reason=reason if args.force else None, act=args.action == "advance",
-                                     dry_run=args.dry_run, proposals=proposals)
-        if record.action in ("completed", "aborted") and not record.dry_run:
-            _deployment_status(ws, backends, record)
-        records.append(record)
-        if not args.json:
-            _say(record)
+    # one checkout for every model's look (a step is still planned and pushed on a fresh one)
+    with (backends.gitops.checkout() if len(models) > 1 and args.action != "abort" else nullcontext()) as shared:
+        for model in models:
+            records.append(_one(args, ws, backends, model, env, reason, proposals, shared))
     if args.json:
         echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2) if len(records) > 1
              else records[0].model_dump_json(indent=2))
     failed = any(r.action == "aborted" and not r.dry_run for r in records) and args.action == "advance"
     return ExitCode.GATE_FAILED if failed else ExitCode.OK
+
+
+def _one(args: argparse.Namespace, ws, backends, model: str, env: str, reason: str | None, proposals, shared):
+    """One model's status, advance or abort; its GitHub Deployment's end; said unless --json."""
+    from mlops_ci.stages import rollout
+
+    if args.action == "abort":
+        record = rollout.abort(ws, model, env, tracking=backends.tracking, gitops=backends.gitops,
+                               reason=reason or "", actor=ws.actor(), dry_run=args.dry_run)
+    else:
+        record = rollout.advance(ws, model, env, tracking=backends.tracking, gitops=backends.gitops,
+                                 force_reason=reason if args.force else None, act=args.action == "advance",
+                                 dry_run=args.dry_run, proposals=proposals, shared=shared)
+    if record.action in ("completed", "aborted") and not record.dry_run:
+        _deployment_status(ws, backends, record)
+    if not args.json:
+        _say(record)
+    return record
 
 
 def _say(record) -> None:

@@ -13,11 +13,13 @@ missing data: no analysis source, too little traffic, or a source unreachable is
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mlops_ci import gitutil, policy
 from mlops_ci.backends.gitops import GitOpsRemote
+from mlops_ci.backends.gitops.base import Checkout
 from mlops_ci.backends.tracking import Tracking
 from mlops_ci.errors import PushConflict, UsageError
 from mlops_ci.records.rollout import RolloutFinding, RolloutRecord
@@ -49,11 +51,15 @@ def _duration(d: timedelta) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def _look(ws: Workspace, model: str, env: str, gitops: GitOpsRemote, sources: Sources) -> _Look:
+def _look(ws: Workspace, model: str, env: str, gitops: GitOpsRemote, sources: Sources,
+          shared: Checkout | None = None) -> _Look:
+    """Where the rollout stands, read from a fresh checkout, or from ``shared`` (one checkout a run
+    over many models reads them all from: a step found stale there is planned on a fresh one anyway,
+    and writes nothing if the state moved)."""
     from mlops_ci.backends.argocd import live
 
     path = workload(ws, env, model)
-    with gitops.checkout() as co:
+    with (nullcontext(shared) if shared is not None else gitops.checkout()) as co:
         data = co.read(path)
         step = canary.state(data)
         if step is None:
@@ -91,11 +97,12 @@ def _look(ws: Workspace, model: str, env: str, gitops: GitOpsRemote, sources: So
 
 def advance(ws: Workspace, model: str, env: str, *, tracking: Tracking, gitops: GitOpsRemote,
             sources: Sources | None = None, now: datetime | None = None, force_reason: str | None = None,
-            act: bool = True, dry_run: bool = False, proposals: Proposals | None = None) -> RolloutRecord:
+            act: bool = True, dry_run: bool = False, proposals: Proposals | None = None,
+            shared: Checkout | None = None) -> RolloutRecord:
     """Look at the rollout of ``model`` in ``env`` and (``act``) do what it calls for. ``force_reason``:
     advance a step that is not soaked or not conclusive (never one that is not live); recorded.
     ``proposals``: where the environment's promotions are proposed as pull requests (their approval
-    gates every step where it lists approvers)."""
+    gates every step where it lists approvers). ``shared``: a checkout to look in (see :func:`_look`)."""
     ws.model(model)
     env = ws.environment(env)
     plan = ws.config.environments[env].rollout
@@ -104,7 +111,7 @@ def advance(ws: Workspace, model: str, env: str, *, tracking: Tracking, gitops: 
                          hint=f"add environments.{env}.rollout.steps to .mlops-ci.yaml")
     sources = sources or sources_for(ws, model, env)
     now = now or datetime.now(UTC)
-    look = _look(ws, model, env, gitops, sources)
+    look = _look(ws, model, env, gitops, sources, shared)
     step = look.step
     if step is None:
         what = f"it serves v{look.serving}" if look.serving else "it serves no version of it"
