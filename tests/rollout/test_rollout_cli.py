@@ -232,3 +232,36 @@ def test_a_change_of_deployment_mode_is_made_whole_before_a_canary(tiny_repo, tm
     assert "first promote the version served, in the new mode" in err and "--version 1" in err
     assert promote(ws, "1") == 0 and "deploymentMode: Serverless" in show(ws)  # v1 re-rendered whole
     assert promote(ws, "2") == 0 and canary.state(show(ws).encode()).canary == 10
+
+
+@pytest.mark.parametrize("ws", ["RawDeployment"], indirect=True)
+def test_status_and_advance_without_a_model_go_through_every_model_of_the_environment(ws, tmp_path, capsys):
+    """Two models in prod, one rolling out: one look for each, from one checkout; the step taken is the
+    rolling one's only."""
+    from mlops_ci.backends.tracking import tracking_for
+
+    config = ws.loaded.path
+    text = config.read_text()
+    models = text.index("models:\n")
+    config.write_text(text + text[models + len("models:\n"):].replace("  tiny:\n", "  tiny2:\n", 1))
+    git(ws.top, "commit", "-qam", "a second model")
+    ws = Workspace.from_config(load_config(config), env={})
+    tracking = tracking_for(ws)
+    for n in (1, 2):
+        folder = tmp_path / f"tiny2-{n}"
+        folder.mkdir()
+        (folder / "model.bin").write_text(f"tiny2 {n}\n")
+        tracking.register("tiny2", str(folder), run_id=None,
+                          tags={"mlops_ci.digest": f"sha256:{str(n) * 64}", "mlops_ci.head_sha": "c" * 40,
+                                "mlops_ci.evaluation": "pass"})
+    assert promote(ws, "1") == 0 and promote(ws, "2") == 0
+    assert cli(ws, "promote", "--model", "tiny2", "--env", "prod", "--version", "1") == 0
+    capsys.readouterr()
+    assert cli(ws, "rollout", "status", "--env", "prod") == 0
+    out = capsys.readouterr().out
+    assert "tiny in prod: wait (step 1/2: v2 takes 10% beside v1)" in out
+    assert "tiny2 in prod: none: no rollout of tiny2 in prod: it serves v1" in out
+    assert cli(ws, "rollout", "advance", "--env", "prod", "--force", "--reason", "release train") == 0
+    out = capsys.readouterr().out
+    assert "tiny in prod: advanced to step 2/2" in out and "tiny2 in prod: none" in out
+    assert canary.state(show(ws).encode()).step == 2
