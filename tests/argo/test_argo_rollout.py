@@ -200,7 +200,11 @@ def _status_stdout(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
 
     ws = SimpleNamespace(env={}, environment=lambda env: env, config=SimpleNamespace(models=dict.fromkeys(actions)))
     monkeypatch.setattr(common, "workspace", lambda args: ws)
-    monkeypatch.setattr(pipeline, "default_backends", lambda ws: SimpleNamespace(tracking=None, gitops=None))
+    import contextlib
+
+    # the command reads every model's state from one checkout of the GitOps repository: an empty one here
+    gitops = SimpleNamespace(checkout=contextlib.nullcontext)
+    monkeypatch.setattr(pipeline, "default_backends", lambda ws: SimpleNamespace(tracking=None, gitops=gitops))
 
     def advance(ws, model, env, *, act, force_reason, **kwargs):
         assert act is False and force_reason is None, "status changes nothing"
