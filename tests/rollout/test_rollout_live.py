@@ -80,6 +80,15 @@ def test_no_analysis_source_is_inconclusive_the_soak_goes_on_then_the_step_holds
     assert rollout(ws, "advance") == 0 and git(remote(ws), "rev-parse", "main") == step
     out = capsys.readouterr().out
     assert "inconclusive" in out and "the soak goes on (up to 2h00m" in out
+    # past max_soak (the config now says 1s) it holds: nothing committed, a person decides
+    config = ws.loaded.path
+    config.write_text(config.read_text().replace("max_soak: 2h", "max_soak: 1s"))
+    git(ws.top, "commit", "-qam", "max_soak 1s")
+    assert rollout(ws, "advance") == 0 and git(remote(ws), "rev-parse", "main") == step
+    out = capsys.readouterr().out
+    assert "tiny in prod: held (step 1/2: v2 takes 10% beside v1): inconclusive" in out, out
+    assert "a person decides: `mlops-ci rollout advance --force --reason TEXT` or `mlops-ci rollout abort`" in out
+    assert rollout(ws, "status") == 0 and "held" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("ws", ["abort"], indirect=True)
