@@ -49,6 +49,32 @@ RelPath = Annotated[str, AfterValidator(_relative_path)]
 Action = Literal["fail", "warn", "ignore"]
 
 
+_UNIT_NAMES = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def duration_setting(units: str, examples: str, digits: int = 5):
+    """A duration setting's parser and its pydantic type: a whole number above 0 (at most ``digits``
+    digits) and one of ``units`` (``"mhdw"``: ``30m``, ``12h``, ``1d``, ``2w``) as a timedelta,
+    ValueError otherwise; the error names the units and ``examples``."""
+    from datetime import timedelta
+
+    pattern = re.compile(rf"^(?P<n>[1-9][0-9]{{0,{digits - 1}}})(?P<unit>[{units}])$")
+    listed = ", ".join(units[:-1]) + f" or {units[-1]}"
+
+    def parse(value: str) -> timedelta:
+        match = pattern.fullmatch(value.strip()) if isinstance(value, str) else None
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration: write a whole number above 0 and a unit ({listed}), "
+                             f"e.g. {examples}")
+        return timedelta(**{_UNIT_NAMES[match["unit"]]: int(match["n"])})
+
+    def checked(value: str) -> str:
+        parse(value)
+        return value
+
+    return parse, Annotated[str, AfterValidator(checked)]
+
+
 def setting_errors(problems: list[tuple[str, Any, str]]) -> list[Any]:
     """One pydantic error per (setting, value, message), located at the setting (where the loader
     points), for a rule across settings to raise as ``ValidationError.from_exception_data``."""

@@ -7,35 +7,16 @@ its default, null turns it off.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
-from typing import Annotated
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from mlops_ci.config.base import Strict, Threshold, setting_errors
+from mlops_ci.config.base import Strict, Threshold, duration_setting, setting_errors
 from mlops_ci.config.checks import ChecksConfig, ColumnChecks, DriftChecks, NullChecks
 
 _PARTIAL = "; a level left out keeps this default, null turns it off"
-_DURATION = re.compile(r"^(?P<n>[1-9][0-9]{0,4})(?P<unit>[mhdw])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_duration(value: str) -> timedelta:
-    """``30m``, ``12h``, ``1d``, ``2w`` as a timedelta (ValueError otherwise)."""
-    match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"{value!r} is not a duration: write a whole number above 0 and a unit (m, h, d or w), "
-                         "e.g. 30m, 12h, 1d or 2w")
-    return timedelta(**{_UNITS[match["unit"]]: int(match["n"])})
-
-
-def _duration(value: str) -> str:
-    parse_duration(value)
-    return value
-
-
-Duration = Annotated[str, AfterValidator(_duration)]
+# ``30m``, ``12h``, ``1d``, ``2w`` as a timedelta (ValueError otherwise)
+parse_duration, Duration = duration_setting("mhdw", "30m, 12h, 1d or 2w", digits=5)
 
 
 class LabelsConfig(Strict):

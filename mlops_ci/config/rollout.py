@@ -23,34 +23,16 @@ KServe mirrors no traffic (kserve#2978), so there is no shadow step.
 from __future__ import annotations
 
 import itertools
-import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from mlops_ci.config.analysis import AnalysisConfig
-from mlops_ci.config.base import Name, Strict
+from mlops_ci.config.base import Name, Strict, duration_setting
 
-_SPAN = re.compile(r"^(?P<n>[1-9][0-9]{0,5})(?P<unit>[smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_duration(value: str) -> timedelta:
-    """``30s``, ``10m``, ``1h``, ``1d`` as a timedelta (ValueError otherwise): a soak may be seconds."""
-    match = _SPAN.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"{value!r} is not a duration: write a whole number above 0 and a unit (s, m, h or d), "
-                         "e.g. 90s, 10m or 1h")
-    return timedelta(**{_UNITS[match["unit"]]: int(match["n"])})
-
-
-def _duration(value: str) -> str:
-    parse_duration(value)
-    return value
-
-
-Duration = Annotated[str, AfterValidator(_duration)]
+# ``30s``, ``10m``, ``1h``, ``1d`` as a timedelta (ValueError otherwise): a soak may be seconds
+parse_duration, Duration = duration_setting("smhd", "90s, 10m or 1h", digits=6)
 
 
 def _http_url(value: str) -> str:

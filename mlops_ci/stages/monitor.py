@@ -206,22 +206,16 @@ def _streamed(reference: dict, location: str, settings, *, until: datetime, sinc
 def _framed(ws: Workspace, model: str, reference: dict, location: str, settings, *, until: datetime,
             since: datetime):
     """The windows' traffic as one frame, labels joined, live metrics per window."""
-    from mlops_ci.monitor import labels as labelled
     from mlops_ci.monitor.logs import read_objects
     from mlops_ci.monitor.traffic import ID, TIME, pair
     from mlops_ci.monitor.windows import analyse, split
 
-    cfg = ws.model(model)
     problems: list[str] = []
     objects = list(read_objects(location, since=since))
     traffic = pair(objects)
     frame = traffic.frame
     if len(frame):
-        source = settings.labels.path
-        source = source if "://" in source else str(ws.root / source)
-        label = settings.labels.label or cfg.data.label
-        table = labelled.read_labels(source, key=settings.labels.id_column, label=label)
-        joined = labelled.join(frame, table, key=settings.labels.id_column, on=settings.labels.key, label=label)
+        joined = join_labels(ws, model, frame, settings.labels)
         frame = joined.frame
         if joined.mismatched:
             problems.append(f"{joined.mismatched} request(s) have a different number of labels than rows: left "
@@ -242,6 +236,17 @@ def _framed(ws: Workspace, model: str, reference: dict, location: str, settings,
     return results, counts, traffic.corrupt, [*problems, *traffic.problems]
 
 
+def join_labels(ws: Workspace, model: str, frame, labels):
+    """``frame`` (paired traffic) with the ground truth ``labels`` (monitoring.labels) says where,
+    joined by request id; the join's result (its ``frame``, how many ``mismatched``)."""
+    from mlops_ci.monitor import labels as labelled
+
+    source = labels.path if "://" in labels.path else str(ws.root / labels.path)
+    label = labels.label or ws.model(model).data.label
+    table = labelled.read_labels(source, key=labels.id_column, label=label)
+    return labelled.join(frame, table, key=labels.id_column, on=labels.key, label=label)
+
+
 def metric_failed(record: MonitorRecord) -> list[str]:
     """The live metrics of the latest window with labels that are outside their gates."""
     for w in reversed(record.windows):
@@ -250,4 +255,4 @@ def metric_failed(record: MonitorRecord) -> list[str]:
     return []
 
 
-__all__ = ["analyse_traffic", "live_metrics", "logs_location", "metric_failed", "reference_of"]
+__all__ = ["analyse_traffic", "join_labels", "live_metrics", "logs_location", "metric_failed", "reference_of"]

@@ -33,6 +33,8 @@ from mlops_ci.stages.rollout_steps import StepPlanner, started_with, workload
 from mlops_ci.workspace import Workspace
 
 ACTOR = "mlops-ci rollout"
+# a look at the state alone (an abort reads no Argo CD and judges nothing)
+_STATE_ONLY = Sources(argocd=None, analyse=lambda step, window: Verdict(INCONCLUSIVE))
 
 
 @dataclass
@@ -215,7 +217,7 @@ def _abort(ws: Workspace, model: str, env: str, step: canary.Step, why: str, *, 
     try:
         applied = promotion.apply(ws, intent, planner, tracking=tracking, gitops=gitops)
     except PushConflict:  # another run wrote first: if it was this abort, the rollout is gone
-        look = _look(ws, model, env, gitops, Sources(argocd=None, analyse=lambda s, w: Verdict(INCONCLUSIVE)))
+        look = _look(ws, model, env, gitops, _STATE_ONLY)
         if look.step is None:
             return RolloutRecord(**base, action="none", reason=f"another run ended the rollout meanwhile; "
                                  f"{env} serves v{look.serving}")
@@ -232,7 +234,7 @@ def abort(ws: Workspace, model: str, env: str, *, tracking: Tracking, gitops: Gi
     """Stop the rollout of ``model`` in ``env`` now: the steps reverted byte for byte, a hold written."""
     ws.model(model)
     env = ws.environment(env)
-    look = _look(ws, model, env, gitops, Sources(argocd=None, analyse=lambda s, w: Verdict(INCONCLUSIVE)))
+    look = _look(ws, model, env, gitops, _STATE_ONLY)
     if look.step is None:
         what = f"it serves v{look.serving}" if look.serving else "it serves no version of it"
         what += f"; {look.held}" if look.held else ""

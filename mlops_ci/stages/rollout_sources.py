@@ -65,21 +65,15 @@ def sources_for(ws: Workspace, model: str, env: str) -> Sources:
 
 def _from_logs(ws: Workspace, model: str, env: str, cfg, window: Window) -> list[Finding]:
     """The step's logged traffic (labels joined where monitoring.labels says where they are), judged."""
-    from mlops_ci.monitor import labels as labelled
     from mlops_ci.monitor.logs import read_objects
     from mlops_ci.monitor.traffic import pair
     from mlops_ci.rollout.logs import LogThresholds, analyse_logs
-    from mlops_ci.stages.monitor import logs_location
+    from mlops_ci.stages.monitor import join_labels, logs_location
 
     mcfg = ws.model(model)
-    traffic = pair(list(read_objects(logs_location(ws, model, env), since=window.start)))
-    frame = traffic.frame
-    labels = mcfg.monitoring.labels
-    if len(frame) and labels is not None:
-        source = labels.path if "://" in labels.path else str(ws.root / labels.path)
-        label = labels.label or mcfg.data.label
-        table = labelled.read_labels(source, key=labels.id_column, label=label)
-        frame = labelled.join(frame, table, key=labels.id_column, on=labels.key, label=label).frame
+    frame = pair(list(read_objects(logs_location(ws, model, env), since=window.start))).frame
+    if len(frame) and mcfg.monitoring.labels is not None:
+        frame = join_labels(ws, model, frame, mcfg.monitoring.labels).frame
     task = mcfg.evaluation.task
     metric = cfg.metric or ("rmse" if task == "regression" else "accuracy")
     thresholds = LogThresholds(psi=cfg.psi, js=cfg.js, metric=metric, max_drop=cfg.max_drop, task=task,
