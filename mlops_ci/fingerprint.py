@@ -6,7 +6,8 @@ the registered version (tag names in mlops_ci.registry):
 
 - ``code``: the git blob ids of the files under the model's configured ``paths`` (and its
   training script), less the params file, the data files and the config file (counted below);
-- ``data``: the content ids of the train and eval data (DVC md5 or git blob id);
+- ``data``: the content ids of the train and eval data (DVC md5 or git blob id; for data from the
+  feature store, the id of the service's version and the entity table, mlops_ci.features.data);
 - ``params``: the bytes of the params file;
 - ``settings``: what the config says about training and evaluation (data columns, script,
   args, env, process counts; task, metrics, threshold) — not the gates, which are applied anew;
@@ -33,6 +34,7 @@ from mlops_ci import gitutil, registry
 from mlops_ci.config import PROMOTIONS_NAME
 from mlops_ci.config.schema import ModelConfig
 from mlops_ci.data.versions import blob_id, worktree_tracked
+from mlops_ci.features.data import is_feature_id
 from mlops_ci.records import Context, Fingerprint, ModelPlan
 from mlops_ci.workspace import STATE_DIR, Workspace
 
@@ -148,6 +150,9 @@ def compute(ws: Workspace, ctx: Context, plan: ModelPlan, *, trainer: Trainer,
         blobs = _worktree_blobs(ws, paths)
         data_ids = {}
         for dv in plan.data:
+            if is_feature_id(dv.head_md5):  # written from the feature store: the id of what produced it
+                data_ids[dv.role] = (dv.path, dv.head_md5)
+                continue
             tracked = worktree_tracked(ws.top, dv.path)
             data_ids[dv.role] = (dv.path, tracked.hash if tracked else None)
         params_file = ws.top / params

@@ -21,7 +21,8 @@ from mlops_ci.errors import PromotionError
 SHA = re.compile(r"[0-9a-f]{40}")
 PR = re.compile(r"[1-9][0-9]{0,9}")
 REPOSITORY = re.compile(r"[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}")
-CONTENT_ID = re.compile(r"md5:[0-9a-f]{32}|git:[0-9a-f]{40}")
+CONTENT_ID = re.compile(r"md5:[0-9a-f]{32}|git:[0-9a-f]{40}|feat:[0-9a-f]{40}")
+FEATURE_SERVICE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,99}@[0-9a-f]{12}")
 RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_TRAILER = 500
@@ -71,6 +72,8 @@ def of_version(tags: Mapping[str, str], run_id: str | None, source: Source | Non
         lineage["trained-at"] = trained_at
     for role in ("train", "eval"):
         lineage[f"data-{role}"] = _kept(tags.get(registry.DATA_PREFIX + role), CONTENT_ID)
+    lineage["features-commit"] = _kept(tags.get(registry.FEATURES_COMMIT), SHA)
+    lineage["feature-service"] = _kept(tags.get(registry.FEATURE_SERVICE), FEATURE_SERVICE)
     return {k: v for k, v in lineage.items() if v}
 
 

@@ -17,15 +17,22 @@ from mlops_ci.data.versions import tracked_file
 from mlops_ci.errors import ConfigError
 from mlops_ci.fingerprint import settings_of
 from mlops_ci.config import PROMOTIONS_NAME
-from mlops_ci.records import Context, DataVersion, ModelPlan
+from mlops_ci.records import Context, DataVersion, FeaturesRecord, ModelPlan
 from mlops_ci.workspace import Workspace
 
 
-def data_versions(ws: Workspace, ctx: Context, model: str) -> list[DataVersion]:
+def data_versions(ws: Workspace, ctx: Context, model: str, features: FeaturesRecord | None = None) -> list[DataVersion]:
+    """The content ids of the model's train and eval data at the base and the head: of the files, or,
+    for data from the feature store, of what produced it (the features stage's ids)."""
     cfg = ws.model(model)
     out = []
     for role, rel in (("train", cfg.data.train), ("eval", cfg.data.eval)):
         path = ws.repo_path(rel)
+        made = features.data_of(model, role) if features is not None else None
+        if made is not None:
+            out.append(DataVersion(role=role, path=path, base_md5=made.base_id if ctx.base_sha else None,
+                                   head_md5=made.head_id))
+            continue
         head = tracked_file(ws.top, ctx.head_sha, path)
         base = tracked_file(ws.top, ctx.base_sha, path) if ctx.base_sha else None
         out.append(DataVersion(role=role, path=path, base_md5=base.hash if base else None,
@@ -63,9 +70,12 @@ def changed_settings(ws: Workspace, ctx: Context, model: str) -> list[str]:
                                     ("serving", serving_of(base.serving) == serving_of(head.serving))) if not same]
 
 
-def plan_model(ws: Workspace, ctx: Context, model: str, *, force: bool = False) -> ModelPlan:
+def plan_model(ws: Workspace, ctx: Context, model: str, *, force: bool = False,
+               features: FeaturesRecord | None = None) -> ModelPlan:
+    """``features``: this run's features stage (mlops_ci.stages.features): a model whose feature
+    service reads a changed view is retrained, and data from the store has its content ids."""
     cfg = ws.model(model)
-    data = data_versions(ws, ctx, model)
+    data = data_versions(ws, ctx, model, features)
     if not ctx.base_sha:
         return ModelPlan(model=model, stages=["train", "evaluate"], data=data, forced=force,
                          reasons=["no base revision to compare with: first run on this branch"])
@@ -88,6 +98,10 @@ def plan_model(ws: Workspace, ctx: Context, model: str, *, force: bool = False) 
     if which:  # a serving change alone reuses the model (same fingerprint) and serves it again
         relevant.append(config)
         reasons.append(f"{' and '.join(which)} settings of {model} changed in {config}")
+    affected = features.affected_model(model) if features is not None else None
+    if affected is not None:
+        reasons += affected.reasons
+        relevant += [p for p in changed if gitutil.is_under(p, features.repo) and p not in relevant][:50]
     stages: list = []
     if data_changed:
         stages.append("check")
@@ -98,6 +112,7 @@ def plan_model(ws: Workspace, ctx: Context, model: str, *, force: bool = False) 
     skip = None
     if not stages:
         skip = (f"nothing that affects {model} changed since {ctx.base_sha[:12]} "
-                f"(code paths, {cfg.params}, data hashes, training and serving settings are the same)")
+                f"(code paths, {cfg.params}, data hashes, training and serving settings"
+                f"{', the feature views it reads' if cfg.features else ''} are the same)")
     return ModelPlan(model=model, stages=stages, reasons=reasons, skip_reason=skip,
                      changed_paths=relevant, data=data, forced=force)

@@ -33,6 +33,8 @@ REF = "mlops_ci.ref"
 REPOSITORY = "mlops_ci.repository"
 PR = "mlops_ci.pr"
 DATA_PREFIX = "mlops_ci.data."  # + role: the content id of the train / eval data
+FEATURES_COMMIT = "mlops_ci.features.commit"  # the last commit of the feature repository it was trained with
+FEATURE_SERVICE = "mlops_ci.features.service"  # "<service>@<version>": the feature service it reads
 GIT_COMMIT = "mlflow.source.git.commit"
 # what it was trained from (see mlops_ci.fingerprint)
 FINGERPRINT = "mlops_ci.fingerprint"
@@ -216,9 +218,10 @@ def origin_of(event: str, pr_number: int | None) -> str:
     return "pull_request" if event in PULL_REQUEST_EVENTS or pr_number else "trusted"
 
 
-def lineage_tags(ctx, plan) -> dict[str, str]:
+def lineage_tags(ctx, plan, features=None) -> dict[str, str]:
     """Where a model was trained from, for its run and its version: from the run's context (the
-    event or the local checkout), never from a run record."""
+    event or the local checkout) and the features stage of this run (``features``: the feature
+    repository's commit and the service's version), never from a record read from a file."""
     tags = {GIT_COMMIT: ctx.head_sha, HEAD_SHA: ctx.head_sha, EVENT: ctx.event,
             ORIGIN: origin_of(ctx.event, ctx.pr_number)}
     optional = {BASE_SHA: ctx.base_sha, REF: ctx.ref, REPOSITORY: ctx.repository,
@@ -227,10 +230,24 @@ def lineage_tags(ctx, plan) -> dict[str, str]:
     for dv in plan.data:
         if dv.head_md5:
             tags[DATA_PREFIX + dv.role] = dv.head_md5
+    if features is not None:
+        tags.update(feature_tags(features, plan.model))
     return tags
 
 
-LINEAGE = (GIT_COMMIT, HEAD_SHA, BASE_SHA, EVENT, REF, REPOSITORY, PR, ORIGIN)
+def feature_tags(features, model: str) -> dict[str, str]:
+    """The feature lineage of ``model`` from a features stage's result: the feature repository's
+    commit and "<service>@<version>" of the service the model reads (none without one)."""
+    service = features.service_of(model)
+    if not service:
+        return {}
+    tags = {FEATURE_SERVICE: f"{service}@{features.services.get(service, 'unknown')}"}
+    if features.commit:
+        tags[FEATURES_COMMIT] = features.commit
+    return tags
+
+
+LINEAGE = (GIT_COMMIT, HEAD_SHA, BASE_SHA, EVENT, REF, REPOSITORY, PR, ORIGIN, FEATURES_COMMIT, FEATURE_SERVICE)
 
 
 def lineage_from(tags: Mapping[str, str]) -> dict[str, str]:

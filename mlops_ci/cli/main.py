@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("promote", "commit the serving manifests for a model version and move its alias"),
     "rollback": ("rollback", "restore the previous model version in an environment (revert commit, alias, hold)"),
     "rollout": ("rollout", "a canary rollout's state; advance it a step (as its analysis says) or abort it"),
+    "features": ("features", "the feature repository (Feast): its plan against each environment, apply it to an "
+                 "environment's registry, or check an online store for skew"),
     "serve": ("serve", "serve a registered version locally as KServe will (MLServer, V2 REST on 127.0.0.1)"),
     "monitor": ("monitor", "the served version's traffic (KServe's payload logs) against its reference; the "
                 "monitoring issue; the retraining pull request"),

@@ -1,4 +1,5 @@
-"""`mlops-ci check`: data checks for the models a change affects."""
+"""`mlops-ci check`: data checks for the models a change affects (and, with a feature repository,
+its breaking changes and skew: the features stage runs first)."""
 
 from __future__ import annotations
 
@@ -34,5 +35,13 @@ def run(args: argparse.Namespace) -> int:
             for f in checks.findings:
                 echo(f"  {f.status:4} {f.dataset}: {f.message}")
             failed |= checks.status == "fail"
+        features = record.features
+        if features is not None:  # the feature repository's findings: breaking changes, skew
+            for f in features.findings:
+                echo(f"features: {f.status:4} {f.message}")
+            for s in features.skew:
+                if s.mismatch_count:
+                    echo(f"features: fail skew in {s.where}: {s.mismatch_count} mismatch(es) for {s.service}")
+            failed |= features.status == "fail"
     _common.write_junit(record, args.junit)
     return ExitCode.GATE_FAILED if failed else ExitCode.OK

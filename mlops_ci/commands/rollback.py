@@ -53,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
     changed = [c for c in result.changes if c.action != "unchanged"]
     how = ("reverting " + ", ".join(sha[:12] for sha in result.reverted_commits) if result.action == "revert"
            else f"re-pinning v{result.version}")
+    if result.features_commit or result.feature_service:
+        echo(f"note: {args.model} v{result.version} was trained with the feature repository at "
+             f"{result.features_commit or 'an unrecorded commit'} ({result.feature_service or 'service unrecorded'}); "
+             "if a later feature change broke what it reads, check out that commit's feature repository and run "
+             f"`mlops-ci features apply --env {args.env}`")
     if not result.gates_passed:
         echo(f"note: {args.model} v{result.version} carries no passing mlops-ci evaluation (recorded)")
     for why in result.not_validated:

@@ -2,7 +2,7 @@
 anything runs, not a failed training (exit 5) minutes later.
 
 - ``train.script`` is a file in the work tree.
-- ``data.train`` and ``data.eval`` are in the work tree, or tracked by DVC there and not pulled
+- ``data.train`` and ``data.eval`` (the entity tables instead, for data from the feature store) are in the work tree, or tracked by DVC there and not pulled
   yet: a ``<path>.dvc`` file (or one of a folder above it, ``dvc add data``), or an ``outs``
   entry of a ``dvc.yaml`` / ``dvc.lock`` in the path's folder or above, up to the repository's
   top (as :mod:`mlops_ci.data.versions` reads them). A file tracked by git but deleted from the
@@ -46,8 +46,15 @@ def path_problems(config: Config, root: Path) -> list[Problem]:
                         "correct the path (relative to the folder of .mlops-ci.yaml), or add the script")
             found.append(Problem(loc + ("train", "script"), f"training script {script!r}{default} not found", fix))
         suffixes = DATA_SUFFIXES if model.data.format == "auto" else ("",)
+        entities = model.features.entities if model.features is not None else None
         for key in ("train", "eval"):
             rel = getattr(model.data, key)
+            if entities is not None:  # written from the feature store: its entity table must be there instead
+                rel = getattr(entities, key)
+                if not (_data_present(root, top, rel) or _git_tracked(root, rel)):
+                    found.append(Problem(loc + ("features", "entities", key), _data_message(root, rel),
+                                         f"add the entity table and track it: `dvc add {rel}`"))
+                continue
             if model.data.format == "auto" and not rel.lower().endswith(DATA_SUFFIXES) and not (root / rel).is_dir():
                 found.append(Problem(loc + ("data", key), f"cannot tell the format of {rel!r} from its name",
                                      "name it .csv, .tsv, .csv.gz, .jsonl, .ndjson or .parquet, or set data.format "

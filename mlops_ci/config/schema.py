@@ -23,6 +23,7 @@ from mlops_ci.config.checks import (
     RowChecks,
     SchemaChecks,
 )
+from mlops_ci.config.features import FeatureEnvironment, FeaturesConfig, ModelFeatures, SkewCheck
 from mlops_ci.config.monitoring import MonitoringConfig
 from mlops_ci.config.policy import EnvironmentPolicy, FreezeWindow
 from mlops_ci.config.rollout import ArgoCDConfig, RolloutConfig, RolloutStep
@@ -108,6 +109,8 @@ class ModelConfig(Strict):
     serving: ServingConfig = InferenceServiceServing()
     monitoring: MonitoringConfig = Field(default=MonitoringConfig(), description="served traffic against the "
                                          "served version's reference (`mlops-ci monitor`), and retraining")
+    features: ModelFeatures | None = Field(default=None, description="the feature service it reads (needs the "
+                                           "top-level `features` section)")
 
 
 class EnvironmentConfig(Strict):
@@ -140,6 +143,8 @@ class Config(Strict):
     gitops: GitOpsConfig = GitOpsConfig()
     environments: dict[Name, EnvironmentConfig] = Field(min_length=1)
     promotion: PromotionConfig = PromotionConfig()
+    features: FeaturesConfig | None = Field(default=None, description="the Feast feature repository, planned in "
+                                            "pull requests and applied before promotions")
     models: dict[Name, ModelConfig] = Field(min_length=1)
 
     def alias_for(self, env: str) -> str:
@@ -157,7 +162,11 @@ def json_schema() -> dict:
 
 
 __all__ = [
+    "FeatureEnvironment",
+    "FeaturesConfig",
     "FreezeWindow",
+    "ModelFeatures",
+    "SkewCheck",
     "ArgoCDConfig",
     "RolloutConfig",
     "RolloutStep",

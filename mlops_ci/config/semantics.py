@@ -68,6 +68,36 @@ def _rollout_problems(config: Config) -> list[Problem]:
     return found
 
 
+def _feature_problems(config: Config) -> list[Problem]:
+    """A model's ``features`` needs the ``features`` section; feature environments are environments;
+    data from the store is Parquet that mlops-ci writes, not the entity tables themselves."""
+    found: list[Problem] = []
+    envs = sorted(config.environments)
+    if config.features is not None:
+        for env in config.features.environments:
+            if env not in config.environments:
+                found.append(Problem(("features", "environments", env), f"environment {env!r} is not defined",
+                                     f"use one of {envs}"))
+    for name, model in config.models.items():
+        mf = model.features
+        if mf is None:
+            continue
+        if config.features is None:
+            found.append(Problem(("models", name, "features"), f"{name} reads feature service {mf.service!r} but "
+                                 "there is no top-level `features` section", "add features: {repo: <folder>}"))
+        if mf.entities is None:
+            continue
+        for role in ("train", "eval"):
+            target, table = getattr(model.data, role), getattr(mf.entities, role)
+            if not target.endswith(".parquet"):
+                found.append(Problem(("models", name, "data", role), f"{target!r} is written from the feature store "
+                                     "as Parquet", f"name it {target.rsplit('.', 1)[0]}.parquet"))
+            if target == table:
+                found.append(Problem(("models", name, "features", "entities", role), f"{table!r} is also data.{role}, "
+                                     "which mlops-ci writes from the store", "give the entity table its own file"))
+    return found
+
+
 def problems(config: Config) -> list[Problem]:
     found: list[Problem] = []
     envs = sorted(config.environments)
@@ -79,6 +109,7 @@ def problems(config: Config) -> list[Problem]:
         )
     found += _order_problems(config)
     found += _rollout_problems(config)
+    found += _feature_problems(config)
     for name, model in config.models.items():
         base = ("models", name)
         ev = model.evaluation

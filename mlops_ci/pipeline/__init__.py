@@ -23,7 +23,9 @@ from mlops_ci.workspace import Workspace
 
 def _step(ws: Workspace, record: RunRecord, model: str, *, backends: Backends | None, progress: Progress,
           force: bool = False, dry_run: bool = False, backend: str | None = None) -> Step:
-    return Step(ws=ws, record=record, entry=entry_for(ws, record, model, force=force), backends=backends,
+    entry = entry_for(ws, record, model, force=force, tracking=backends.tracking if backends else None,
+                      progress=progress)
+    return Step(ws=ws, record=record, entry=entry, backends=backends,
                 progress=progress, dry_run=dry_run, backend=backend)
 
 

@@ -108,10 +108,35 @@ def open_record(ws: Workspace, ctx: Context, path: Path | None = None) -> RunRec
     return RunRecord(context=ctx)
 
 
-def entry_for(ws: Workspace, record: RunRecord, model: str, *, force: bool = False) -> ModelRecord:
+def _registry_or_none(ws: Workspace):
+    from mlops_ci.backends.tracking import tracking_for
+
+    try:
+        tracking = tracking_for(ws)
+        tracking.ping()
+        return tracking
+    except Exception:  # unreachable: every model counts as served (a breaking change then fails)
+        return None
+
+
+def features_for(ws: Workspace, record: RunRecord, *, tracking=None, progress=None):
+    """This run's features stage (once per record): None without a ``features`` section."""
+    if ws.config.features is not None and record.features is None:
+        from mlops_ci.stages.features import run_features
+
+        if tracking is None:  # `check` runs without backends: which models are served needs the registry
+            tracking = _registry_or_none(ws)
+        with stage("features"):
+            record.features = run_features(ws, record.context, tracking=tracking, progress=progress)
+    return record.features
+
+
+def entry_for(ws: Workspace, record: RunRecord, model: str, *, force: bool = False, tracking=None,
+              progress=None) -> ModelRecord:
     entry = record.models.get(model)
     if entry is None or force:
-        entry = ModelRecord(model=model, plan=plan_model(ws, record.context, model, force=force))
+        features = features_for(ws, record, tracking=tracking, progress=progress)
+        entry = ModelRecord(model=model, plan=plan_model(ws, record.context, model, force=force, features=features))
         record.models[model] = entry
     return entry
 

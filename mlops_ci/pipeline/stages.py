@@ -65,7 +65,8 @@ def _train(step: Step) -> StageResult:
     if "check" in step.ran and checks is not None and checks.status == "fail":
         return TrainingRecord(status="skipped", backend=trainer.name, skip_reason="data checks failed")
     return run_training(step.ws, step.record.context, step.entry.plan, tracking=step.backends.tracking,
-                        trainer=trainer, progress=step.progress, dry_run=step.dry_run)
+                        trainer=trainer, progress=step.progress, dry_run=step.dry_run,
+                        features=step.record.features)
 
 
 def _evaluate(step: Step) -> EvaluationRecord | None:
@@ -176,7 +177,7 @@ def _register(step: Step) -> StageResult | None:
     if step.dry_run or throwaway(step.record):
         return None
     with step.progress.step(f"registering {step.model}"):
-        lineage = (registry.lineage_tags(step.record.context, step.entry.plan) if reused is None
+        lineage = (registry.lineage_tags(step.record.context, step.entry.plan, step.record.features) if reused is None
                    else registry.lineage_from(tracking.get_run(reused.run_id).tags))
         model_uri, run_id = training.model_uri or reused.model_uri, training.run_id or reused.run_id
         rec = register_candidate(step.model, model_uri, run_id=run_id, lineage=lineage, fp=training.fingerprint,

@@ -17,13 +17,14 @@ from mlops_ci.records.model import (
     RegistrationRecord, ReusedModel, TrainingRecord)
 from mlops_ci.records.serving import (Latency, Parity, ParityMismatch, ServedModel, ServingCheckRecord,
                                       ServingFinding)
+from mlops_ci.records.features import FeaturesRecord
 from mlops_ci.records.promotion import FileChange, PromotionRecord, PromotionRequest, RollbackRecord
 from mlops_ci.records.run import (STAGE_NAMES, ModelRecord, RunRecord, StageFailure, StageResult, load_record, save_record,
                                   write_text_atomic)
 
 __all__ = [
     "ChampionRef", "ChecksRecord", "ClaimedResult", "ColumnSummary", "Context", "DataVersion", "DatasetCheck",
-    "EvaluationRecord", "FileChange", "Finding", "Fingerprint", "GateResult", "MAX_RECORD_BYTES",
+    "EvaluationRecord", "FeaturesRecord", "FileChange", "Finding", "Fingerprint", "GateResult", "MAX_RECORD_BYTES",
     "MetricComparison", "ModelPlan", "ModelRecord", "PromotionRecord", "PromotionRequest",
     "RECORD_SCHEMA_VERSION", "Record", "RegistrationRecord", "ReusedModel", "RollbackRecord", "RunRecord",
     "STAGE_NAMES", "Latency", "Parity", "ParityMismatch", "ServedModel", "ServingCheckRecord", "ServingFinding",

@@ -45,7 +45,8 @@ def _one_line(value: str) -> str:
 
 # patterns are Rust regexes (pydantic-core): `$` is the end of the text, never before a newline
 Sha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
-ContentId = Annotated[str, StringConstraints(pattern=r"^(md5:[0-9a-f]{32}|git:[0-9a-f]{40})$")]
+# "feat:": data written from the feature store (mlops_ci.features.data.content_id)
+ContentId = Annotated[str, StringConstraints(pattern=r"^(md5:[0-9a-f]{32}|git:[0-9a-f]{40}|feat:[0-9a-f]{40})$")]
 Repository = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")]
 ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")]
 Version = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,9}$")]

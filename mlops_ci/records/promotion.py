@@ -97,3 +97,5 @@ class RollbackRecord(Record):
     base_commit: Sha | None = None
     commit_sha: Sha | None = None
     not_validated: list[Message] = Field(default=[], max_length=20)  # as in PromotionRecord
+    features_commit: Sha | None = None  # the feature repository's commit the restored version was trained with
+    feature_service: Ident | None = None  # "<service>@<version>" it reads

@@ -18,6 +18,7 @@ from mlops_ci.records.base import (MAX_RECORD_BYTES, RECORD_SCHEMA_VERSION, Iden
                                    utc_now, worst)
 from mlops_ci.records.checks import ChecksRecord
 from mlops_ci.records.context import Context, ModelPlan
+from mlops_ci.records.features import FeaturesRecord
 from mlops_ci.records.model import EvaluationRecord, RegistrationRecord, TrainingRecord
 from mlops_ci.records.promotion import PromotionRecord, PromotionRequest
 from mlops_ci.records.serving import ServingCheckRecord
@@ -125,6 +126,7 @@ class RunRecord(Record):
     context: Context
     models: dict[ModelName, ModelRecord] = Field(default={}, max_length=200)
     promotion_requests: list[PromotionRequest] = Field(default=[], max_length=200)
+    features: FeaturesRecord | None = None  # the feature repository's plan (one per run, shared by the models)
     failure: StageFailure | None = None  # the run stopped with an error: nothing will be deployed
     # where the registry lives: "shared" (a tracking server) or "embedded" (SQLite in this checkout,
     # gone with the job: a pull request run without the registry's secret evaluates without the champion)
@@ -141,7 +143,8 @@ class RunRecord(Record):
     def verdict(self) -> Status:
         if self.failure is not None:
             return "fail"
-        return worst([*(m.verdict for m in self.models.values()), *(r.status for r in self.promotion_requests)])
+        return worst([*(m.verdict for m in self.models.values()), *(r.status for r in self.promotion_requests),
+                      *([self.features.status] if self.features is not None else [])])
 
     def model(self, name: str) -> ModelRecord:
         try:

@@ -14,6 +14,7 @@ from mlops_ci.records import EvaluationRecord, ModelRecord, PromotionRecord, Pro
 from mlops_ci.render.charts import training_curve
 from mlops_ci.render.checks import checks_section as _checks
 from mlops_ci.render.document import Report, details, fit
+from mlops_ci.render.features import features_section
 from mlops_ci.render.markdown import ICON, Links, code, esc, fenced, link, num
 from mlops_ci.render.model import evaluation_section, run_notes, training_section
 from mlops_ci.render.serving import serving_section
@@ -115,6 +116,8 @@ def render_report(record: RunRecord, links: Links = Links()) -> Report:
         where.append("⚠️ uncommitted changes in the work tree")
     lines = [MARKER, f"## {ICON[verdict]} mlops-ci: {verdict}", " · ".join(where)]
     lines += run_notes(record)
+    if record.features is not None:
+        lines += [""] + features_section(record.features)
     if not record.models and record.failure is None:
         lines += ["", "No models were planned for this change."]
     for m in record.models.values():
@@ -152,6 +155,10 @@ def failure_lines(record: RunRecord) -> list[str]:
         elif entry.checks is not None and entry.checks.status == "fail":
             failed = [f"{f.dataset}: {f.message}" for f in entry.checks.findings if f.status == "fail"]
             lines.append(f"mlops-ci: {model}: data checks failed: {'; '.join(failed)}")
+    if record.features is not None:
+        lines += [f"mlops-ci: features: {f.message}" for f in record.features.findings if f.status == "fail"]
+        lines += [f"mlops-ci: features: skew in {s.where}: {s.mismatch_count} mismatch(es) for {s.service}"
+                  for s in record.features.skew if s.mismatch_count]
     for r in record.promotion_requests:
         if r.status == "fail":
             why = r.error or (f"v{r.version} did not pass its gates ({r.gate_summary}); add `reason:` to "

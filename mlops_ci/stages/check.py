@@ -17,6 +17,7 @@ from mlops_ci.data.fetch import revision_file, worktree_file
 from mlops_ci.data.tables import detect_format, label_missing
 from mlops_ci.data.versions import TrackedFile
 from mlops_ci.errors import DataError
+from mlops_ci.features.data import cached_file, is_feature_id
 from mlops_ci.records import ChecksRecord, Context, DatasetCheck, Finding, ModelPlan, worst
 from mlops_ci.stages.suites import findings_of, run_data_suites
 from mlops_ci.workspace import Workspace
@@ -88,7 +89,7 @@ def run_checks(
                 datasets.append(ds)
                 continue
             base_prof, base_hit = cached_profile(
-                cache, lambda t=base_t: revision_file(ws.top, ctx.base_sha, t, ws.cache_dir / "data"),
+                cache, lambda t=base_t: _base_file(ws, ctx, t),
                 md5=base_t.hash, name=f"{dv.path}@{ctx.base_sha[:12]}", fmt=fmt, options=options, limits=limits)
             head_prof, head_hit = cached_profile(cache, worktree_file(ws.top, head_t), md5=head_t.hash,
                                                  name=dv.path, fmt=fmt, options=options, limits=limits,
@@ -105,6 +106,18 @@ def run_checks(
     status = worst(["pass", *(f.status for f in findings)])
     return ChecksRecord(status=status, base_sha=ctx.base_sha, head_sha=ctx.head_sha, datasets=datasets,
                         findings=findings, suites=suites, duration_s=round(time.monotonic() - start, 3))
+
+
+def _base_file(ws: Workspace, ctx: Context, tracked: TrackedFile) -> Path:
+    """The base's data file: from git or DVC, or, for data from the feature store, the set the
+    features stage materialised at the base (cached by its content id)."""
+    if is_feature_id(tracked.hash):
+        path = cached_file(ws.cache_dir, tracked.hash)
+        if not path.is_file():
+            raise DataError(f"{tracked.path}: the base's feature data ({tracked.hash}) was not materialised",
+                            hint="run the check again: the features stage writes it")
+        return path
+    return revision_file(ws.top, ctx.base_sha, tracked, ws.cache_dir / "data")
 
 
 def _require_label(profile: TableProfile, name: str, label: str) -> None:

@@ -45,7 +45,8 @@ def commit_message(c: Candidate, env: str, alias: str, *, hold_overridden: str |
     pairs = [("Model", c.model), ("Model-Version", c.version), ("Environment", env), ("MLflow-Alias", alias),
              ("Model-Digest", c.digest), ("MLflow-Run-Id", c.lineage.get("run-id", "")),
              ("Source-Commit", c.lineage.get("source-commit", "")), ("Source-PR", c.lineage.get("source-pr", "")),
-             ("Trained-At", c.lineage.get("trained-at", "")), ("Hold-Overridden", hold_overridden or ""),
+             ("Trained-At", c.lineage.get("trained-at", "")), ("Features-Commit", c.lineage.get("features-commit", "")),
+             ("Feature-Service", c.lineage.get("feature-service", "")), ("Hold-Overridden", hold_overridden or ""),
              ("Freeze-Overridden", " ".join((freeze_overridden or "").split())[:300]),
              ("Order-Overridden", " ".join((order_overridden or "").split())[:300]),
              ("Forced-Reason", " ".join((forced_reason or "").split())[:200]),
@@ -73,6 +74,7 @@ class PromotePlanner:
         self.notes: list[str] = []  # what happened before the write (a forced candidate registered)
         self.held: bytes | None = None
         self.rollout: canary.Step | None = None  # the rollout step this promotion starts (or found running)
+        self.features = None  # the features applied to the environment first (features_apply.Applied)
 
     @property
     def hold_file(self) -> str:
@@ -93,7 +95,20 @@ class PromotePlanner:
 
     def prepare(self, decision: policy.Decision) -> str | None:
         """A candidate whose gates failed is registered now (--force --reason), or the version its
-        run was registered as before is reused."""
+        run was registered as before is reused. Then the features the model reads are applied to the
+        environment's registry (mlops_ci.stages.features_apply): if that fails, nothing is committed."""
+        note = self._register_forced()
+        if note is None and not (self.intent.dry_run or self.intent.explain) and self.features is None:
+            from mlops_ci.stages.features_apply import apply_for_promotion
+
+            self.features = apply_for_promotion(self.ws, self.intent.env, self.candidate.model,
+                                                trained_with=self.candidate.lineage.get("features-commit"),
+                                                forced=bool(self.intent.force_reason))
+            if self.features is not None:
+                self.notes.append(self.features.describe())
+        return note
+
+    def _register_forced(self) -> str | None:
         c, intent = self.candidate, self.intent
         if c.registered:
             return None

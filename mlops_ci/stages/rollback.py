@@ -23,7 +23,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from mlops_ci import policy, registry
+from mlops_ci import lineage, policy, registry
 from mlops_ci.backends.gitops import GitOpsRemote, changeset
 from mlops_ci.backends.gitops.base import Checkout, HistoryEntry
 from mlops_ci.backends.tracking import Tracking
@@ -46,6 +46,16 @@ class _Plan:
     digest: str
     gates_passed: bool
     reverted: tuple[HistoryEntry, ...] = ()
+
+
+def _feature_lineage(tracking: Tracking, model: str, version: str) -> dict[str, str]:
+    """The feature repository's commit and the service version ``version`` was trained with (its tags)."""
+    try:
+        tags = tracking.get_version(model, version).tags
+    except Exception:  # a version the registry no longer has: the rollback still restores the manifests
+        return {}
+    found = lineage.of_version(tags, None)
+    return {k: found[k] for k in ("features-commit", "feature-service") if k in found}
 
 
 def _version_commits(history: list[HistoryEntry], model: str, env: str) -> list[tuple[HistoryEntry, str]]:
@@ -114,9 +124,9 @@ def _plan_repin(ws: Workspace, co: Checkout, gitops: GitOpsRemote, model: str, e
                      artifact_uri=candidate.artifact_uri, digest=candidate.digest,
                      gates_passed=candidate.gates_passed)
     envcfg = ws.config.environments[env]
-    lineage = {**candidate.lineage, "rollback-of": current}
+    restored = {**candidate.lineage, "rollback-of": current}
     version = kserve.ServedVersion(model=model, version=candidate.version, artifact_uri=candidate.artifact_uri,
-                                   digest=candidate.digest, env=env, namespace=envcfg.namespace, lineage=lineage)
+                                   digest=candidate.digest, env=env, namespace=envcfg.namespace, lineage=restored)
     files: dict[str, bytes | None] = dict(layout.render_files(root, version, ws.model(model).serving, co.read))
     return _Plan(action="re-pin", version=candidate.version, rollback_of=current, files=files,
                  artifact_uri=candidate.artifact_uri, digest=candidate.digest, gates_passed=candidate.gates_passed)
@@ -151,6 +161,7 @@ class RollbackPlanner:
         self.alias_name = ""
         self.planned: dict[str, bytes | None] = {}
         self._model = self._env = ""
+        self.features: dict[str, str] = {}  # the restored version's feature lineage
 
     def facts(self, ws: Workspace, co: Checkout, intent: policy.Intent) -> policy.Facts:
         self._model, self._env = model, env = intent.model, intent.env
@@ -163,6 +174,7 @@ class RollbackPlanner:
         else:
             self.plan = _plan_repin(ws, co, self.gitops, model, env, str(self.to), history, self.tracking)
         plan = self.plan
+        self.features = _feature_lineage(self.tracking, model, plan.version)
         files = dict(plan.files)
         noop = not any(co.read(p) != data for p, data in files.items()) and co.read(self.hold_file) is not None
         if plan.rollback_of == plan.version and not noop:
@@ -193,7 +205,8 @@ class RollbackPlanner:
     def message(self, decision: policy.Decision) -> str:
         assert self.plan is not None
         return commit_message(self._model, self._env, self.alias_name, self.plan, self.hold_file, self.actor,
-                              self.reason, self.trailers)
+                              self.reason, (*self.trailers, ("Features-Commit", self.features.get("features-commit", "")),
+                                            ("Feature-Service", self.features.get("feature-service", ""))))
 
     def record(self, cs: changeset.ChangeSet, decision: policy.Decision, co: Checkout) -> RollbackRecord:
         plan = self.plan
@@ -205,7 +218,9 @@ class RollbackPlanner:
                               reason=hold.one_line(self.reason) or None, actor=self.actor, hold_path=self.hold_file,
                               dry_run=decision.intent.dry_run, noop=cs.noop, changes=cs.changes,
                               remote=self.gitops.url, branch=self.gitops.branch, base_commit=cs.base,
-                              commit_sha=None if not cs.noop else cs.base)
+                              commit_sha=None if not cs.noop else cs.base,
+                              features_commit=self.features.get("features-commit") or None,
+                              feature_service=self.features.get("feature-service") or None)
 
     def alias(self) -> tuple[str, str, str]:
         plan = self.plan

@@ -74,7 +74,8 @@ def start_files(ws: Workspace, co: Checkout, served: ServedVersion,
     return files, step
 
 
-LINEAGE_TRAILERS = {"Source-Commit": "source-commit", "Source-PR": "source-pr", "Trained-At": "trained-at"}
+LINEAGE_TRAILERS = {"Source-Commit": "source-commit", "Source-PR": "source-pr", "Trained-At": "trained-at",
+                    "Features-Commit": "features-commit", "Feature-Service": "feature-service"}
 
 
 def started_with(co: Checkout, path: str, version: str) -> dict[str, str]:
@@ -175,6 +176,8 @@ class StepPlanner:
                  ("MLflow-Alias", alias if self.completes else ""), ("Model-Digest", c.digest),
                  ("MLflow-Run-Id", c.lineage.get("run-id", "")), ("Source-Commit", c.lineage.get("source-commit", "")),
                  ("Source-PR", c.lineage.get("source-pr", "")),
+                 ("Features-Commit", c.lineage.get("features-commit", "")),
+                 ("Feature-Service", c.lineage.get("feature-service", "")),
                  *step_trailers(self.next or self.expected, completed=self.completes, analysis=self.analysis,
                                 version=c.version),
                  ("Forced-Reason", " ".join((intent.force_reason or "").split())[:200]),

@@ -103,7 +103,10 @@ def run_training(
     trainer: Trainer,
     progress: Progress | None = None,
     dry_run: bool = False,
+    features=None,
 ) -> TrainingRecord:
+    """``features``: this run's features stage, whose lineage (the feature repository's commit, the
+    service's version) the run is tagged with."""
     progress = progress or NullProgress()
     model = plan.model
     cfg = ws.model(model)
@@ -128,7 +131,7 @@ def run_training(
 
     experiment_id = tracking.experiment(experiment_name(model))
     run_id = tracking.start_run(experiment_id, run_name=f"{model}-{ctx.head_sha[:8]}",
-                                tags={**registry.lineage_tags(ctx, plan), **fingerprint.tags(fp)})
+                                tags={**registry.lineage_tags(ctx, plan, features), **fingerprint.tags(fp)})
     spec = build_spec(ws, model, result_path=result_path,
                       env={**env, "MLFLOW_RUN_ID": run_id, "MLFLOW_EXPERIMENT_ID": experiment_id},
                       remote=remote_spec(ws, ctx, tracking_uri=tracking.uri, experiment_id=experiment_id,

@@ -46,9 +46,10 @@ def test_every_command_is_documented_and_mutating_ones_have_dry_run():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {"run", "check", "train", "evaluate", "report", "promote", "context", "config",
-                                "demo", "publish", "command", "rollback", "render", "serve", "monitor", "rollout"}
+                                "demo", "publish", "command", "rollback", "render", "serve", "monitor", "rollout",
+                                "features"}
     for mutating in ("run", "train", "evaluate", "report", "promote", "publish", "command", "rollback", "monitor",
-                     "rollout"):
+                     "rollout", "features"):
         opts = {o for a in sub.choices[mutating]._actions for o in a.option_strings}
         assert "--dry-run" in opts, mutating
 
