@@ -117,8 +117,9 @@ def _raise(answer):
 
 def run_features(ws: Workspace, ctx: Context, *, tracking=None, progress: Progress | None = None,
                  plan_environments: bool = True) -> FeaturesRecord | None:
-    """The features stage's result for this run; None without a ``features`` section. Feast runs twice:
-    the definitions at the head and the base, then the plans, the historical features and the skew check."""
+    """The features stage's result for this run; None without a ``features`` section. Feast runs at most
+    twice: the definitions at the head and the base with the plans, then (when a set is not cached by its
+    content id, or the skew check is on) the historical features and the skew check."""
     cfg = ws.config.features
     if cfg is None:
         return None
@@ -135,7 +136,11 @@ def run_features(ws: Workspace, ctx: Context, *, tracking=None, progress: Progre
         batch.add("describe", {"repo": head_repo}, lambda a: found.update(head=_raise(a).as_json()))
         if base_repo is not None:
             batch.add("describe", {"repo": base_repo}, lambda a: found.update(base=_raise(a).as_json()))
-        batch.run(f"reading the feature definitions in {rel}" + (" at the head and the base" if changed else ""))
+        if changed and plan_environments:  # needs nothing the descriptions decide: the same process
+            for env, fe in cfg.environments.items():
+                _plan_env(ws, batch, record, head_repo, env, fe)
+        batch.run(f"reading the feature definitions in {rel}" + (" at the head and the base, feast plan against "
+                                                                  f"{len(cfg.environments)} registries" if changed else ""))
         head = found["head"]
         base_desc = found["base"] if changed else head
         changes = diff.compare(base_desc, head) if changed else []
@@ -144,14 +149,10 @@ def run_features(ws: Workspace, ctx: Context, *, tracking=None, progress: Progre
         record.services = {s: diff.service_version(head, s) or "" for s in head.get("services", {})}
         for name, model in ws.config.models.items():
             _model_findings(ws, record, name, model, changes, base_desc, head, tracking)
-        if changed and plan_environments:
-            for env, fe in cfg.environments.items():
-                _plan_env(ws, batch, record, head_repo, env, fe)
         copies = _materialise(ws, ctx, record, batch, head_repo, head, base_repo if changed else head_repo, base_desc)
         if cfg.skew.enabled:
             _scratch_skew(ws, ctx, record, batch, head_repo, tmp=Path(tmp))
-        batch.run("feast plan, historical features and the skew check" if changed else
-                  "historical features and the skew check")
+        batch.run("historical features and the skew check")
         for source, target in copies:  # what training reads: the head's sets, from the cache
             if not source.is_file():
                 raise DataError(f"{source}: get_historical_features wrote nothing for {target.name}")

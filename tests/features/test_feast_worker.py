@@ -303,7 +303,9 @@ def test_many_answers_each_call_as_its_function_would_in_one_worker(
     ], **{**run, "log_dir": logs})
     found, plan, [result], unknown, no_sample, again = answers
     assert found == described and again == described
-    assert plan == planned
+    # Feast lists the objects of a plan in no fixed order
+    assert sorted(plan.registry_diff.splitlines()) == sorted(planned.registry_diff.splitlines())
+    assert sorted(plan.objects, key=repr) == sorted(planned.objects, key=repr)
     assert (result.out, result.rows, result.columns) == (out, historical_one.rows, historical_one.columns)
     assert out.read_bytes() == historical_one.out.read_bytes()
     assert type(unknown) is store.FeatureNotFound and unknown.kind == "not_found"  # returned, not raised

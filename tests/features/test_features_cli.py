@@ -193,6 +193,8 @@ def test_a_field_added_is_planned_retrains_churn_and_a_failing_apply_stops_its_p
     v1_commit = version_tags(repo, "1")["mlops_ci.features.commit"]
     assert f"churn v1 was trained with the feature repository at {v1_commit}" in back.stdout
     assert f"Features-Commit: {v1_commit}" in gitops_message(repo)
+    cleared = cli(repo, "rollback", "--clear-hold", "--model", "churn", "--env", "staging", "--reason", "fixed")
+    assert cleared.returncode == 0, cleared.stderr[-2000:]
 
 
 def test_a_field_removed_that_served_churn_reads_fails_naming_it_and_a_versioned_view_passes(served):
