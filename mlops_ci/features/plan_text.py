@@ -21,9 +21,27 @@ def _visible(text: str) -> str:
     return " ".join(_STAMP.sub("", _META.sub("", text or "")).split())
 
 
-def _short(text: str) -> str:
-    text = _visible(text)
-    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE] + " …"
+CONTEXT = 80
+
+
+def _pair(before: str, after: str) -> str:
+    """``before -> after``; long values cut to where they differ (with some context on each side)."""
+    before, after = _visible(before), _visible(after)
+    if len(before) <= MAX_VALUE and len(after) <= MAX_VALUE:
+        return f"{before} -> {after}"
+    start = 0
+    while start < min(len(before), len(after)) and before[start] == after[start]:
+        start += 1
+    end = 0
+    while end < min(len(before), len(after)) - start and before[-1 - end] == after[-1 - end]:
+        end += 1
+    lo = max(0, start - CONTEXT)
+
+    def cut(text: str) -> str:
+        hi = min(len(text), len(text) - end + CONTEXT, lo + MAX_VALUE)
+        return ("… " if lo else "") + text[lo:hi] + (" …" if hi < len(text) else "")
+
+    return f"{cut(before)} -> {cut(after)}"
 
 
 def render(objects: Iterable) -> tuple[str, dict[str, int]]:
@@ -39,7 +57,7 @@ def render(objects: Iterable) -> tuple[str, dict[str, int]]:
             continue
         counts[obj.transition] = counts.get(obj.transition, 0) + 1
         lines.append(f"{SIGN[obj.transition]} {obj.type} {obj.name}")
-        lines += [f"    {c.property}: {_short(c.before)} -> {_short(c.after)}" for c in changes]
+        lines += [f"    {c.property}: {_pair(c.before, c.after)}" for c in changes]
     return "\n".join(lines), counts
 
 

@@ -87,3 +87,28 @@ def test_new_source_data_changes_the_service_version_and_touches_its_readers():
     assert [(c.name, c.details) for c in changes] == [("usage", ["source data data/u.parquet changed"])]
     assert diff.service_version(head, "churn_v1") != diff.service_version(BASE, "churn_v1")
     assert diff.affecting(changes, BASE, head, "churn_v1") == ["feature view usage changed"]
+
+
+def test_the_plan_text_drops_feast_s_own_timestamps_and_shows_where_a_long_value_differs():
+    from types import SimpleNamespace as NS
+
+    from mlops_ci.features import plan_text
+
+    stamp = 'batch_source: type: BATCH_FILE meta { created_timestamp { seconds: %d } last_updated_timestamp { seconds: %d } }'
+    long_before = "[" + ", ".join(f'feature_columns {{ name: "f{i}" value_type: INT64 }}' for i in range(20)) + "]"
+    long_after = long_before[:-1] + ', feature_columns { name: "discount" value_type: DOUBLE }]'
+    objects = [
+        NS(type="feature view", name="noise", transition="UPDATE",
+           changes=[NS(property="batch_source", before=stamp % (1, 2), after=stamp % (3, 4))]),
+        NS(type="feature service", name="churn_v1", transition="UPDATE",
+           changes=[NS(property="features", before=long_before, after=long_after)]),
+        NS(type="feature view", name="new", transition="CREATE", changes=[]),
+        NS(type="entity", name="customer", transition="UNCHANGED", changes=[]),
+    ]
+    text, counts = plan_text.render(objects)
+    assert counts == {"UPDATE": 1, "CREATE": 1}
+    lines = text.splitlines()
+    assert lines[0] == "~ feature service churn_v1" and lines[-1] == "+ feature view new"
+    assert "noise" not in text and "seconds" not in text
+    assert 'name: "discount" value_type: DOUBLE' in lines[1] and lines[1].startswith("    features: … ")
+    assert len(lines[1]) < 2 * plan_text.MAX_VALUE
