@@ -126,6 +126,8 @@ def settings_of(cfg: ModelConfig) -> dict:
     }
     if train.argo is not None:
         out["train"].update(nodes=train.argo.nodes, gpus_per_node=train.argo.gpus_per_node)
+    if cfg.features is not None:  # only then: the fingerprints of models without features stay as they were
+        out["features"] = cfg.features.model_dump(mode="json")
     return out
 
 

@@ -88,6 +88,13 @@ def plan_model(ws: Workspace, ctx: Context, model: str, *, force: bool = False,
     reasons = []
     data_changed = [dv for dv in data if dv.changed]
     for dv in data_changed:
+        made = features.data_of(model, dv.role) if features is not None else None
+        if made is not None:  # from the store: nothing in git names it, the ids moved (entity table or views)
+            table = ws.repo_path(getattr(cfg.features.entities, dv.role))
+            reasons.append(f"{dv.role} data from feature service {made.service} changed: {dv.path} "
+                           f"(entity table {table}, or the views it reads)")
+            relevant.append(dv.path)
+            continue
         reasons.append(f"{dv.role} data changed: {dv.path}")
     code = [p for p in relevant if p not in data_files]
     if code:

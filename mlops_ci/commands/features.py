@@ -35,8 +35,10 @@ def _plan(ws, args) -> int:
 
     record = run_features(ws, _common.context(ws), tracking=default_backends(ws).tracking,
                           progress=_common.progress())
-    if not record.changed:
-        echo(f"{record.repo}: no change since the base")
+    if record.base is None:
+        echo(f"{record.repo}: no base revision to compare with (read at the head only)")
+    elif not record.changed:
+        echo(f"{record.repo}: no change since the base {record.base[:12]}")
     for c in record.changes:
         echo(f"{c.kind} {c.name} {c.change}: " + "; ".join(c.details))
     for a in record.affected:
@@ -85,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         echo(f"{s.service} in {env}: {s.checked} entities, {s.features} features, {s.mismatch_count} mismatch(es)")
         for m in s.mismatches[:20]:
             echo(f"  {m.feature} for {m.entity}: online {m.online}, offline {m.offline}")
+        if s.mismatch_count > 20:
+            echo(f"  ... and {s.mismatch_count - 20} more (the first 20 shown)")
     if not found:
         echo(f"no model reading features in {env} has an entity table to sample: nothing checked")
     return ExitCode.GATE_FAILED if any(s.mismatch_count for s in found) else ExitCode.OK

@@ -61,6 +61,10 @@ def _train(step: Step) -> StageResult:
     from mlops_ci.stages.train import run_training
 
     trainer = step.backends.trainer(step.backend or step.ws.model(step.model).train.backend)
+    failed = step.record.features.failed_for(step.model) if step.record.features is not None else []
+    if failed:  # a breaking change to what it reads, or skew in what it would be served: nothing to register
+        return TrainingRecord(status="skipped", backend=trainer.name,
+                              skip_reason="the feature checks failed: " + "; ".join(failed)[:1000])
     checks = step.entry.checks
     if "check" in step.ran and checks is not None and checks.status == "fail":
         return TrainingRecord(status="skipped", backend=trainer.name, skip_reason="data checks failed")

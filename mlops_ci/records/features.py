@@ -98,6 +98,7 @@ class FeaturesRecord(Record):
 
     kind: Literal["features"] = "features"
     repo: PathText
+    base: Sha | None = None  # the base revision the definitions were compared with (None: none)
     changed: bool = False  # the change touches the feature repository
     commit: Sha | None = None  # the last commit that changed the feature repository, at the head
     services: dict[Ident, Ident] = Field(default={}, max_length=MAX_LISTED)  # service -> version
@@ -114,6 +115,13 @@ class FeaturesRecord(Record):
     def status(self) -> Status:
         return worst(["pass", *(f.status for f in self.findings), *(s.status for s in self.skew),
                       *("fail" for p in self.plans if p.error)])
+
+    def failed_for(self, model: str) -> list[str]:
+        """What failed in the feature checks for ``model``: its findings, and skew in its service."""
+        service = self.readers.get(model)
+        return ([f.message for f in self.findings if f.status == "fail" and f.model == model]
+                + [f"skew in {s.where}: {s.mismatch_count} mismatch(es) in {s.service}" for s in self.skew
+                   if s.mismatch_count and s.service == service])
 
     def service_of(self, model: str) -> str | None:
         return self.readers.get(model)

@@ -5,6 +5,7 @@ diffs in fenced blocks."""
 
 from __future__ import annotations
 
+from mlops_ci.features.plan_text import summary
 from mlops_ci.records.features import FeaturesRecord
 from mlops_ci.render.document import details
 from mlops_ci.render.markdown import ICON, cell, code, esc, fenced
@@ -14,8 +15,10 @@ def features_section(f: FeaturesRecord) -> list:
     status = f.status
     out = [f"### {ICON[status]} Features: {code(f.repo)}"
            + (f" at {code(f.commit[:12])}" if f.commit else "")]
-    if not f.changed:
-        out.append("The feature repository did not change.")
+    if f.base is None:
+        out.append("No base revision to compare with: the definitions were read at the head only.")
+    elif not f.changed:
+        out.append(f"The feature repository did not change since {code(f.base[:12])}.")
     for finding in f.findings:
         out.append(f"- {ICON[finding.status]} {esc(finding.message)}")
     if f.changes:
@@ -28,7 +31,7 @@ def features_section(f: FeaturesRecord) -> list:
         out += ["", "Models this change retrains:"]
         out += [f"- {code(a.model)} (reads {code(a.service)}): {esc('; '.join(a.reasons))}" for a in f.affected]
     for p in f.plans:
-        counts = ", ".join(f"{n} {esc(t.lower())}" for t, n in sorted(p.counts.items()))
+        counts = esc(summary(p.counts)) if p.counts else ""
         title = f"feast plan against {esc(p.env)}'s registry ({esc(p.registry)})" + (f": {counts}" if counts else "")
         if p.error:
             out += ["", f"❌ {title}: {esc(p.error)}"]
@@ -41,7 +44,7 @@ def features_section(f: FeaturesRecord) -> list:
         out += ["", "| model | data | from | head rows | base rows | |", "|---|---|---|---|---|---|"]
         for d in f.data:
             same = "unchanged" if d.base_id == d.head_id else "changed" if d.base_id else "new"
-            cached = f" (cached: {', '.join(d.cached)})" if d.cached else ""
+            cached = f" (read from the cache: {' and '.join(d.cached)})" if d.cached else ""
             out.append(f"| {code(d.model)} | {esc(d.role)} {cell(code(d.path))} | {cell(code(d.service))} | "
                        f"{d.head_rows if d.head_rows is not None else '—'} | "
                        f"{d.base_rows if d.base_rows is not None else '—'} | {same}{cached} |")
@@ -51,7 +54,9 @@ def features_section(f: FeaturesRecord) -> list:
                 f"{code(s.service)}")
         out += ["", line]
         if s.mismatches:
-            rows = ["| entity | feature | online | offline |", "|---|---|---|---|"]
+            shown = min(len(s.mismatches), 20)
+            rows = [f"The first {shown} of {s.mismatch_count}:" if shown < s.mismatch_count else "",
+                    "| entity | feature | online | offline |", "|---|---|---|---|"]
             rows += [f"| {cell(code(m.entity))} | {cell(code(m.feature))} | {cell(code(m.online))} | "
                      f"{cell(code(m.offline))} |" for m in s.mismatches[:20]]
             out += ["", details("Mismatches", rows)]

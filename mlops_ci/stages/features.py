@@ -128,7 +128,7 @@ def run_features(ws: Workspace, ctx: Context, *, tracking=None, progress: Progre
     rel, head_repo = repo_folder(ws)
     base = ctx.base_sha
     changed = bool(base) and any(gitutil.is_under(p, rel) for p in gitutil.changed_paths(base, ctx.head_sha, ws.top))
-    record = FeaturesRecord(repo=rel, changed=changed, commit=last_commit(ws, rel, ctx.head_sha))
+    record = FeaturesRecord(repo=rel, base=base or None, changed=changed, commit=last_commit(ws, rel, ctx.head_sha))
     batch = _Batch(_log_dir(ws), progress)
     with tempfile.TemporaryDirectory(prefix="mlops-ci-features-") as tmp:
         base_repo = export_at(ws, base, rel, Path(tmp)) if changed else None
@@ -139,8 +139,8 @@ def run_features(ws: Workspace, ctx: Context, *, tracking=None, progress: Progre
         if changed and plan_environments:  # needs nothing the descriptions decide: the same process
             for env, fe in cfg.environments.items():
                 _plan_env(ws, batch, record, head_repo, env, fe)
-        batch.run(f"reading the feature definitions in {rel}" + (" at the head and the base, feast plan against "
-                                                                  f"{len(cfg.environments)} registries" if changed else ""))
+        batch.run(f"reading the feature definitions in {rel}" + (" at the head and the base, and feast plan against "
+                                                                  "each environment's registry" if changed else ""))
         head = found["head"]
         base_desc = found["base"] if changed else head
         changes = diff.compare(base_desc, head) if changed else []

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from mlops_ci.console import NullProgress, Progress
 from mlops_ci.errors import BackendError, ConfigError, InputError
-from mlops_ci.features import store
+from mlops_ci.features import plan_text, store
 from mlops_ci.masking import mask
 from mlops_ci.records.features import SkewResult
 from mlops_ci.stages.features import SKEW_SEED, registry_location, repo_folder, skew_result
@@ -36,7 +36,7 @@ class Applied:
     commit: str | None = None  # the feature repository's last commit in this checkout
 
     def describe(self) -> str:
-        counts = ", ".join(f"{n} {t.lower()}" for t, n in sorted(self.objects.items())) or "no objects"
+        counts = plan_text.summary(self.objects)
         mat = f"; materialized {', '.join(self.materialized)}" if self.materialized else ""
         if self.refreshed:
             mat += f" ({', '.join(self.refreshed)} over their whole ttl: new or changed schema)"
@@ -82,10 +82,7 @@ def apply_to(ws: Workspace, env: str, *, progress: Progress | None = None, now: 
         raise FeatureStoreError(f"feast apply to {env}'s registry failed: {mask(' '.join(str(err).split()))[:1500]}",
                                 hint="fix the feature repository (run `mlops-ci features plan` to see the plan); "
                                 "nothing was promoted") from err
-    counts: dict[str, int] = {}
-    for obj in answer.objects:
-        if obj.transition != "UNCHANGED":
-            counts[obj.transition] = counts.get(obj.transition, 0) + 1
+    _, counts = plan_text.render(answer.objects)  # less what only Feast's own timestamps changed
     head = gitutil.rev_parse("HEAD", ws.top)
     return Applied(env=env, registry=mask(fe.registry), objects=counts, materialized=list(answer.materialized),
                    refreshed=list(answer.refreshed),
@@ -94,8 +91,6 @@ def apply_to(ws: Workspace, env: str, *, progress: Progress | None = None, now: 
 
 def plan_for(ws: Workspace, env: str, *, progress: Progress | None = None) -> str:
     """What `apply_to` would change in ``env``'s registry: `feast plan` against it, as the report shows it."""
-    from mlops_ci.features import plan_text
-
     fe = _environment(ws, env)
     _, repo = repo_folder(ws)
     logs = ws.state_dir / "features"
@@ -104,8 +99,7 @@ def plan_for(ws: Workspace, env: str, *, progress: Progress | None = None) -> st
         answer = store.plan(repo, registry=registry_location(ws, fe.registry),
                             online_store=str(ws.root / fe.online_store) if fe.online_store else None, log_dir=logs)
     text, counts = plan_text.render(answer.objects)
-    summary = ", ".join(f"{n} {t.lower()}" for t, n in sorted(counts.items())) or "no changes"
-    lines = [f"dry run: applying to {env}'s registry ({mask(fe.registry)}) would make {summary}"]
+    lines = [f"dry run: applying to {env}'s registry ({mask(fe.registry)}): {plan_text.summary(counts)}"]
     lines += [mask(text)] if text else []
     lines += [mask(answer.infra_diff.rstrip())] if answer.infra_diff.strip() else []
     return "\n".join(lines)

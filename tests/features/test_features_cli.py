@@ -209,6 +209,14 @@ def test_a_field_removed_that_served_churn_reads_fails_naming_it_and_a_versioned
     assert ("fail: feature view customer_billing: field late_payments removed; churn reads it through churn_v1 and "
             "is served in staging") in broken.stdout
     assert "customer_billing_v2" in broken.stdout  # the way out is named
+    assert "- field late_payments (INT64)" in broken.stdout
+    # the pull request's run fails, and nothing is trained, registered or planned for deployment
+    run = cli(repo, "run")
+    assert run.returncode == 1, run.stdout + run.stderr[-2000:]
+    entry = record(repo)["models"]["churn"]["results"]
+    assert entry["train"]["status"] == "skipped" and entry["train"]["skip_reason"].startswith(
+        "the feature checks failed: feature view customer_billing: field late_payments removed")
+    assert "register" not in entry and "deployment" not in entry
     # a version trained with other feature definitions is not promoted from this checkout
     other = cli(repo, "promote", "--model", "churn", "--env", "staging", "--version", "1")
     assert other.returncode == 4, other.stdout + other.stderr
@@ -235,6 +243,21 @@ churn_v2 = FeatureService(name="churn_v2", features=[customer_profile, customer_
     assert "view customer_billing_v2 added" in versioned.stdout and "fail:" not in versioned.stdout
     assert "+ feature view customer_billing_v2" in versioned.stdout
     assert "affected: churn (churn_v2): feature view customer_billing_v2 added" in versioned.stdout
+
+
+def test_new_labels_in_an_entity_table_retrain_the_model(served):
+    repo, _, _ = served
+    branch(repo, "pr/relabel")
+    path = repo / "data" / "train_entities.parquet"
+    frame = pd.read_parquet(path)
+    frame.loc[frame.index[:100], "churned"] = 1 - frame.loc[frame.index[:100], "churned"]
+    frame.to_parquet(path, index=False)
+    dvc(repo, "add", "--quiet", "data/train_entities.parquet")
+    commit(repo, "relabel 100 customers")
+    planned = cli(repo, "run", "--dry-run")
+    assert planned.returncode == 0, planned.stderr[-2000:]
+    assert ("churn: would run check, train, evaluate: train data from feature service churn_v1 changed: "
+            "data/train.parquet (entity table data/train_entities.parquet, or the views it reads)") in planned.stdout
 
 
 def test_skew_planted_in_staging_s_online_store_is_found(served):

@@ -6,6 +6,7 @@ docstring): the standard library at import time, Feast, pandas and pyarrow insid
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -205,8 +206,17 @@ def historical_frame(store, service, entities, repo: Path, *, full_names: bool, 
     with phase("data", what, repo):
         out = store.get_historical_features(entity_df=frame, features=service,
                                             full_feature_names=full_names).to_df()
-    if len(out) != len(frame):
-        raise RuntimeError(f"get_historical_features returned {len(out)} rows for {len(frame)} entity rows")
+    if len(out) != len(frame):  # the file offline store drops a row with no value in a view's ttl
+        lost = sorted(set(range(len(frame))) - set(out[ROW]))[:5] if ROW in out else []
+        ttls = []
+        for projection in getattr(service, "feature_view_projections", []):
+            with contextlib.suppress(Exception):
+                ttl = store.get_feature_view(projection.name).ttl
+                ttls.append(f"{projection.name} {ttl}" if ttl else f"{projection.name} (no ttl)")
+        raise UserError("data", f"get_historical_features returned {len(out)} of {len(frame)} entity rows: Feast's "
+                        "file offline store drops an entity row that has no value of a view within that view's ttl "
+                        f"({', '.join(ttls) or 'ttl unknown'}); rows {lost} (0-based) among them. Widen the ttl, or "
+                        "keep only entity rows whose event_timestamp has feature values that recent")
     out = out.sort_values(ROW, kind="stable").drop(columns=[ROW]).reset_index(drop=True)
     first = list(entities.columns)
     return out[first + [c for c in out.columns if c not in first]]

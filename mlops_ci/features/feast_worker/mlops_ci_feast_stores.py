@@ -278,7 +278,7 @@ def op_apply(req: dict) -> dict:
                 store.materialize_incremental(end_date=end)
             else:
                 store.materialize(start_date=start, end_date=end)
-    return {"objects": objects(registry_diff, changes=False), "materialized": materialized,
+    return {"objects": objects(registry_diff, changes=True), "materialized": materialized,
             "refreshed": sorted(refreshed)}
 
 
