@@ -164,11 +164,12 @@ def test_a_runtime_that_never_gets_ready_fails_with_the_tail_of_its_log(champion
     marker = "    def load_context(self, context):\n"
     path.write_text(text.replace(marker, marker + "        import os, time\n        print('loading slowly', flush=True)\n"
                                  "        time.sleep(600 if os.environ.get('MLSERVER_MODEL_NAME') else 0)\n"))
-    target, check = served(ready_timeout_s=4)
+    # 8 s: long enough for MLServer to log its start on a busy machine (4 s was not, with two suites running)
+    target, check = served(ready_timeout_s=8)
     with pytest.raises(serve_stage._Failed) as err:
         serve_stage.serve_one(target, model_dir=tiny_model, name="tiny", bodies=sample_bodies(champion_repo),
                               rows=list(range(20)), check=check, workdir=tmp_path / "serve", progress=_null())
-    assert "did not get tiny ready within 4s" in str(err.value)
+    assert "did not get tiny ready within 8s" in str(err.value)
     assert err.value.log_tail and "mlserver" in err.value.log_tail.lower()
 
 
