@@ -25,7 +25,9 @@ SHARED_CACHE = ROOT / ".cache" / "mlops-ci-test"  # tool environments, kept betw
 
 # The slowest files run first, so that `make test`'s two workers (pytest -n 2 --dist loadfile)
 # finish together instead of one of them starting the demo last.
-SLOW_FIRST = ("pipeline/test_demo.py", "rollout/test_metrics_analysis.py", "features/test_features_cli.py",
+# test_demo builds the MLServer environment on a fresh clone while test_features_cli builds Feast's;
+# the Prometheus scene, next, needs the MLServer one (under its lock) and finds it built.
+SLOW_FIRST = ("pipeline/test_demo.py", "features/test_features_cli.py", "rollout/test_metrics_analysis.py",
               "pipeline/test_example_sklearn.py", "checks/test_check_suites.py", "features/test_feast_worker.py",
               "github/test_github_path.py", "pipeline/test_reviewed.py", "argo/test_argo_training.py",
               "runtime/test_serving_check.py", "pipeline/test_flow.py", "checks/test_suites.py")
