@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -178,8 +179,14 @@ def test_plan_after_apply_shows_a_new_field_as_update_and_a_removed_view_as_dele
     assert not (repo / "data" / "registry.db").exists()  # the override, not feature_store.yaml's
     before = registry.read_bytes()
 
+    # two pull requests' definitions, planned in one worker (one Feast import)
+    removed = tmp_path / "removed"
+    shutil.copytree(repo, removed)
+    (removed / "definitions.py").write_text(definitions(profile=False))
     (repo / "definitions.py").write_text(definitions(usage=("minutes", "calls", "sms")))
-    planned = store.plan(repo, registry=registry, online_store=online, **run)
+    planned, planned_removed = store.many([("plan", {"repo": repo, "registry": registry, "online_store": online}),
+                                           ("plan", {"repo": removed, "registry": registry, "online_store": online})],
+                                          **run)
     assert planned.transition("customer_usage") == "UPDATE"
     assert {o.name for o in planned.changed} == {"customer_usage"}
     assert planned.transition("customer_profile") == planned.transition("churn_v1") == "UNCHANGED"
@@ -188,8 +195,7 @@ def test_plan_after_apply_shows_a_new_field_as_update_and_a_removed_view_as_dele
                for c in usage.changes), usage.changes
     assert "Updated feature view customer_usage" in planned.registry_diff
 
-    (repo / "definitions.py").write_text(definitions(profile=False))
-    planned = store.plan(repo, registry=registry, online_store=online, **run)
+    planned = planned_removed
     assert planned.transition("customer_profile") == "DELETE"
     assert planned.transition("customer_usage") == "UNCHANGED"
     assert planned.transition("churn_v1") == "UPDATE"
@@ -203,13 +209,13 @@ def test_skew_is_zero_after_materialising_and_finds_a_late_correction_the_online
     repo = make_repo(tmp_path)
     (tmp_path / "prod").mkdir()
     env = {"registry": tmp_path / "prod" / "registry.db", "online_store": tmp_path / "prod" / "online.db"}
-    applied = store.apply(repo, materialize=store.Materialize(end=datetime.now(UTC)), **env, **run)
-    assert applied.materialized == ("customer_profile", "customer_usage")
     entities = tmp_path / "entities.parquet"
     keys = list(range(1, 7)) * 2  # repeated keys: the sample is of distinct entities
     pd.DataFrame({"customer_id": keys, "event_timestamp": [NOW] * len(keys)}).to_parquet(entities, index=False)
-
-    clean = store.skew(repo, service="churn_v1", entities=entities, sample=100, seed=7, **env, **run)
+    applied, clean = store.many([  # in one worker, in order: apply and materialise, then compare
+        ("apply", {"repo": repo, "materialize": store.Materialize(end=datetime.now(UTC)), **env}),
+        ("skew", {"repo": repo, "service": "churn_v1", "entities": entities, "sample": 100, "seed": 7, **env})], **run)
+    assert applied.materialized == ("customer_profile", "customer_usage")
     assert (clean.checked, clean.mismatch_count, clean.mismatches) == (6, 0, ())
     assert clean.features == ("customer_profile:tenure", "customer_profile:plan", "customer_usage:minutes")
 
@@ -221,7 +227,10 @@ def test_skew_is_zero_after_materialising_and_finds_a_late_correction_the_online
     fixed.loc[fixed.customer_id == 4, "plan"] = "gold"
     pd.concat([frame, fixed]).to_parquet(repo / "data" / "customers.parquet", index=False)
 
-    skewed = store.skew(repo, service="churn_v1", entities=entities, sample=100, seed=7, **env, **run)
+    skewed, scratch = store.many([
+        ("skew", {"repo": repo, "service": "churn_v1", "entities": entities, "sample": 100, "seed": 7, **env}),
+        ("skew", {"repo": repo, "service": "churn_v1", "entities": entities, "sample": 3, "seed": 7,
+                  "scratch": tmp_path / "scratch"})], **run)
     assert skewed.mismatch_count == 2
     found = {(m.entity["customer_id"], m.feature): (m.online, m.offline) for m in skewed.mismatches}
     assert set(found) == {(2, "customer_usage:minutes"), (4, "customer_profile:plan")}
@@ -229,8 +238,6 @@ def test_skew_is_zero_after_materialising_and_finds_a_late_correction_the_online
     assert found[4, "customer_profile:plan"] == ("basic", "gold")
 
     # a scratch store materialised from the corrected source has no skew
-    scratch = store.skew(repo, service="churn_v1", entities=entities, sample=3, seed=7,
-                         scratch=tmp_path / "scratch", **run)
     assert (scratch.checked, scratch.mismatch_count, scratch.at) == (3, 0, NOW)
 
 
@@ -277,14 +284,16 @@ def test_historical_is_point_in_time_in_row_order_and_byte_identical(
 def test_historical_refuses_an_unknown_service_and_an_entity_table_without_its_join_key(
         shared_repo, entity_table, tmp_path, run):
     out = tmp_path / "out.parquet"
-    with pytest.raises(NotFound, match=r"feature service 'churn_v9' is not defined in project churn "
-                                       r"\(its feature services: churn_v1\)") as missing:
-        store.historical(shared_repo, service="churn_v9", jobs=[(entity_table, out)], **run)
-    assert type(missing.value) is store.FeatureNotFound  # as many() returns it
     renamed = tmp_path / "renamed.parquet"
     pd.read_parquet(entity_table).rename(columns={"customer_id": "cust"}).to_parquet(renamed, index=False)
-    with pytest.raises(DataError, match=r"has no column customer_id: feature service churn_v1 joins on customer_id"):
-        store.historical(shared_repo, service="churn_v1", jobs=[(renamed, out)], **run)
+    missing, unjoinable = store.many([  # one worker; each answer is what the single call would raise
+        ("historical", {"repo": shared_repo, "service": "churn_v9", "jobs": [(entity_table, out)]}),
+        ("historical", {"repo": shared_repo, "service": "churn_v1", "jobs": [(renamed, out)]})], **run)
+    assert isinstance(missing, NotFound) and type(missing) is store.FeatureNotFound
+    assert ("feature service 'churn_v9' is not defined in project churn (its feature services: churn_v1)"
+            in missing.message)
+    assert isinstance(unjoinable, DataError)
+    assert "has no column customer_id: feature service churn_v1 joins on customer_id" in unjoinable.message
     assert not out.exists()
 
 
