@@ -7,7 +7,6 @@ hashes the pinned requirements, the worker protocol and Python major.minor.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from mlops_ci.console import Progress
@@ -39,19 +38,8 @@ FEAST = ToolEnvSpec(
 __all__ = ["CACHE_VAR", "FEAST", "PYTHON_VAR", "REQUIREMENTS", "EnvBuildError", "ensure_env"]
 
 
-def ensure_env(
-    *,
-    cache_dir: Path | None = None,
-    progress: Progress | None = None,
-    requirements: Path = REQUIREMENTS,
-    python: str | None = None,
-    builder: Builder | None = None,
-    timeout_s: float = BUILD_TIMEOUT_S,
-) -> ToolEnv:
-    """The Feast environment (for ``requirements``, default the pinned set), created first if it
-    does not exist; :class:`EnvBuildError` when it cannot be."""
-    spec = FEAST
-    if Path(requirements) != REQUIREMENTS:
-        spec = dataclasses.replace(FEAST, requirements=Path(requirements))
-    return ensure(spec, cache_dir=cache_dir, progress=progress, python=python, builder=builder,
-                  timeout_s=timeout_s)
+def ensure_env(*, cache_dir: Path | None = None, progress: Progress | None = None, python: str | None = None,
+               builder: Builder | None = None, timeout_s: float = BUILD_TIMEOUT_S) -> ToolEnv:
+    """The Feast environment, created first if it does not exist (mlops_ci.toolenv.ensure with
+    :data:`FEAST`); :class:`EnvBuildError` when it cannot be."""
+    return ensure(FEAST, cache_dir=cache_dir, progress=progress, python=python, builder=builder, timeout_s=timeout_s)

@@ -81,7 +81,14 @@ def export_at(ws: Workspace, rev: str, rel: str, dest: Path) -> Path | None:
     return dest / "tree" / rel
 
 
-def _log_dir(ws: Workspace) -> Path:
+def stores_of(ws: Workspace, fe) -> dict[str, str | None]:
+    """An environment's ``registry`` and ``online_store`` as the worker's operations take them."""
+    return {"registry": registry_location(ws, fe.registry),
+            "online_store": str(ws.root / fe.online_store) if fe.online_store else None}
+
+
+def log_dir(ws: Workspace) -> Path:
+    """Where the Feast worker's requests, answers and logs are kept."""
     path = ws.state_dir / "features"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -129,7 +136,7 @@ def run_features(ws: Workspace, ctx: Context, *, tracking=None, progress: Progre
     base = ctx.base_sha
     changed = bool(base) and any(gitutil.is_under(p, rel) for p in gitutil.changed_paths(base, ctx.head_sha, ws.top))
     record = FeaturesRecord(repo=rel, base=base or None, changed=changed, commit=last_commit(ws, rel, ctx.head_sha))
-    batch = _Batch(_log_dir(ws), progress)
+    batch = _Batch(log_dir(ws), progress)
     with tempfile.TemporaryDirectory(prefix="mlops-ci-features-") as tmp:
         base_repo = export_at(ws, base, rel, Path(tmp)) if changed else None
         found: dict[str, dict | None] = {"head": None, "base": None}
@@ -212,8 +219,7 @@ def _plan_env(ws: Workspace, batch: _Batch, record: FeaturesRecord, head_repo: P
         record.plans.append(EnvironmentPlan(env=env, registry=shown, registry_diff=mask(text)[:60000],
                                             infra_diff=mask(answer.infra_diff)[:60000], counts=counts))
 
-    batch.add("plan", {"repo": head_repo, "registry": registry_location(ws, fe.registry),
-                       "online_store": str(ws.root / fe.online_store) if fe.online_store else None}, then)
+    batch.add("plan", {"repo": head_repo, **stores_of(ws, fe)}, then)
 
 
 def _entities_file(ws: Workspace, ctx: Context, rel: str, rev: str | None) -> tuple[str, Path] | None:
@@ -331,4 +337,5 @@ def skew_result(answer, service: str, where: str) -> SkewResult:
                                   for m in answer.mismatches[:50]])
 
 
-__all__ = ["export_at", "last_commit", "registry_location", "repo_folder", "run_features", "skew_result"]
+__all__ = ["export_at", "last_commit", "log_dir", "registry_location", "repo_folder", "run_features", "skew_result",
+           "stores_of"]

@@ -17,7 +17,7 @@ from mlops_ci.errors import BackendError, ConfigError, InputError
 from mlops_ci.features import plan_text, store
 from mlops_ci.masking import mask
 from mlops_ci.records.features import SkewResult
-from mlops_ci.stages.features import SKEW_SEED, registry_location, repo_folder, skew_result
+from mlops_ci.stages.features import SKEW_SEED, log_dir, repo_folder, skew_result, stores_of
 from mlops_ci.toolenv import WorkerFailed
 from mlops_ci.workspace import Workspace
 
@@ -71,13 +71,10 @@ def apply_to(ws: Workspace, env: str, *, progress: Progress | None = None, now: 
     rel, repo = repo_folder(ws)
     end = (now or datetime.now(UTC)).isoformat()
     materialize = {"start": None, "end": end} if fe.materialize else None
-    logs = ws.state_dir / "features"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = log_dir(ws)
     try:
         with progress.step(f"feast apply to {env}'s registry" + (" and materialize-incremental" if materialize else "")):
-            answer = store.apply(repo, registry=registry_location(ws, fe.registry),
-                                 online_store=str(ws.root / fe.online_store) if fe.online_store else None,
-                                 materialize=materialize, log_dir=logs)
+            answer = store.apply(repo, **stores_of(ws, fe), materialize=materialize, log_dir=logs)
     except (WorkerFailed, BackendError, InputError) as err:
         raise FeatureStoreError(f"feast apply to {env}'s registry failed: {mask(' '.join(str(err).split()))[:1500]}",
                                 hint="fix the feature repository (run `mlops-ci features plan` to see the plan); "
@@ -93,11 +90,9 @@ def plan_for(ws: Workspace, env: str, *, progress: Progress | None = None) -> st
     """What `apply_to` would change in ``env``'s registry: `feast plan` against it, as the report shows it."""
     fe = _environment(ws, env)
     _, repo = repo_folder(ws)
-    logs = ws.state_dir / "features"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = log_dir(ws)
     with (progress or NullProgress()).step(f"feast plan against {env}'s registry"):
-        answer = store.plan(repo, registry=registry_location(ws, fe.registry),
-                            online_store=str(ws.root / fe.online_store) if fe.online_store else None, log_dir=logs)
+        answer = store.plan(repo, **stores_of(ws, fe), log_dir=logs)
     text, counts = plan_text.render(answer.objects)
     lines = [f"dry run: applying to {env}'s registry ({mask(fe.registry)}): {plan_text.summary(counts)}"]
     lines += [mask(text)] if text else []
@@ -147,8 +142,7 @@ def skew_in(ws: Workspace, env: str, *, models: list[str] | None = None,
     cfg = ws.config.features
     fe = _environment(ws, env)
     _, repo = repo_folder(ws)
-    logs = ws.state_dir / "features"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = log_dir(ws)
     out, seen = [], set()
     for name in models or list(ws.config.models):
         mf = ws.model(name).features
@@ -164,8 +158,7 @@ def skew_in(ws: Workspace, env: str, *, models: list[str] | None = None,
             with progress.step(f"skew check of {mf.service} in {env}"):
                 answer = store.skew(repo, service=mf.service, entities=entities, sample=cfg.skew.sample,
                                     tolerance=cfg.skew.tolerance, seed=SKEW_SEED,
-                                    registry=registry_location(ws, fe.registry),
-                                    online_store=str(ws.root / fe.online_store) if fe.online_store else None,
+                                    **stores_of(ws, fe),
                                     log_dir=logs)
         except (WorkerFailed, BackendError, InputError) as err:
             raise FeatureStoreError(f"the skew check of {mf.service} in {env} failed: "
